@@ -1,0 +1,7 @@
+"""`python -m passcycle`."""
+
+import sys
+
+from passcycle.cli import main
+
+sys.exit(main())

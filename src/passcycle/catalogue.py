@@ -1,0 +1,118 @@
+"""The built-in KPIs: what each measures, its unit, and where its value comes from."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class BuiltinKpi:
+    name: str
+    unit: str
+    higher_is_better: bool
+    source: str  # where the value comes from: tests, coverage, scenario, drill, audit
+    description: str
+
+
+_KPIS = (
+    BuiltinKpi(
+        "test_pass_rate",
+        "%",
+        True,
+        "tests",
+        "passed / (passed + failed + error) of the run's tests; skipped and xfailed do not count",
+    ),
+    BuiltinKpi(
+        "critical_error_rate",
+        "%",
+        False,
+        "tests",
+        "tests hit by a critical issue (crash, timeout, import or collection error, a"
+        " failure spread over many tests) / tests run",
+    ),
+    BuiltinKpi(
+        "test_reliability",
+        "%",
+        True,
+        "tests",
+        "tests whose outcome is not flaky / tests run (flaky = passed and failed on one"
+        " commit, from isolated re-runs)",
+    ),
+    BuiltinKpi(
+        "coverage",
+        "%",
+        True,
+        "coverage",
+        "the TOTAL of `coverage report`: lines and branches together when branch coverage is on",
+    ),
+    BuiltinKpi("line_coverage", "%", True, "coverage", "executed statements / statements"),
+    BuiltinKpi("branch_coverage", "%", True, "coverage", "taken branches / branches"),
+    BuiltinKpi(
+        "diff_coverage",
+        "%",
+        True,
+        "coverage",
+        "covered / executable lines among those changed against the git base (validate.diff_base)",
+    ),
+    BuiltinKpi("suite_duration", "s", False, "tests", "wall time of the Test phase"),
+    BuiltinKpi(
+        "p95_response_time",
+        "s",
+        False,
+        "scenario",
+        "95th percentile of response times over every request of the run's scenarios",
+    ),
+    BuiltinKpi("error_rate", "%", False, "scenario", "failed requests / requests in the scenarios"),
+    BuiltinKpi(
+        "concurrent_users",
+        "",
+        True,
+        "scenario",
+        "the largest number of users a scenario actually sustained",
+    ),
+    BuiltinKpi(
+        "memory_rss",
+        "B",
+        False,
+        "scenario",
+        "peak resident memory of the service's process tree while scenarios ran",
+    ),
+    BuiltinKpi(
+        "cpu_utilization",
+        "%",
+        False,
+        "scenario",
+        "mean CPU of the service's process tree while scenarios ran, as a share of the machine",
+    ),
+    BuiltinKpi(
+        "uptime",
+        "%",
+        True,
+        "scenario",
+        "share of health probes answered while scenarios and drills ran",
+    ),
+    BuiltinKpi(
+        "recovery_time",
+        "s",
+        False,
+        "drill",
+        "time from the service's crash to healthy again, in a crash drill",
+    ),
+    BuiltinKpi(
+        "data_survival",
+        "%",
+        True,
+        "drill",
+        "records written before a crash drill and read back as expected after the restart"
+        " / records written",
+    ),
+    BuiltinKpi(
+        "critical_vulnerabilities",
+        "",
+        False,
+        "audit",
+        "known critical vulnerabilities in the project's dependencies",
+    ),
+)
+
+BUILTIN_KPIS: dict[str, BuiltinKpi] = {k.name: k for k in _KPIS}

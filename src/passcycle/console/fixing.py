@@ -1,0 +1,141 @@
+"""Fix and re-test in the terminal and in JSON: suggestions, selections, re-tests, cycles."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from rich.text import Text
+
+from passcycle.console import (
+    clean,
+    counts_text,
+    first_line,
+    fmt_duration,
+    out,
+)
+from passcycle.console.testrun import run_json
+
+# --- Fix and re-test ---------------------------------------------------------------------------
+
+
+def show_suggestion(tip: Any, indent: str = "    ") -> None:
+    if tip.location:
+        out.print(f"{indent}[cyan]at[/] {clean(tip.location, 80)}")
+    if tip.changed_since_pass:
+        shown = ", ".join(clean(c, 40) for c in tip.changed_since_pass[:3])
+        more = len(tip.changed_since_pass) - 3
+        out.print(
+            f"{indent}[cyan]changed since it passed:[/] {shown}{f' (+{more})' if more > 0 else ''}"
+        )
+    if tip.next_step:
+        out.print(f"{indent}[green]next:[/] {clean(tip.next_step, 84)}")
+
+
+def show_selection(base: Any, selection: Any) -> None:
+    from passcycle.fix.impact import explain
+
+    if selection.everything:
+        out.print(f"[bold]whole suite[/] against run {base.id}:")
+    else:
+        out.print(f"[bold]{len(selection.tests)} tests[/] selected against run {base.id}:")
+    for reason in selection.reasons:
+        out.print(f"  [yellow]widened:[/] {clean(reason, 88)}")
+    for line in explain(selection):
+        out.print(f"  {clean(line, 200)}")
+    if not selection.tests and not selection.everything:
+        out.print("  nothing changed that a test can reach")
+
+
+_PROGRESS = {"fixed": "green", "still failing": "red", "changed": "yellow", "not re-run": "dim"}
+
+
+def show_retest(retest: Any) -> None:
+    base = retest.base
+    outcome = retest.outcome
+    if outcome is None:
+        out.print(f"nothing to re-test: no change since run {base.id} reaches a test")
+    else:
+        ran = len(outcome.results)
+        total = sum(base.counts.values()) if base.counts else 0
+        what = "every test" if retest.selection is None else f"{ran} of {total} tests"
+        out.print(
+            Text.assemble(
+                (f"re-ran {what} ", "bold"),
+                (f"(run {outcome.run.id}, re-testing run {base.id}) ", "dim"),
+                counts_text(outcome.counts),
+                (f" in {fmt_duration(outcome.run.duration)}", "dim"),
+            )
+        )
+        bad = [r for r in outcome.results if r.outcome in ("failed", "error")]
+        for result in bad[:10]:
+            out.print(f"  [red]{result.outcome.upper():<6}[/] {clean(result.nodeid, 90)}")
+            out.print(f"         [dim]{first_line(result.message, 90)}[/]")
+    if retest.issues:
+        out.print(Text("issues of run " + str(base.id), style="bold"))
+        for item in retest.issues:
+            style = _PROGRESS.get(item.status, "")
+            out.print(f"  [{style}]{item.status:<13}[/] {clean(item.issue.title, 84)}")
+            if item.detail:
+                out.print(f"                [dim]{clean(item.detail, 84)}[/]")
+    left = [i for i in retest.issues if i.status != "fixed"]
+    if outcome is not None and not [r for r in outcome.results if r.outcome in ("failed", "error")]:
+        if left:
+            out.print(
+                f"[yellow]re-test green; {len(left)} issues were not re-run:[/]"
+                " passcycle run for the full pass"
+            )
+        else:
+            out.print("[green]re-test green[/]: passcycle run for the full pass")
+    elif outcome is not None:
+        out.print("[red]re-test failing[/]: fix the failures above, then passcycle retest")
+
+
+def retest_json(retest: Any) -> dict[str, Any]:
+    from passcycle.fix.impact import explain
+
+    selection = retest.selection
+    return {
+        "base": run_json(retest.base),
+        "selection": None
+        if selection is None
+        else {
+            "everything": selection.everything,
+            "tests": [{"nodeid": t.nodeid, "reason": t.reason} for t in selection.tests],
+            "reasons": list(selection.reasons),
+            "args": selection.args,
+            "explain": explain(selection),
+        },
+        "run": None if retest.outcome is None else run_json(retest.outcome.run),
+        "counts": None if retest.outcome is None else retest.outcome.counts,
+        "issues": [
+            {
+                "fingerprint": i.issue.fingerprint,
+                "title": i.issue.title,
+                "status": i.status,
+                "detail": i.detail,
+            }
+            for i in retest.issues
+        ],
+        "gate": None if retest.verdict is None else retest.verdict.gate,
+    }
+
+
+def suggestion_json(tip: Any) -> dict[str, Any]:
+    return {
+        "location": tip.location,
+        "changed_since_pass": list(tip.changed_since_pass),
+        "next_step": tip.next_step,
+    }
+
+
+def show_cycle_summary(log: Any) -> None:
+    elapsed = fmt_duration(time.monotonic() - log.started)
+    verdict = "[green]PASS[/]" if log.passed else "[red]not passing yet[/]"
+    noun = "iteration" if log.iterations == 1 else "iterations"
+    out.print(f"\ncycle: {log.iterations} {noun} in {elapsed} — {verdict}")
+    for iteration, seconds, title in log.fixed:
+        out.print(
+            f"  [green]fixed[/] in iteration {iteration} ({fmt_duration(seconds)}): "
+            f"{clean(title, 70)}"
+        )

@@ -1,0 +1,175 @@
+"""The Test phase in the terminal and in JSON: a run's summary, the history's runs."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from rich.table import Table
+from rich.text import Text
+
+from passcycle.console import (
+    clean,
+    counts_text,
+    first_line,
+    fmt_duration,
+    fmt_percent,
+    info,
+    out,
+)
+from passcycle.records import OUTCOMES, Run, TestResult
+
+# --- the Test phase summary --------------------------------------------------------------
+
+
+def show_detected(detected: dict[str, str]) -> None:
+    if detected:
+        found = "; ".join(f"{key}: {clean(value)}" for key, value in detected.items())
+        info(f"no plan keys for these, detected — {found}")
+
+
+def show_test_summary(outcome: Any, slowest: int = 5, failures: int = 10) -> None:
+    from passcycle.cycle import pass_rate
+
+    run: Run = outcome.run
+    counts = outcome.counts
+    out.print()
+    header = Text(f"run {run.id} ", style="bold")
+    header.append_text(counts_text(counts))
+    header.append(f" in {fmt_duration(run.duration)}", style="dim")
+    out.print(header)
+    rate = pass_rate(counts)
+    line = Text("pass rate ")
+    line.append(fmt_percent(rate), style="bold")
+    cov = outcome.coverage
+    if cov is not None:
+        line.append("   coverage ")
+        line.append(f"{cov.percent:.{cov.precision}f}%", style="bold")
+        line.append(f" (line {fmt_percent(cov.line)}, branch {fmt_percent(cov.branch)})")
+    out.print(line)
+    if outcome.note:
+        out.print(Text(f"note: {outcome.note}", style="yellow"))
+
+    results: Sequence[TestResult] = outcome.results
+    timed = sorted((r for r in results if r.duration), key=lambda r: r.duration, reverse=True)
+    if timed and slowest:
+        table = Table(title="slowest tests", title_justify="left", box=None, pad_edge=False)
+        table.add_column("duration", justify="right", style="cyan")
+        table.add_column("test", overflow="fold")
+        for result in timed[:slowest]:
+            table.add_row(fmt_duration(result.duration), clean(result.nodeid, 90))
+        out.print(table)
+
+    bad = [r for r in results if r.outcome in ("failed", "error")]
+    if bad and failures:
+        out.print(Text(f"failures ({len(bad)})", style="bold red"))
+        for result in bad[:failures]:
+            what = result.exc_type or result.outcome
+            message = first_line(result.message, 80)
+            out.print(
+                f"  [red]{result.outcome.upper():<6}[/] {clean(result.nodeid, 70)}"
+                f"\n         [dim]{clean(what, 40)}[/]{': ' + message if message else ''}"
+            )
+        if len(bad) > failures:
+            out.print(f"  [dim]… and {len(bad) - failures} more: passcycle show {run.id}[/]")
+
+
+def show_runs(runs: Sequence[Run], baseline_id: int | None) -> None:
+    if not runs:
+        out.print("no runs yet: passcycle test records the first one")
+        return
+    table = Table(box=None, pad_edge=False)
+    for name, justify in (
+        ("run", "right"),
+        ("kind", "left"),
+        ("status", "left"),
+        ("started", "left"),
+        ("duration", "right"),
+        ("tests", "left"),
+        ("commit", "left"),
+    ):
+        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    for run in runs:
+        status_style = {"passed": "green", "failed": "red", "error": "red", "interrupted": "yellow"}
+        marker = " ★" if run.id == baseline_id else ""
+        commit = (run.commit or "")[:8] + ("*" if run.dirty else "")
+        table.add_row(
+            f"{run.id}{marker}",
+            run.kind,
+            Text(run.status, style=status_style.get(run.status, "")),
+            run.started.astimezone().strftime("%Y-%m-%d %H:%M:%S"),
+            fmt_duration(run.duration),
+            counts_text(run.counts) if run.counts else Text("—"),
+            commit or "—",
+        )
+    out.print(table)
+    if baseline_id is not None:
+        out.print("[dim]★ baseline[/]")
+
+
+# --- JSON shapes (documented in docs/json.md; keep them stable) -----------------------------
+
+
+def run_json(run: Run) -> dict[str, Any]:
+    return {
+        "id": run.id,
+        "project": run.project,
+        "kind": run.kind,
+        "status": run.status,
+        "started": run.started.isoformat(),
+        "finished": run.finished.isoformat() if run.finished else None,
+        "duration": run.duration,
+        "commit": run.commit,
+        "branch": run.branch,
+        "dirty": run.dirty,
+        "parent_id": run.parent_id,
+        "exit_code": run.exit_code,
+        "note": run.note,
+        "counts": {o: run.counts.get(o, 0) for o in OUTCOMES},
+        "gate": run.gate,
+    }
+
+
+def test_json(outcome: Any, all_results: bool = False) -> dict[str, Any]:
+    from passcycle.cycle import pass_rate
+
+    counts = outcome.counts
+    cov = outcome.coverage
+    results: Sequence[TestResult] = outcome.results
+    bad = [r for r in results if r.outcome in ("failed", "error")]
+    timed = sorted(results, key=lambda r: r.duration, reverse=True)[:10]
+    data: dict[str, Any] = {
+        "run": run_json(outcome.run),
+        "counts": counts,
+        "total": sum(counts.values()),
+        "pass_rate": pass_rate(counts),
+        "coverage": None
+        if cov is None
+        else {
+            "total": round(cov.percent, 4),
+            "line": round(cov.line, 4),
+            "branch": None if cov.branch is None else round(cov.branch, 4),
+            "statements": cov.statements,
+            "covered_lines": cov.covered_lines,
+            "branches": cov.branches,
+            "covered_branches": cov.covered_branches,
+        },
+        "note": outcome.note,
+        "slowest": [{"nodeid": r.nodeid, "duration": r.duration} for r in timed],
+        "failures": [
+            {
+                "nodeid": r.nodeid,
+                "outcome": r.outcome,
+                "exc_type": r.exc_type,
+                "message": r.message,
+            }
+            for r in bad
+        ],
+    }
+    if outcome.detected:
+        data["detected"] = outcome.detected
+    if all_results:
+        data["results"] = [
+            {"nodeid": r.nodeid, "outcome": r.outcome, "duration": r.duration} for r in results
+        ]
+    return data

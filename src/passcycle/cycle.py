@@ -1,0 +1,511 @@
+"""The cycle: Test -> Validate -> Fix -> Test -> Pass, over one plan and one history."""
+
+from __future__ import annotations
+
+import glob
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from passcycle.errors import ExitCode, PasscycleError, RunError, UsageError
+from passcycle.plan import Plan
+from passcycle.records import (
+    BAD_OUTCOMES,
+    OUTCOMES,
+    CoverageSummary,
+    FileCoverage,
+    Measurement,
+    Run,
+    TestResult,
+    Verdict,
+)
+from passcycle.store import History
+
+if TYPE_CHECKING:
+    from passcycle.fix.impact import Selection
+    from passcycle.fix.retest import IssueProgress
+    from passcycle.fix.suggest import Suggestion
+from passcycle.vcs import git_state
+
+MAX_RERUN = 100  # failed tests re-run for flakiness; past this, a suite is broken, not flaky
+FLUSH_EVERY = 0.5  # seconds between batched writes of results to the history
+ProgressHook = Callable[..., None]
+
+
+@dataclass(frozen=True, slots=True)
+class TestOutcome:
+    """What the Test phase produced for one run."""
+
+    run: Run
+    results: list[TestResult]
+    coverage: CoverageSummary | None = None
+    files: list[FileCoverage] = field(default_factory=list)
+    note: str | None = None
+    detected: dict[str, str] = field(default_factory=dict)
+
+    __test__ = False
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return count_outcomes(self.results)
+
+    @property
+    def exit_code(self) -> ExitCode:
+        return ExitCode(self.run.exit_code if self.run.exit_code is not None else 3)
+
+
+def count_outcomes(results: Sequence[TestResult]) -> dict[str, int]:
+    counts = dict.fromkeys(OUTCOMES, 0)
+    for result in results:
+        counts[result.outcome] = counts.get(result.outcome, 0) + 1
+    return counts
+
+
+def pass_rate(counts: dict[str, int]) -> float | None:
+    """passed / (passed + failed + error), in percent; skips and xfails do not count."""
+    judged = counts.get("passed", 0) + counts.get("failed", 0) + counts.get("error", 0)
+    return 100.0 * counts.get("passed", 0) / judged if judged else None
+
+
+class Cycle:
+    """The core API under the CLI: each method is one command's work, with no printing."""
+
+    def __init__(self, plan: Plan, history: History) -> None:
+        self.plan = plan
+        self.history = history
+        self.history.reap()
+
+    # --- Test ------------------------------------------------------------------------
+
+    def test(
+        self,
+        pytest_args: Sequence[str] = (),
+        *,
+        kind: str = "test",
+        parent_id: int | None = None,
+        select: Sequence[str] | None = None,
+        paths: Sequence[str] | None = None,
+        coverage: bool = True,
+        on_progress: ProgressHook | None = None,
+    ) -> TestOutcome:
+        """Run the suite with coverage and record every result as it finishes."""
+        from passcycle.test.runner import SuiteSpec, run_suite
+
+        plan = self.plan
+        git = git_state(plan.root)
+        run = self.history.start_run(
+            plan.name,
+            kind,
+            commit=git.commit,
+            branch=git.branch,
+            dirty=git.dirty,
+            parent_id=parent_id,
+            plan_digest=plan.digest,
+        )
+        artifacts = plan.root / ".passcycle" / "runs" / str(run.id)
+        artifacts.mkdir(parents=True, exist_ok=True)
+        self.history.set_artifacts(run.id, str(artifacts.relative_to(plan.root)))
+        source = plan.source if coverage else []
+        spec = SuiteSpec(
+            root=plan.root,
+            tests=list(paths) if paths is not None else list(plan.tests),
+            source=list(source),
+            pytest_args=[*plan.project.pytest_args, *pytest_args],
+            python=plan.project.python or sys.executable,
+            timeout=plan.project.timeout or None,
+            branch=plan.project.branch,
+            env={},
+            artifacts=artifacts,
+            select=list(select) if select is not None else None,
+        )
+        writer = _BatchWriter(self.history, run.id)
+        try:
+            suite = run_suite(spec, on_progress=on_progress, on_result=writer.add)
+            writer.flush()
+        except KeyboardInterrupt:
+            writer.flush()
+            self.history.finish_run(
+                run.id, "interrupted", ExitCode.INTERRUPTED, "stopped by Ctrl-C"
+            )
+            raise
+        except PasscycleError as exc:
+            writer.flush()
+            self.history.finish_run(run.id, "error", exc.exit_code, exc.message)
+            raise
+        except BaseException as exc:
+            writer.flush()
+            self.history.finish_run(
+                run.id, "error", ExitCode.RUN_ERROR, f"passcycle failed: {exc!r}"
+            )
+            raise
+
+        if coverage and kind != "retest":
+            # file hashes at the run: what `retest` compares with when git cannot tell
+            from passcycle.fix.changes import SNAPSHOT_FILE, save_snapshot, snapshot
+
+            save_snapshot(
+                artifacts / SNAPSHOT_FILE, snapshot(plan.root, [*plan.source, *plan.tests])
+            )
+        results = writer.written
+        measurements = [Measurement("suite_duration", suite.duration, "s", "tests")]
+        if suite.coverage is not None:
+            self.history.add_coverage(run.id, suite.coverage, suite.files)
+        junit = self._import_junit(run.id)
+        results = [*results, *junit]
+        self.history.add_measurements(run.id, measurements)
+        counts = count_outcomes(results)
+        if not results:
+            status, code = "error", ExitCode.RUN_ERROR
+        elif counts["failed"] or counts["error"]:
+            status, code = "failed", ExitCode.FAILED
+        else:
+            status, code = "passed", ExitCode.OK
+        note = suite.note
+        if not results and note is None:
+            note = "no tests collected"
+        finished = self.history.finish_run(run.id, status, code, note, counts)
+        return TestOutcome(
+            finished, results, suite.coverage, list(suite.files), note, dict(plan.detected)
+        )
+
+    def _import_junit(self, run_id: int) -> list[TestResult]:
+        patterns = self.plan.project.junit
+        if not patterns:
+            return []
+        paths = sorted({Path(p) for pat in patterns for p in glob.glob(str(self.plan.root / pat))})
+        if not paths:
+            return []
+        return self.import_junit(paths, run_id=run_id)
+
+    def import_junit(self, paths: Sequence[Path], run_id: int | None = None) -> list[TestResult]:
+        """Bring results of another runner into the history, as their own run or into one."""
+        from passcycle.test.junit import read_junit
+
+        missing = [str(p) for p in paths if not Path(p).is_file()]
+        if missing:
+            raise UsageError(f"no such file: {missing[0]}", hint="give JUnit XML files")
+        results = read_junit([Path(p) for p in paths])
+        if run_id is not None:
+            self.history.add_results(run_id, results)
+            return results
+        git = git_state(self.plan.root)
+        run = self.history.start_run(
+            self.plan.name,
+            "import",
+            commit=git.commit,
+            branch=git.branch,
+            dirty=git.dirty,
+            plan_digest=self.plan.digest,
+        )
+        self.history.add_results(run.id, results)
+        counts = count_outcomes(results)
+        bad = counts["failed"] + counts["error"]
+        self.history.finish_run(
+            run.id,
+            "failed" if bad else "passed",
+            ExitCode.FAILED if bad else ExitCode.OK,
+            f"imported from {len(paths)} JUnit file(s)",
+            counts,
+        )
+        return results
+
+    # --- Validate ------------------------------------------------------------------------
+
+    def run(
+        self,
+        pytest_args: Sequence[str] = (),
+        *,
+        kind: str = "run",
+        on_progress: ProgressHook | None = None,
+        on_stage: Callable[[str], None] | None = None,
+        on_load: ProgressHook | None = None,
+        workers: int = 0,
+    ) -> tuple[TestOutcome, Verdict]:
+        """The full cycle's first half: Test, re-run failures in isolation, the plan's
+        scenarios against its service, then Validate."""
+        scenarios = self.plan.model.scenarios
+        drills = self.plan.model.drills
+        service = self.plan.model.service or _default_service()
+        try:
+            if scenarios:
+                from passcycle.scenarios import preflight
+
+                # a target load may not go to is refused before anything runs, tests included
+                preflight(service, scenarios, self.plan.root, workers, 0)
+            if drills:
+                from passcycle.scenarios.drills import check_drills
+
+                check_drills(service, drills)
+        except PasscycleError as exc:
+            self._refused(kind, exc)
+            raise
+        outcome = self.test(pytest_args, kind=kind, on_progress=on_progress)
+        failed = [r.nodeid for r in outcome.results if r.outcome in BAD_OUTCOMES]
+        if failed and self.plan.validate.reruns and outcome.run.status != "error":
+            if on_stage:
+                on_stage(f"re-running {min(len(failed), MAX_RERUN)} failed tests in isolation")
+            self.rerun_failures(outcome.run, failed, pytest_args)
+        if (scenarios or drills) and outcome.run.status != "error":
+            if on_stage:
+                what = [
+                    f"{len(x)} {name if len(x) > 1 else name[:-1]}"
+                    for x, name in ((scenarios, "scenarios"), (drills, "drills"))
+                    if x
+                ]
+                on_stage(f"running {' and '.join(what)} against the service")
+            self.run_scenarios(outcome.run, workers=workers, on_progress=on_load)
+        return outcome, self.validate(outcome.run.id)
+
+    def _refused(self, kind: str, exc: PasscycleError) -> None:
+        """A run refused before it started is still recorded, with the reason."""
+        git = git_state(self.plan.root)
+        run = self.history.start_run(
+            self.plan.name,
+            kind,
+            commit=git.commit,
+            branch=git.branch,
+            dirty=git.dirty,
+            plan_digest=self.plan.digest,
+        )
+        self.history.finish_run(run.id, "error", exc.exit_code, exc.message, counts={})
+
+    def run_scenarios(
+        self, run: Run, *, workers: int = 0, on_progress: ProgressHook | None = None
+    ) -> list[str]:
+        """Start the service, run every scenario, keep what was measured with the run; a
+        scenario that fails leaves its partial measurements and an `error` run."""
+        from passcycle.scenarios import ScenarioError, run_scenarios
+        from passcycle.scenarios.drills import run_drills
+
+        model = self.plan.model
+        artifacts = self.plan.root / ".passcycle" / "runs" / str(run.id)
+        try:
+            found = run_scenarios(
+                model.service,
+                model.scenarios,
+                self.plan.root,
+                artifacts,
+                workers=workers,
+                on_progress=on_progress,
+            )
+            if model.drills:
+                drilled = run_drills(
+                    model.service or _default_service(),
+                    model.drills,
+                    self.plan.root,
+                    artifacts / "drills",
+                )
+                found.measurements.extend(drilled.measurements)
+                found.notes.extend(drilled.notes)
+        except ScenarioError as exc:
+            self.history.add_measurements(run.id, exc.outcome.measurements)
+            self.history.finish_run(run.id, "error", exc.exit_code, exc.message)
+            raise
+        except PasscycleError as exc:
+            self.history.finish_run(run.id, "error", exc.exit_code, exc.message)
+            raise
+        except KeyboardInterrupt:
+            self.history.finish_run(
+                run.id, "interrupted", ExitCode.INTERRUPTED, "stopped by Ctrl-C"
+            )
+            raise
+        self.history.add_measurements(run.id, found.measurements)
+        if found.notes:
+            note = "; ".join(found.notes)
+            self.history.set_note(run.id, f"{run.note}; {note}" if run.note else note)
+        return list(found.notes)
+
+    def rerun_failures(self, run: Run, failed: Sequence[str], pytest_args: Sequence[str]) -> None:
+        """Each failed test again, apart from the rest of the suite; the first outcome stays,
+        the re-run outcomes are kept beside it (flaky evidence)."""
+        from passcycle.test.reruns import rerun_isolated
+
+        chosen = list(failed)[:MAX_RERUN]
+        found = rerun_isolated(self.plan, run.id, chosen, pytest_args)
+        for nodeid, outcomes in found.items():
+            self.history.set_reruns(run.id, nodeid, outcomes)
+
+    def write_reports(
+        self,
+        run: Run,
+        formats: Sequence[str],
+        suggestions: dict[str, Suggestion] | None,
+        out_dir: Path | None = None,
+    ) -> dict[str, Path]:
+        """The run's reports; with Markdown and $GITHUB_STEP_SUMMARY set, the summary too."""
+        from passcycle.report import write_reports
+
+        tips = {
+            fp: "\n".join(x for x in (t.location and f"at {t.location}", t.next_step) if x)
+            for fp, t in (suggestions or {}).items()
+        }
+        written = write_reports(self.plan, self.history, run, out_dir, formats, suggestions=tips)
+        summary = os.environ.get("GITHUB_STEP_SUMMARY")
+        if summary and "md" in written:
+            with open(summary, "a", encoding="utf-8") as handle:
+                handle.write(written["md"].read_text(encoding="utf-8") + "\n")
+        return written
+
+    def write_review(
+        self, *, phase: int | None, since: str | None, out_dir: Path | None = None
+    ) -> dict[str, Path]:
+        """The phase completion report (`phase`) or the review of a period (`since`)."""
+        from passcycle.report import write_review
+
+        return write_review(self.plan, self.history, phase=phase, since=since, out_dir=out_dir)
+
+    def alert(self, verdict: Verdict) -> list[str]:
+        """Post the plan's webhooks about a breach, a regression or a new critical issue;
+        bounded in time, so a slow receiver never holds the run. Lines for failed posts."""
+        alerts = self.plan.model.alerts
+        if not alerts.webhooks:
+            return []
+        from passcycle.serve.alerts import send_alerts
+
+        previous = [
+            r
+            for r in self.history.runs(project=self.plan.name, limit=10)
+            if r.id < verdict.run.id and r.gate is not None
+        ]
+        outcome = send_alerts(alerts, verdict, previous[0].gate if previous else None)
+        return list(outcome.lines())
+
+    def validate(self, ref: str | int = "latest") -> Verdict:
+        """Judge a recorded run: KPIs, issues, flaky tests, regressions, phases, gate."""
+        from passcycle.validate.verdict import judge_run
+
+        run = self.history.get_run(ref, project=self.plan.name)
+        if run.status in ("running",):
+            raise UsageError(f"run {run.id} is still running", hint="wait for it, or pick another")
+        return judge_run(self.plan, self.history, run)
+
+    # --- Fix and re-test ---------------------------------------------------------------
+
+    def retest_selection(self) -> tuple[Run, Selection]:
+        """The run to re-test from, and the tests a change since then can affect."""
+        from passcycle.fix.retest import base_run, plan_selection
+
+        run = base_run(self.plan, self.history)
+        return run, plan_selection(self.plan, self.history, run)
+
+    def retest(
+        self,
+        pytest_args: Sequence[str] = (),
+        *,
+        everything: bool = False,
+        on_progress: ProgressHook | None = None,
+    ) -> Retest:
+        """Run the selection (or all, with `everything`) as a `retest` run pointing at the
+        run it re-tests, and say what became of each of that run's issues."""
+        from passcycle.fix.retest import base_run, plan_selection, progress
+
+        base = base_run(self.plan, self.history)
+        selection = None if everything else plan_selection(self.plan, self.history, base)
+        before = self.history.issues(self.plan.name, run_id=base.id)
+        if selection is not None and not selection.tests:
+            return Retest(base, selection, None, None, progress(before, []))
+        outcome = self.test(
+            pytest_args,
+            kind="retest",
+            parent_id=base.id,
+            paths=None if selection is None else selection.args,
+            coverage=False,
+            on_progress=on_progress,
+        )
+        verdict = self.validate(outcome.run.id) if outcome.run.status != "error" else None
+        return Retest(base, selection, outcome, verdict, progress(before, outcome.results))
+
+    def suggestions(self, verdict: Verdict) -> dict[str, Suggestion]:
+        """For each top issue: where it fails, what changed since it passed, what to do."""
+        from passcycle.fix.advice import suggestions
+
+        return suggestions(self.plan, self.history, verdict)
+
+    # --- reading the history -----------------------------------------------------------
+
+    def show(self, ref: str | int = "latest") -> TestOutcome:
+        run = self.history.get_run(ref, project=self.plan.name)
+        summary, files = self.history.coverage(run.id)
+        return TestOutcome(run, self.history.results(run.id), summary, files, run.note)
+
+    def runs(self, limit: int = 20) -> list[Run]:
+        return self.history.runs(project=self.plan.name, limit=limit)
+
+    def set_baseline(self, ref: str | int = "latest") -> Run:
+        run = self.history.get_run(ref, project=self.plan.name)
+        if run.status in ("running", "interrupted", "error"):
+            raise UsageError(
+                f"run {run.id} is {run.status}: it cannot be the baseline",
+                hint="pick a finished run from `passcycle history`",
+            )
+        self.history.set_baseline(self.plan.name, run.id)
+        return run
+
+    def baseline(self) -> Run | None:
+        return self.history.baseline(self.plan.name)
+
+
+@dataclass(frozen=True, slots=True)
+class Retest:
+    """A re-test: the run it re-tests, what was selected, and what became of each issue."""
+
+    base: Run
+    selection: Selection | None  # None: everything was re-run
+    outcome: TestOutcome | None  # None: nothing to re-run
+    verdict: Verdict | None
+    issues: list[IssueProgress]
+
+    @property
+    def exit_code(self) -> ExitCode:
+        if self.outcome is None:
+            return ExitCode.OK
+        return self.outcome.exit_code
+
+
+class _BatchWriter:
+    """Collects results from the runner and writes them in batches, so a killed run keeps
+    what it had finished, without a transaction per test."""
+
+    def __init__(self, history: History, run_id: int) -> None:
+        self.history = history
+        self.run_id = run_id
+        self.pending: list[TestResult] = []
+        self.written: list[TestResult] = []
+        self.last = time.monotonic()
+
+    def add(self, result: TestResult) -> None:
+        self.pending.append(result)
+        if time.monotonic() - self.last >= FLUSH_EVERY or len(self.pending) >= 2000:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.pending:
+            self.history.add_results(self.run_id, self.pending)
+            self.written.extend(self.pending)
+            self.pending = []
+        self.last = time.monotonic()
+
+
+def _default_service() -> Any:
+    from passcycle.scenarios import ServiceSection
+
+    return ServiceSection()
+
+
+def open_history(plan: Plan, url: str | None = None) -> History:
+    """The plan's history, unless PASSCYCLE_DB or --db say otherwise (later wins)."""
+    if url is None and not os.environ.get("PASSCYCLE_DB") and plan.project.history:
+        url = plan.project.history
+    try:
+        return History.open(url, root=plan.root)
+    except PasscycleError:
+        raise
+    except Exception as exc:  # a driver error we did not foresee still gets one line
+        raise RunError(f"cannot open the history: {exc}") from None
+
+
+__all__ = ["BAD_OUTCOMES", "Cycle", "TestOutcome", "count_outcomes", "open_history", "pass_rate"]

@@ -1,0 +1,61 @@
+"""Advice for the top issues: the rule-based suggestion, and a model's when the plan asks."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+
+from passcycle.fix.llm import LlmConfig, advise
+from passcycle.fix.retest import flip_rates
+from passcycle.fix.suggest import HistoryInfo, Suggestion, suggest
+from passcycle.plan import Plan
+from passcycle.records import Issue, Run, TestResult, Verdict
+from passcycle.store import History
+
+
+def suggestions(plan: Plan, history: History, verdict: Verdict) -> dict[str, Suggestion]:
+    """For each top issue: where it fails, what changed since it passed, what to do."""
+    results = history.results(verdict.run.id)
+    by_id = {r.nodeid: r for r in results}
+    _, files = history.coverage(verdict.run.id)
+    found = {}
+    for issue in verdict.issues[: verdict.top]:
+        mine = [by_id[t] for t in issue.tests if t in by_id]
+        last_pass = _last_pass(plan, history, issue.tests, before=verdict.run.id)
+        rates = flip_rates(history, plan.name, issue.tests[:20]) if mine else {}
+        info = HistoryInfo(
+            last_pass_commit=last_pass.commit if last_pass else None,
+            last_pass_run=last_pass.id if last_pass else None,
+            flip_rate=max(rates.values()) if rates else None,
+            slow_threshold=plan.validate.slow_test,
+            coverage=tuple(files),
+        )
+        tip = suggest(issue, mine, root=plan.root, history_info=info)
+        found[issue.fingerprint] = _advice(plan, issue, mine, tip)
+    return found
+
+
+def _advice(plan: Plan, issue: Issue, results: list[TestResult], tip: Suggestion) -> Suggestion:
+    """With `[fix] llm_url` set, a model's advice is added to the rule-based next step."""
+    fix = plan.model.fix
+    if not fix.llm_url:
+        return tip
+    config = LlmConfig(fix.llm_url, fix.llm_model, fix.llm_key_env or None, fix.llm_timeout, True)
+    advice = advise(config, issue, results, tip)
+    if not advice.text:
+        return tip
+    return replace(tip, next_step=f"{tip.next_step}\nmodel: {advice.text.strip()}")
+
+
+def _last_pass(plan: Plan, history: History, nodeids: Sequence[str], before: int) -> Run | None:
+    if not nodeids:
+        return None
+    outcomes = history.test_outcomes(list(nodeids)[:50], plan.name, limit_runs=30)
+    passed_runs = [
+        {run_id for run_id, outcome in seen if outcome == "passed" and run_id < before}
+        for seen in outcomes.values()
+    ]
+    if not passed_runs or len(passed_runs) < min(len(nodeids), 50):
+        return None
+    common = set.intersection(*passed_runs)
+    return history.get_run(max(common)) if common else None

@@ -1,0 +1,417 @@
+"""Impact: the tests a change can affect, chosen from the coverage map — widening, never
+guessing, when the map cannot know.
+
+Rules, in the order they apply (each selected test or widening carries a one-line reason):
+
+1. every test that failed or errored in the last run;
+2. every test in a changed or added test file (new tests too: the file runs whole);
+3. every test that executed a function the change touches. The map is numbered as the old
+   file, so changed old lines map to the function around them in the old file's AST, and
+   added lines to their function in the new file, found again in the old one by name: an
+   insertion above a function moves its lines without losing its tests;
+4. a change outside any function (module or class level: constants, imports, a decorated
+   new function) selects the tests that executed the module, and the tests that executed a
+   module that can read what it rebinds (`from mod import LIMIT`, `mod.LIMIT`, a star
+   import; transitively), and every test file that can read it. A statement with side
+   effects (a call, a loop) rebinds "anything": every importer counts. A new plain function
+   changes nothing until something calls it;
+5. the map cannot know, so the selection widens: a changed conftest.py (every test under its
+   folder), the plan, pytest or coverage config, a dependency file, a new or deleted module,
+   a non-Python file under the source or tests folders, a helper no test file imports, no
+   map at all.
+
+Order: failed first, then by recent failure rate, then fastest first.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+from passcycle.fix.changes import ChangeSet, FileChange, old_content
+from passcycle.fix.code import file_impact
+from passcycle.fix.imports import Imports
+from passcycle.records import BAD_OUTCOMES, TestResult
+
+DEPENDENCY_FILES: frozenset[str] = frozenset(
+    {"poetry.lock", "uv.lock", "Pipfile", "Pipfile.lock", "setup.py"}
+)
+CONFIG_FILES: frozenset[str] = frozenset({"pytest.ini", "setup.cfg", "tox.ini", ".coveragerc"})
+# pyproject.toml tables whose change the map cannot judge; other tables (ruff, mypy) are inert
+PYPROJECT_KEYS: tuple[tuple[str, ...], ...] = (
+    ("tool", "pytest"),
+    ("tool", "coverage"),
+    ("tool", "passcycle"),
+    ("project", "dependencies"),
+    ("project", "optional-dependencies"),
+    ("project", "requires-python"),
+    ("build-system",),
+    ("tool", "poetry", "dependencies"),
+    ("tool", "poetry", "group"),
+    ("tool", "uv"),
+    ("tool", "setuptools"),
+    ("tool", "hatch", "envs"),
+)
+
+TestMap = Mapping[str, Mapping[str, set[int]]]
+
+
+@dataclass(frozen=True, slots=True)
+class Selected:
+    nodeid: str  # a node id, or a path when a file or folder runs whole and its tests are new
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Selection:
+    tests: list[Selected]  # in run order
+    everything: bool = False  # the whole suite runs
+    scope: list[str] = field(default_factory=list)  # files and folders pytest collects from
+    reasons: list[str] = field(default_factory=list)  # why the selection widened
+    whole: list[str] = field(default_factory=list)  # paths of `scope` that run every test
+    ignored: list[str] = field(default_factory=list)  # changed files that affect no test
+
+    @property
+    def args(self) -> list[str]:
+        """What to give pytest, in run order: the paths that run whole and the node ids of
+        the other selected tests (so pytest collects only their files)."""
+        if self.everything:
+            return list(self.scope)
+        args: list[str] = []
+        placed: set[str] = set()
+        for test in self.tests:
+            path = next((w for w in self.whole if _under(test.nodeid, w)), None)
+            if path is None:
+                args.append(test.nodeid)
+            elif path not in placed:
+                placed.add(path)
+                args.append(path)
+        args.extend(w for w in self.whole if w not in placed)
+        return args
+
+    @property
+    def nodeids(self) -> list[str]:
+        return [t.nodeid for t in self.tests]
+
+
+def explain(selection: Selection) -> list[str]:
+    """One line per selected test, with its reason:
+    `tests/test_a.py::test_x  — covers src/pkg/calc.py:12 (changed)`."""
+    return [f"{test.nodeid}  — {test.reason}" for test in selection.tests]
+
+
+def _under(path: str, folder: str) -> bool:
+    path = path.split("::", 1)[0]
+    return folder in ("", ".") or path == folder or path.startswith(folder.rstrip("/") + "/")
+
+
+def _folder(path: str) -> str:
+    return path.rsplit("/", 1)[0] if "/" in path else "."
+
+
+def is_test_file(path: str) -> bool:
+    """pytest's default `python_files`: test_*.py and *_test.py."""
+    name = path.rsplit("/", 1)[-1]
+    return name.endswith(".py") and (name.startswith("test_") or name.endswith("_test.py"))
+
+
+# -- config files ---------------------------------------------------------------------------
+
+
+def _pyproject_change(root: Path, base: str | None) -> str | None:
+    """Which judged table of pyproject.toml changed, or None when only inert ones did."""
+    before = old_content(root, base, "pyproject.toml") if base else None
+    if before is None:
+        return "pyproject.toml changed (its earlier content is unknown)"
+    try:
+        old = tomllib.loads(before)
+        new = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError):
+        return "pyproject.toml changed and does not parse"
+    for keys in PYPROJECT_KEYS:
+        if _dig(old, keys) != _dig(new, keys):
+            table = ".".join(keys)
+            kind = "dependencies" if "depend" in table or keys[0] == "build-system" else "config"
+            return f"pyproject.toml [{table}] changed ({kind})"
+    return None
+
+
+def _dig(data: Mapping, keys: Sequence[str]) -> object:
+    for key in keys:
+        if not isinstance(data, Mapping) or key not in data:
+            return None
+        data = data[key]
+    return data
+
+
+# -- the selection ---------------------------------------------------------------------------
+
+
+class _Selector:
+    def __init__(
+        self,
+        root: Path,
+        changes: ChangeSet,
+        test_map: TestMap,
+        last_results: Sequence[TestResult],
+        source: Sequence[str],
+        tests: Sequence[str],
+        plan_file: str | None,
+        last_run: int | None,
+    ) -> None:
+        self.root = root
+        self.changes = changes
+        self.test_map = test_map
+        self.results = last_results
+        self.source = [s.strip("/") or "." for s in source]
+        self.tests = [t.strip("/") or "." for t in tests] or ["."]
+        self.plan_file = plan_file
+        self.last_run = last_run
+        self.chosen: dict[str, str] = {}  # node id or path -> reason (the first one wins)
+        self.whole: dict[str, str] = {}  # path -> reason
+        self.widened: list[str] = []
+        self.everything = False
+        self.ignored: list[str] = []
+
+    @cached_property
+    def known(self) -> list[str]:
+        """Every test node id the map or the last run knows."""
+        ids = dict.fromkeys(self.test_map)
+        ids.update(dict.fromkeys(r.nodeid for r in self.results))
+        return list(ids)
+
+    @cached_property
+    def imports(self) -> Imports:
+        folders = [*self.source, *self.tests]
+        return Imports(self.root, [f for f in folders if f != "."] or ["."])
+
+    def in_source(self, path: str) -> bool:
+        return any(_under(path, s) for s in self.source)
+
+    def in_tests(self, path: str) -> bool:
+        return any(_under(path, t) for t in self.tests)
+
+    def widen(self, reason: str, folder: str | None = None) -> None:
+        """Every test (or every test under `folder`) runs."""
+        self.widened.append(reason)
+        if folder is None or any(_under(t, folder) for t in self.tests):
+            self.everything = True
+        else:
+            self.whole.setdefault(folder, reason)
+
+    def pick(self, nodeid: str, reason: str) -> None:
+        self.chosen.setdefault(nodeid, reason)
+
+    def pick_file(self, path: str, reason: str) -> None:
+        """Every test of a test file, the new ones too."""
+        self.whole.setdefault(path, reason)
+        for nodeid in self.known:
+            if _under(nodeid, path):
+                self.pick(nodeid, reason)
+
+    # -- rules --
+
+    def run(self) -> None:
+        if not self.changes.known:
+            self.widen(f"cannot tell what changed: {self.changes.note}")
+        for result in self.results:
+            if result.outcome in BAD_OUTCOMES:
+                verb = "errored" if result.outcome == "error" else "failed"
+                where = f"run {self.last_run}" if self.last_run is not None else "the last run"
+                if "::" in result.nodeid:
+                    self.pick(result.nodeid, f"{verb} in {where}")
+                else:  # a file that failed to collect
+                    self.pick_file(result.nodeid, f"{verb} in {where}")
+        for path in sorted(self.changes.added):
+            self.added(path)
+        for path in sorted(self.changes.deleted):
+            self.deleted(path)
+        for path, change in sorted(self.changes.modified.items()):
+            self.modified(path, change)
+
+    def config(self, path: str) -> bool:
+        """Widen for a config, plan or dependency file; True when `path` is one."""
+        name = path.rsplit("/", 1)[-1]
+        if path == self.plan_file and path != "pyproject.toml":
+            self.widen(f"{path} changed: the plan")
+        elif path == "pyproject.toml":
+            why = _pyproject_change(self.root, self.changes.base)
+            if why:
+                self.widen(why)
+            else:
+                self.ignored.append(f"{path}: no test or dependency setting changed")
+        elif path in CONFIG_FILES:
+            self.widen(f"{path} changed: pytest or coverage config")
+        elif path in DEPENDENCY_FILES or (
+            "/" not in path and name.startswith("requirements") and name.endswith(".txt")
+        ):
+            self.widen(f"{path} changed: dependencies")
+        elif name == "conftest.py":
+            folder = _folder(path)
+            self.widen(f"conftest.py changed: every test under {folder}", folder)
+        else:
+            return False
+        return True
+
+    def added(self, path: str) -> None:
+        if self.config(path):
+            return
+        if self.in_tests(path) and is_test_file(path):
+            self.pick_file(path, "test file added")
+        elif self.in_source(path) and path.endswith(".py"):
+            self.widen(f"new module {path}: the map cannot know who imports it")
+        elif self.in_source(path) or self.in_tests(path):
+            self.widen(f"new file {path} under the source or tests: the code may read it")
+        else:
+            self.ignored.append(f"{path}: outside the source and tests")
+
+    def deleted(self, path: str) -> None:
+        if self.config(path):
+            return
+        if self.in_source(path) or self.in_tests(path) or path.endswith(".py"):
+            self.widen(f"{path} deleted: the map cannot know who needed it")
+        else:
+            self.ignored.append(f"{path}: outside the source and tests")
+
+    def modified(self, path: str, change: FileChange) -> None:
+        if self.config(path):
+            return
+        if self.in_tests(path) and is_test_file(path):
+            self.pick_file(path, "test file changed")
+        elif path.endswith(".py") and self.in_source(path):
+            self.source_change(path, change)
+        elif path.endswith(".py"):
+            self.helper_change(path)
+        elif self.in_source(path) or self.in_tests(path):
+            self.widen(f"{path} changed: a data file the code may read")
+        else:
+            self.ignored.append(f"{path}: outside the source and tests")
+
+    def source_change(self, path: str, change: FileChange) -> None:
+        if not self.test_map:
+            self.widen(f"{path} changed and the run has no coverage map")
+            return
+        impact = file_impact(self.root, self.changes.base, path, change)
+        if impact.whole:
+            self.module_change(path, f"{path} changed (lines unknown)", None)
+            return
+        for name, ((first, last), line) in impact.functions.items():
+            span = set(range(first, last + 1))
+            label = name.rstrip("'")
+            for nodeid, files in self.test_map.items():
+                lines = files.get(path)
+                if lines and not lines.isdisjoint(span):
+                    hit = change.old_lines & lines
+                    if hit:
+                        self.pick(nodeid, f"covers {path}:{line} (changed)")
+                    else:
+                        self.pick(nodeid, f"runs {label}() in {path}, changed at line {line}")
+        if impact.module_lines:
+            line = min(impact.module_lines)
+            self.module_change(path, f"module-level change at {path}:{line}", impact.names)
+
+    def module_change(self, path: str, why: str, names: set[str] | None) -> None:
+        """Code that runs at import changed (rebinding `names`; None: unknown): every test
+        that ran the module or a module that can read the change, and every test file
+        that can read it."""
+        users = self.imports.closure(path, names)
+        for nodeid, files in self.test_map.items():
+            ran = users.intersection(files)
+            if ran:
+                via = "" if path in ran else f" via {min(ran)}"
+                self.pick(nodeid, f"imports {path}{via} ({why})")
+        for user in sorted(users):
+            if user.rsplit("/", 1)[-1] == "conftest.py":
+                folder = _folder(user)
+                self.widen(f"{user} imports {path} ({why}): every test under {folder}", folder)
+            elif is_test_file(user) and self.in_tests(user):
+                self.pick_file(user, f"imports {path} ({why})")
+
+    def helper_change(self, path: str) -> None:
+        """A Python file that is no test and not under the source: a test helper, a script."""
+        users = {u for u in self.imports.closure(path) if u != path}
+        if path not in self.imports.files.values() and not self.in_tests(path):
+            self.ignored.append(f"{path}: outside the source and tests")
+            return
+        test_users = [u for u in users if is_test_file(u) or u.endswith("conftest.py")]
+        if not test_users:
+            self.widen(f"{path} changed and no test file imports it: it may be loaded by name")
+            return
+        for user in sorted(test_users):
+            if user.endswith("conftest.py"):
+                folder = _folder(user)
+                self.widen(f"{user} imports {path}: every test under {folder}", folder)
+            else:
+                self.pick_file(user, f"imports {path} (changed)")
+
+
+def select(
+    root: Path,
+    *,
+    changes: ChangeSet,
+    test_map: TestMap,
+    last_results: Sequence[TestResult],
+    recent_failure_rate: Mapping[str, float],
+    durations: Mapping[str, float],
+    source: Sequence[str],
+    tests: Sequence[str],
+    plan_file: str | None,
+    last_run: int | None = None,
+) -> Selection:
+    """The tests to re-run after `changes` (see the module docstring for the rules).
+
+    `test_map`: node id -> file -> lines executed, as covmap.tests_by_file reads the run's
+    coverage data; `last_results`: that run's results (`last_run` is its id, for reasons);
+    `source`/`tests`: the plan's folders; `plan_file`: the plan's path relative to root.
+    """
+    selector = _Selector(root, changes, test_map, last_results, source, tests, plan_file, last_run)
+    selector.run()
+    failed = {r.nodeid for r in last_results if r.outcome in BAD_OUTCOMES}
+
+    def order(nodeid: str) -> tuple:
+        return (
+            nodeid not in failed,
+            -recent_failure_rate.get(nodeid, 0.0),
+            durations.get(nodeid, 0.0),
+            nodeid,
+        )
+
+    if selector.everything:
+        reason = selector.widened[0]
+        chosen = {n: selector.chosen.get(n, reason) for n in selector.known}
+        ranked = sorted(chosen, key=order)
+        return Selection(
+            tests=[Selected(n, chosen[n]) for n in ranked],
+            everything=True,
+            scope=list(selector.tests),
+            reasons=list(selector.widened),
+            whole=list(selector.tests),
+            ignored=selector.ignored,
+        )
+    # tests of a folder or file that runs whole are listed, whatever else selected them
+    for path, reason in selector.whole.items():
+        for nodeid in selector.known:
+            if _under(nodeid, path):
+                selector.pick(nodeid, reason)
+    ranked = sorted(selector.chosen, key=order)
+    listed = [Selected(n, selector.chosen[n]) for n in ranked]
+    for path, reason in selector.whole.items():
+        if not any(_under(t.nodeid, path) for t in listed):  # only new tests in it
+            listed.append(Selected(path, reason))
+    whole = sorted(selector.whole)
+    scope = [*whole]
+    for test in listed:
+        file = test.nodeid.split("::", 1)[0]
+        if not any(_under(file, w) for w in whole) and file not in scope:
+            scope.append(file)
+    return Selection(
+        tests=listed,
+        everything=False,
+        scope=scope,
+        reasons=list(selector.widened),
+        whole=whole,
+        ignored=selector.ignored,
+    )

@@ -1,0 +1,113 @@
+"""Re-test: which tests to run again after a fix, and what the re-run says of each issue."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from passcycle.errors import UsageError
+from passcycle.fix.changes import SNAPSHOT_FILE, changes_since, load_snapshot
+from passcycle.fix.impact import Selection, select
+from passcycle.plan import Plan
+from passcycle.records import BAD_OUTCOMES, Issue, Run, TestResult
+from passcycle.store import History
+from passcycle.validate.fingerprint import fingerprint
+from passcycle.validate.flaky import flip_rate
+
+FULL_KINDS = ("run", "test", "ci")
+MAP_FILE = "coverage.db"
+TEST_KINDS = ("failure", "error", "regression", "flaky")
+
+
+@dataclass(frozen=True, slots=True)
+class IssueProgress:
+    issue: Issue
+    status: str  # "fixed", "still failing", "changed", "not re-run"
+    detail: str = ""
+
+
+def base_run(plan: Plan, history: History) -> Run:
+    """The latest full run that finished and kept its impact map."""
+    for run in history.runs(project=plan.name, limit=50):
+        if run.kind not in FULL_KINDS or run.status not in ("passed", "failed"):
+            continue
+        if run.artifacts and (plan.root / run.artifacts / MAP_FILE).is_file():
+            return run
+    raise UsageError(
+        "no full run with a coverage map to re-test from",
+        hint="passcycle run (or passcycle test) records one",
+    )
+
+
+def plan_selection(plan: Plan, history: History, run: Run) -> Selection:
+    from passcycle.test.covmap import tests_by_file
+
+    artifacts = plan.root / (run.artifacts or "")
+    changes = changes_since(
+        plan.root, commit=run.commit, snapshot=load_snapshot(artifacts / SNAPSHOT_FILE)
+    )
+    test_map = tests_by_file(artifacts / MAP_FILE, plan.root)
+    results = history.results(run.id)
+    outcomes = history.test_outcomes(None, plan.name, limit_runs=10)
+    failure_rate = {
+        nodeid: sum(o in BAD_OUTCOMES for _, o in seen) / len(seen)
+        for nodeid, seen in outcomes.items()
+        if seen
+    }
+    plan_file = None
+    if plan.path is not None:
+        try:
+            plan_file = str(plan.path.relative_to(plan.root))
+        except ValueError:
+            plan_file = None
+    return select(
+        plan.root,
+        changes=changes,
+        test_map=test_map,
+        last_results=results,
+        recent_failure_rate=failure_rate,
+        durations={r.nodeid: r.duration for r in results},
+        source=plan.source,
+        tests=plan.tests,
+        plan_file=plan_file,
+        last_run=run.id,
+    )
+
+
+def progress(issues: Sequence[Issue], results: Sequence[TestResult]) -> list[IssueProgress]:
+    """Per issue of the re-tested run: fixed, still failing, changed, or not re-run."""
+    by_id = {r.nodeid: r for r in results}
+    report = []
+    for issue in issues:
+        if issue.kind not in TEST_KINDS or issue.state == "fixed":
+            continue  # KPI breaches are judged on the full pass, not on a selection
+        rerun = [by_id[t] for t in issue.tests if t in by_id]
+        if not issue.tests or not rerun:
+            report.append(IssueProgress(issue, "not re-run"))
+            continue
+        bad = [r for r in rerun if r.outcome in BAD_OUTCOMES]
+        if not bad:
+            left = len(issue.tests) - len(rerun)
+            detail = f"{len(rerun)} tests pass" + (f"; {left} not re-run" if left else "")
+            report.append(IssueProgress(issue, "fixed", detail))
+            continue
+        same = [r for r in bad if (r.fingerprint or fingerprint(r)) == issue.fingerprint]
+        if same:
+            report.append(
+                IssueProgress(issue, "still failing", f"{len(same)} of {len(rerun)} tests fail")
+            )
+        else:
+            first = bad[0]
+            detail = f"now {first.exc_type or first.outcome}: {(first.message or '')[:80]}"
+            report.append(IssueProgress(issue, "changed", detail.strip()))
+    return report
+
+
+def flip_rates(history: History, project: str, nodeids: Sequence[str]) -> dict[str, float]:
+    outcomes = history.test_outcomes(list(nodeids), project, limit_runs=20)
+    return {n: flip_rate([o for _, o in reversed(seen)]) for n, seen in outcomes.items()}
+
+
+def map_path(plan: Plan, run: Run) -> Path | None:
+    return plan.root / run.artifacts / MAP_FILE if run.artifacts else None

@@ -1,0 +1,306 @@
+"""Suggestions: for one issue, where it fails, what changed since it last passed, and a
+concrete next step, by rules per issue kind (deterministic: no model, no network).
+
+| kind         | next step                                                            |
+|--------------|----------------------------------------------------------------------|
+| failure      | the assertion's two sides ("expected 6, got 5.0") or the exception   |
+| regression   | the same, pointing at the commits since the last pass                |
+| error        | the missing module or fixture, the import, the crash or timeout      |
+| flaky        | the re-runs' outcomes, the flip rate and the durations               |
+| slow         | the slowest phase (setup/call/teardown) or the duration vs threshold |
+| coverage_gap | the uncovered lines of the worst files                               |
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from passcycle.records import BAD_OUTCOMES, FileCoverage, Frame, Issue, TestResult
+from passcycle.vcs import git
+
+MAX_COMMITS = 10
+MAX_FILES = 3  # worst-covered files named in a coverage suggestion
+TEXT_LIMIT = 160  # characters of an expression or a value quoted in a suggestion
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryInfo:
+    """What the history knows about an issue, gathered by the caller."""
+
+    last_pass_commit: str | None = None  # the commit of the last run its tests passed in
+    last_pass_run: int | None = None
+    flip_rate: float | None = None  # 0..1: share of recent runs where the outcome flipped
+    recent_outcomes: tuple[str, ...] = ()  # the tests' outcomes in recent runs, oldest first
+    slow_threshold: float | None = None  # seconds, for slow issues
+    phases: Mapping[str, Mapping[str, float]] = field(default_factory=dict)  # nodeid -> phase -> s
+    coverage: tuple[FileCoverage, ...] = ()  # per-file coverage of the run, for coverage gaps
+
+
+@dataclass(frozen=True, slots=True)
+class Suggestion:
+    location: str | None  # "path:line" of the deepest project frame
+    changed_since_pass: list[str]  # "abc1234 message" per commit, then "uncommitted: path"
+    next_step: str
+
+
+def suggest(
+    issue: Issue,
+    results: Sequence[TestResult],
+    *,
+    root: Path,
+    history_info: HistoryInfo | None = None,
+) -> Suggestion:
+    """Where, what changed, and what to do next for `issue`; `results` are its tests'
+    results in the run (others are ignored)."""
+    info = history_info or HistoryInfo()
+    mine = [r for r in results if r.nodeid in issue.tests] or list(results)
+    frame = _deepest(mine)
+    location = f"{frame.path}:{frame.line}" if frame else issue.location
+    if issue.kind == "coverage_gap" and info.coverage:
+        worst = _worst(info.coverage)
+        if worst:
+            location = f"{worst[0].path}:{_first_line(worst[0].missing_lines) or 1}"
+    # the code under test, not the test: an assertion in a test body names no other file,
+    # and then every change since the pass is a suspect
+    test_files = {r.file or r.nodeid.split("::", 1)[0] for r in mine}
+    files = sorted({f.path for r in mine for f in r.frames if f.in_project} - test_files)
+    changed = changed_since(root, info.last_pass_commit, files) if info.last_pass_commit else []
+    step = _next_step(issue, mine, info, frame)
+    return Suggestion(location=location, changed_since_pass=changed, next_step=step)
+
+
+def _deepest(results: Sequence[TestResult]) -> Frame | None:
+    for result in results:
+        project = [f for f in result.frames if f.in_project]
+        if project:
+            return project[-1]
+    return None
+
+
+def changed_since(root: Path, commit: str, files: Sequence[str]) -> list[str]:
+    """Commits since `commit` touching `files` (all files when none), newest first, then
+    the files with uncommitted changes."""
+    paths = ["--", *files] if files else []
+    since = f"{commit}..HEAD"
+    log = git(root, "log", "--oneline", "--no-decorate", f"-{MAX_COMMITS}", since, *paths)
+    lines = [line.strip() for line in (log or "").splitlines() if line.strip()]
+    dirty = git(root, "diff", "--name-only", "--relative", "HEAD", *paths)
+    lines += [f"uncommitted: {p}" for p in (dirty or "").splitlines() if p.strip()]
+    return lines
+
+
+# -- per kind -----------------------------------------------------------------------------
+
+
+def _next_step(
+    issue: Issue, results: Sequence[TestResult], info: HistoryInfo, frame: Frame | None
+) -> str:
+    if issue.kind == "flaky":
+        return _flaky(results, info)
+    if issue.kind == "slow":
+        return _slow(issue, results, info)
+    if issue.kind == "coverage_gap":
+        return _coverage(issue, info)
+    if issue.kind in ("failure", "regression", "error"):
+        bad = next((r for r in results if r.outcome in BAD_OUTCOMES), None)
+        step = _error(bad, frame) if bad is not None else None
+        if step is None and bad is not None:
+            step = _failure(bad, frame)
+        step = step or f"look at {issue.location or 'the traceback'}: {issue.title}"
+        if issue.kind == "regression" and info.last_pass_commit:
+            step += f"; it passed at {info.last_pass_commit[:10]}: bisect the commits since"
+        return step
+    detail = f" ({issue.message})" if issue.message else ""
+    return f"{issue.title}{detail}: compare with the baseline run and the change since"
+
+
+def _short(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= TEXT_LIMIT else text[: TEXT_LIMIT - 1] + "…"
+
+
+def _at(frame: Frame | None) -> str:
+    return f"{frame.path}:{frame.line} in {frame.function}()" if frame else "the traceback"
+
+
+_ASSERT = re.compile(
+    r"^(?:AssertionError: )?assert (?P<left>.+?) "
+    r"(?P<op>==|!=|<=|>=|<|>|not in|in|is not|is) (?P<right>.+)$"
+)
+_WHERE = re.compile(r"^\+\s+where (?P<value>.+?) = (?P<expr>.+)$")
+
+
+def _failure(result: TestResult, frame: Frame | None) -> str:
+    message = result.message or ""
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    first = lines[0] if lines else ""
+    match = _ASSERT.match(first)
+    if match:
+        left, op, right = match["left"], match["op"], match["right"]
+        where = next((m for line in lines[1:] if (m := _WHERE.match(line))), None)
+        origin = f" — {left} came from {_short(where['expr'])}" if where else ""
+        if op == "==":
+            return (
+                f"expected {_short(right)}, got {_short(left)}{origin}; "
+                f"check the code under test at {_at(frame)}"
+            )
+        check = _short(first.removeprefix("AssertionError: "))
+        return f"`{check}` is false{origin}; see {_at(frame)}"
+    if (result.exc_type or "").endswith("AssertionError"):
+        text = f": {_short(first)}" if first else " (no message)"
+        return f"an assertion failed at {_at(frame)}{text}"
+    exc = result.exc_type or "an exception"
+    text = f": {_short(first)}" if first else ""
+    return f"{exc} raised at {_at(frame)}{text}; handle that case or fix the caller"
+
+
+_NO_MODULE = re.compile(r"No module named '(?P<name>[^']+)'")
+_CANNOT_IMPORT = re.compile(r"cannot import name '(?P<name>[^']+)' from '(?P<module>[^']+)'")
+_FIXTURE = re.compile(r"fixture '(?P<name>[^']+)' not found")
+# where a traceback names a line: CPython's form and pytest's short form
+_FILE_LINE = (
+    re.compile(r'File "(?P<path>[^"]+)", line (?P<line>\d+)'),
+    re.compile(r"^(?P<path>[^\s:]+\.py):(?P<line>\d+): in ", re.M),
+)
+_NOT_PROJECT = ("site-packages", "/lib/python", "<frozen", "importlib")
+
+
+def _import_site(result: TestResult, frame: Frame | None) -> str:
+    if frame is not None:
+        return f"{frame.path}:{frame.line}"
+    # a collection error has no frames, but its traceback names the importing line
+    text = "\n".join(filter(None, (result.traceback, result.message)))
+    sites = [m.groups() for pattern in _FILE_LINE for m in pattern.finditer(text)]
+    project = [f"{p}:{n}" for p, n in sites if not any(x in p for x in _NOT_PROJECT)]
+    if project:
+        return project[-1]
+    return result.file or result.nodeid.split("::", 1)[0]
+
+
+def _error(result: TestResult, frame: Frame | None) -> str | None:
+    """Setup, import and crash errors; None when the result is an ordinary failure."""
+    text = "\n".join(filter(None, (result.message, result.traceback)))
+    if match := _NO_MODULE.search(text):
+        name = match["name"]
+        top = name.split(".")[0]
+        return (
+            f"ModuleNotFoundError: no module named '{name}': install {top} "
+            f"(pip install {top}) or fix the import in {_import_site(result, frame)}"
+        )
+    if match := _CANNOT_IMPORT.search(text):
+        return (
+            f"'{match['module']}' has no '{match['name']}' (renamed or removed?): "
+            f"fix the import in {_import_site(result, frame)} or restore the name"
+        )
+    if match := _FIXTURE.search(text):
+        available = re.search(r"available fixtures: (.+)", text)
+        close = _close_names(match["name"], available.group(1) if available else "")
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        return (
+            f"fixture '{match['name']}' not found for {result.nodeid}: define it in a "
+            f"conftest.py above {_folder(result.nodeid)} or fix the name{hint}"
+        )
+    if result.exc_type == "Timeout":
+        return (
+            f"{result.nodeid} hung past the timeout ({_short(result.message or '')}): "
+            "run it alone and look for a wait without a deadline"
+        )
+    if result.exc_type == "Crash":
+        return (
+            f"the interpreter died in {result.nodeid}: run it alone under "
+            "`python -X faulthandler -m pytest` to see the native stack"
+        )
+    if result.exc_type in ("SyntaxError", "IndentationError"):
+        return f"{result.exc_type} at {_import_site(result, frame)}: {_short(result.message or '')}"
+    if result.when in ("setup", "teardown"):
+        first = (result.message or "").strip().splitlines()[0:1]
+        text = f": {_short(first[0])}" if first else ""
+        return (
+            f"the test's {result.when} failed at {_at(frame)} "
+            f"({result.exc_type or 'error'}{text}): fix the fixture, not the test"
+        )
+    return None
+
+
+def _folder(nodeid: str) -> str:
+    path = nodeid.split("::", 1)[0]
+    return path.rsplit("/", 1)[0] if "/" in path else "the test file"
+
+
+def _close_names(name: str, available: str) -> list[str]:
+    import difflib
+
+    names = [n.strip() for n in available.split(",") if n.strip()]
+    return difflib.get_close_matches(name, names, n=2, cutoff=0.6)
+
+
+def _flaky(results: Sequence[TestResult], info: HistoryInfo) -> str:
+    parts = []
+    for result in results[:3]:
+        outcomes = [result.outcome, *result.reruns]
+        passed = sum(o == "passed" for o in result.reruns)
+        parts.append(
+            f"{result.nodeid}: {result.outcome} in the run, passed {passed} of "
+            f"{len(result.reruns)} isolated re-runs ({' -> '.join(outcomes)}), "
+            f"took {result.duration:.3g}s"
+        )
+    if info.flip_rate is not None:
+        runs = f" over {len(info.recent_outcomes)} runs" if info.recent_outcomes else ""
+        parts.append(f"flip rate {info.flip_rate:.0%}{runs}")
+    elif info.recent_outcomes:
+        parts.append(f"recent outcomes {' '.join(info.recent_outcomes)}")
+    timing = any(
+        word in (r.message or "").lower()
+        for r in results
+        for word in ("timeout", "timed out", "sleep", "deadline", "elapsed")
+    )
+    cause = (
+        "timing-dependent: wait on a condition instead of a fixed delay"
+        if timing
+        else "passes alone, fails in the suite: look for shared state, order or time"
+    )
+    return "; ".join([*parts, cause])
+
+
+def _slow(issue: Issue, results: Sequence[TestResult], info: HistoryInfo) -> str:
+    slowest = sorted(results, key=lambda r: -r.duration)[:3]
+    threshold = f" (threshold {info.slow_threshold:.3g}s)" if info.slow_threshold else ""
+    if not slowest:
+        return f"{issue.title}{threshold}: profile the suite with `pytest --durations=10`"
+    parts = []
+    for result in slowest:
+        phases = info.phases.get(result.nodeid)
+        if phases:
+            phase, seconds = max(phases.items(), key=lambda item: item[1])
+            what = "a fixture" if phase in ("setup", "teardown") else "the test body"
+            parts.append(
+                f"{result.nodeid} spends {seconds:.3g}s of {result.duration:.3g}s in "
+                f"{phase} ({what})"
+            )
+        else:
+            parts.append(f"{result.nodeid} took {result.duration:.3g}s{threshold}")
+    return "; ".join(parts) + "; profile it: `pytest --durations=0 " + slowest[0].nodeid + "`"
+
+
+def _worst(files: Sequence[FileCoverage]) -> list[FileCoverage]:
+    gaps = [f for f in files if f.missing or f.partial_branches]
+    return sorted(gaps, key=lambda f: (f.percent, -f.missing, f.path))[:MAX_FILES]
+
+
+def _first_line(missing: str) -> int | None:
+    match = re.match(r"\s*(\d+)", missing or "")
+    return int(match.group(1)) if match else None
+
+
+def _coverage(issue: Issue, info: HistoryInfo) -> str:
+    worst = _worst(info.coverage)
+    if not worst:
+        return f"{issue.title}: run `coverage report -m` to find the uncovered lines"
+    parts = [
+        f"{f.path} {f.percent:g}% (missing {_short(f.missing_lines) or f'{f.missing} lines'})"
+        for f in worst
+    ]
+    return "write tests for the uncovered lines: " + "; ".join(parts)

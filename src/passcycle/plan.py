@@ -1,0 +1,366 @@
+"""The plan: what to test, what to measure, which targets and phases to judge by."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field, ValidationError, field_validator
+
+from passcycle.catalogue import BUILTIN_KPIS
+from passcycle.errors import PlanError
+from passcycle.scenarios.config import DrillSection, ScenarioSection, ServiceSection
+from passcycle.sections import Fraction, Seconds, Section, TargetField, parse_target_value
+from passcycle.serve.alerts import AlertsSection
+
+PLAN_FILE = "passcycle.toml"
+
+# Sources of the plan, later wins:
+# 1) defaults in these models
+# 2) passcycle.toml, or else [tool.passcycle] in pyproject.toml, found in the project folder
+# 3) PASSCYCLE_DB for the history (so CI can point every runner at one database)
+# 4) command-line options (--db, pytest arguments after --)
+
+
+class ProjectSection(Section):
+    name: str = ""  # default: the project folder's name
+    source: list[str] = []  # what coverage measures; default: detected package(s)
+    tests: list[str] = []  # what pytest runs; default: detected tests folder
+    python: str = ""  # interpreter that runs the suite; default: passcycle's own
+    history: str = ""  # database URL; default sqlite:///.passcycle/history.db
+    pytest_args: list[str] = []  # always passed to pytest, before those on the command line
+    timeout: Seconds = 300.0  # per test; 0 turns it off
+    branch: bool = True  # branch coverage
+    junit: list[str] = []  # JUnit XML files (globs) from other runners, imported into each run
+
+
+class KpiSpec(Section):
+    target: TargetField | None = None
+    source: str = ""  # built-in KPIs know their own; "metric:NAME" or "command:..." for custom ones
+    regression: Fraction | None = None  # worse than the baseline by more than this, significantly
+    unit: str = ""
+    description: str = ""
+
+
+class ValidateSection(Section):
+    reruns: int = Field(default=2, ge=0, le=20)  # isolated re-runs of each failed test
+    top: int = Field(default=5, ge=1, le=100)  # the plan's "top 5 critical issues"
+    quarantine: list[str] = []  # node id patterns of known-flaky tests: reported, not gating
+    diff_base: str = "origin/main"  # git base for diff_coverage
+    slow_test: Seconds = 5.0  # a test slower than this is reported as slow
+    critical_share: Fraction = 0.10  # an issue hitting this share of the tests is critical
+    critical_min_tests: int = 5
+    high_min_tests: int = 3
+
+
+class FixSection(Section):
+    llm_url: str = ""  # an OpenAI-compatible endpoint (base URL); empty: no model advice
+    llm_model: str = "gpt-4o-mini"
+    llm_key_env: str = ""  # NAME of the environment variable holding the key, never the key
+    llm_timeout: Seconds = 20.0
+
+
+_KEYWORDS = ("baseline", "no critical issues", "no regressions", "all kpis", "gate")
+_CRITERION = re.compile(r"^\s*(?P<name>[A-Za-z_][\w.:-]*)\s*(?P<target>(?:<=|>=|==|!=|<|>).*)?$")
+
+
+class PhaseSection(Section):
+    title: str = ""
+    exit: list[str] = []
+
+    @field_validator("exit")
+    @classmethod
+    def _criteria(cls, criteria: list[str]) -> list[str]:
+        for criterion in criteria:
+            if criterion.strip().lower() in _KEYWORDS:
+                continue
+            match = _CRITERION.match(criterion)
+            if match is None:
+                raise ValueError(
+                    f"cannot read criterion {criterion!r}; write a KPI target such as"
+                    f' "coverage >= 90%", a KPI name, or one of: {", ".join(_KEYWORDS)}'
+                )
+            if match["target"]:
+                parse_target_value(match["target"])
+        return criteria
+
+
+class PlanModel(Section):
+    project: ProjectSection = ProjectSection()
+    kpis: dict[str, KpiSpec] = {}
+    validate_: ValidateSection = Field(default=ValidateSection(), alias="validate")
+    phases: dict[str, PhaseSection] = {}
+    service: ServiceSection | None = None
+    scenarios: list[ScenarioSection] = []
+    drills: list[DrillSection] = []
+    fix: FixSection = FixSection()
+    alerts: AlertsSection = AlertsSection()
+
+    @field_validator("kpis", mode="before")
+    @classmethod
+    def _short_kpis(cls, kpis: Any) -> Any:
+        # `coverage = ">= 90%"` is short for `coverage = { target = ">= 90%" }`
+        if isinstance(kpis, dict):
+            return {k: {"target": v} if isinstance(v, str) else v for k, v in kpis.items()}
+        return kpis
+
+    @field_validator("kpis")
+    @classmethod
+    def _known_sources(cls, kpis: dict[str, KpiSpec]) -> dict[str, KpiSpec]:
+        for name, spec in kpis.items():
+            if name not in BUILTIN_KPIS and not spec.source:
+                raise ValueError(
+                    f"{name}: a custom KPI needs a source"
+                    ' ("metric:NAME" or "command:..."); built-in KPIs are '
+                    + ", ".join(BUILTIN_KPIS)
+                )
+            if spec.source and not spec.source.startswith(("metric:", "command:", "builtin:")):
+                raise ValueError(
+                    f"{name}.source: cannot read {spec.source!r};"
+                    ' write "metric:NAME" or "command:COMMAND"'
+                )
+        return kpis
+
+    @field_validator("phases")
+    @classmethod
+    def _phase_numbers(cls, phases: dict[str, PhaseSection]) -> dict[str, PhaseSection]:
+        for key in phases:
+            if not key.isdigit():
+                raise ValueError(f"phases.{key}: phases are numbered: [phases.1], [phases.2], ...")
+        return phases
+
+
+class Plan:
+    """A validated plan, bound to the project folder it came from."""
+
+    def __init__(
+        self, model: PlanModel, root: Path, path: Path | None, detected: dict[str, str]
+    ) -> None:
+        self.model = model
+        self.root = root
+        self.path = path  # None: no plan file, defaults only
+        self.detected = detected  # what was filled in by detection: key -> what was found
+
+    @property
+    def name(self) -> str:
+        return self.model.project.name or self.root.name
+
+    @property
+    def project(self) -> ProjectSection:
+        return self.model.project
+
+    @property
+    def validate(self) -> ValidateSection:
+        return self.model.validate_
+
+    @property
+    def kpis(self) -> dict[str, KpiSpec]:
+        return self.model.kpis
+
+    @property
+    def phases(self) -> dict[int, PhaseSection]:
+        return {int(k): v for k, v in sorted(self.model.phases.items(), key=lambda kv: int(kv[0]))}
+
+    @property
+    def source(self) -> list[str]:
+        return self.project.source
+
+    @property
+    def tests(self) -> list[str]:
+        return self.project.tests
+
+    @property
+    def digest(self) -> str:
+        """Changes when the plan's content changes: runs record it to tell plans apart."""
+        text = json.dumps(
+            self.model.model_dump(mode="json", by_alias=True), sort_keys=True, default=str
+        )
+        return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+    @property
+    def display_path(self) -> str:
+        if self.path is None:
+            return "(no plan file: defaults)"
+        try:
+            return str(self.path.relative_to(Path.cwd()))
+        except ValueError:
+            return str(self.path)
+
+
+def find_plan_file(root: Path) -> tuple[Path | None, dict[str, Any]]:
+    """passcycle.toml wins over [tool.passcycle] in pyproject.toml; neither means defaults."""
+    candidate = root / PLAN_FILE
+    if candidate.is_file():
+        return candidate, _read_toml(candidate)
+    pyproject = root / "pyproject.toml"
+    if pyproject.is_file():
+        data = _read_toml(pyproject)
+        section = data.get("tool", {}).get("passcycle")
+        if section is not None:
+            if not isinstance(section, dict):
+                raise PlanError(f"{pyproject}: [tool.passcycle] must be a table")
+            return pyproject, section
+    return None, {}
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except tomllib.TOMLDecodeError as exc:
+        raise PlanError(f"{path.name}: not valid TOML: {exc}", hint="fix the TOML syntax") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PlanError(f"{path.name}: cannot read it: {exc}") from None
+
+
+def load_plan(root: Path | None = None, plan_file: Path | None = None) -> Plan:
+    root = (root or Path.cwd()).resolve()
+    if plan_file is not None:
+        plan_file = plan_file if plan_file.is_absolute() else (Path.cwd() / plan_file)
+        if not plan_file.is_file():
+            raise PlanError(f"{plan_file}: no such plan file", hint="passcycle init writes one")
+        data = _read_toml(plan_file)
+        if plan_file.name == "pyproject.toml":
+            data = data.get("tool", {}).get("passcycle", {})
+        resolved = plan_file.resolve()
+        path: Path | None = resolved
+        root = resolved.parent
+    else:
+        path, data = find_plan_file(root)
+    model = parse_plan(data, path.name if path else PLAN_FILE)
+    model, detected = _detect(model, root)
+    return Plan(model, root, path, detected)
+
+
+def parse_plan(data: dict[str, Any], filename: str = PLAN_FILE) -> PlanModel:
+    """Validate plan data; any problem becomes one PlanError line naming the file and key."""
+    if not isinstance(data, dict):
+        raise PlanError(f"{filename}: the plan must be a table of sections")
+    try:
+        return PlanModel.model_validate(data)
+    except ValidationError as exc:
+        raise PlanError(_describe(exc, filename), hint=_hint(exc)) from None
+
+
+def _describe(exc: ValidationError, filename: str) -> str:
+    error = exc.errors()[0]
+    loc = ".".join(str(part) for part in error["loc"])
+    loc = loc.replace("validate_", "validate")
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        parent = ".".join(str(p) for p in error["loc"][:-1])
+        allowed = _allowed_keys(error["loc"][:-1])
+        where = f"[{parent}]" if parent else "the top level"
+        return f"{filename}: unknown key {loc!r} in {where}; allowed: {allowed}"
+    message = str(error.get("msg", "invalid value"))
+    message = message.removeprefix("Value error, ")
+    if loc.startswith("kpis.") and loc.count(".") == 1 and kind.endswith("_type"):
+        message = 'write a target such as ">= 90%", or a table with target/source/regression'
+    extra = f" (more problems: {len(exc.errors()) - 1})" if len(exc.errors()) > 1 else ""
+    return f"{filename}: {loc}: {message}{extra}"
+
+
+def _hint(exc: ValidationError) -> str:
+    error = exc.errors()[0]
+    loc = [str(p) for p in error["loc"]]
+    if loc and loc[0] == "kpis":
+        return (
+            'e.g. coverage = ">= 90%" or p95_response_time = { target = "< 2s" }; see docs/plan.md'
+        )
+    return "see docs/plan.md for every key and its default"
+
+
+def _allowed_keys(loc: tuple[Any, ...]) -> str:
+    model: type[BaseModel] = PlanModel
+    for part in loc:
+        field = model.model_fields.get(str(part)) or model.model_fields.get(f"{part}_")
+        if field is None:
+            # inside a dict (kpis.NAME, phases.N): the value model
+            if model is PlanModel and str(loc[0]) == "kpis":
+                model = KpiSpec
+                continue
+            if model is PlanModel and str(loc[0]) == "phases":
+                model = PhaseSection
+                continue
+            break
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            model = annotation
+    names = [f.alias or name for name, f in model.model_fields.items()]
+    return ", ".join(names)
+
+
+# --- detection: a project with no plan still works ------------------------------------
+
+_NOT_SOURCE = {
+    "tests",
+    "test",
+    "testing",
+    "docs",
+    "doc",
+    "examples",
+    "build",
+    "dist",
+    "bench",
+    "benchmarks",
+    "scripts",
+    "venv",
+    ".venv",
+    "node_modules",
+    "site-packages",
+}
+
+
+def _detect(model: PlanModel, root: Path) -> tuple[PlanModel, dict[str, str]]:
+    detected: dict[str, str] = {}
+    project = model.project
+    updates: dict[str, Any] = {}
+    if not project.tests:
+        tests = [d for d in ("tests", "test", "testing") if (root / d).is_dir()]
+        updates["tests"] = tests[:1] or ["."]
+        detected["tests"] = ", ".join(updates["tests"])
+    if not project.source:
+        source = detect_source(root)
+        updates["source"] = source
+        detected["source"] = ", ".join(source)
+    if updates:
+        model = model.model_copy(update={"project": project.model_copy(update=updates)})
+    return model, detected
+
+
+def detect_source(root: Path) -> list[str]:
+    """Packages under src/, else top-level packages, else the whole folder (as `pytest --cov`
+    measures it). Loose top-level modules are not named one by one: coverage would import a
+    dotted name's parent to find it, and a script's import can do anything."""
+    src = root / "src"
+    if src.is_dir():
+        found = sorted(
+            f"src/{d.name}" for d in src.iterdir() if d.is_dir() and (d / "__init__.py").is_file()
+        )
+        if found:
+            return found
+    found = sorted(
+        d.name
+        for d in root.iterdir()
+        if d.is_dir()
+        and d.name not in _NOT_SOURCE
+        and not d.name.startswith(".")
+        and (d / "__init__.py").is_file()
+    )
+    return found or ["."]
+
+
+def init_plan(root: Path, force: bool = False) -> Path:
+    """Write the seed plan (the user's execution plan as KPIs and phases) as passcycle.toml."""
+    from importlib.resources import files
+
+    target = root / PLAN_FILE
+    if target.exists() and not force:
+        raise PlanError(f"{target.name} already exists", hint="use --force to overwrite it")
+    text = files("passcycle").joinpath("seed_plan.toml").read_text(encoding="utf-8")
+    target.write_text(text, encoding="utf-8")
+    return target

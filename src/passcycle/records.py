@@ -1,0 +1,192 @@
+"""The records that flow through passcycle: collectors make them, the store keeps them,
+judges read them, reporters show them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+OUTCOMES: tuple[str, ...] = ("passed", "failed", "error", "skipped", "xfailed", "xpassed")
+BAD_OUTCOMES: frozenset[str] = frozenset({"failed", "error"})
+
+RUN_KINDS: tuple[str, ...] = ("run", "test", "retest", "ci", "shard", "import")
+RUN_STATUSES: tuple[str, ...] = ("running", "passed", "failed", "error", "interrupted")
+
+ISSUE_KINDS: tuple[str, ...] = (
+    "failure",
+    "error",
+    "regression",
+    "flaky",
+    "slow",
+    "coverage_gap",
+    "breach",
+    "leak",
+    "vulnerability",
+)
+SEVERITIES: tuple[str, ...] = ("critical", "high", "medium", "low")
+ISSUE_STATES: tuple[str, ...] = ("new", "recurring", "fixed", "reopened")
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """One traceback entry: `path` is relative to the project root when inside it."""
+
+    path: str
+    line: int
+    function: str
+    in_project: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class TestResult:
+    nodeid: str
+    outcome: str  # one of OUTCOMES
+    duration: float = 0.0  # seconds, setup + call + teardown
+    file: str = ""
+    exc_type: str | None = None
+    message: str | None = None
+    traceback: str | None = None  # bounded text
+    frames: tuple[Frame, ...] = ()
+    when: str | None = None  # the phase that decided a bad outcome: setup, call, teardown
+    reruns: tuple[str, ...] = ()  # outcomes of isolated re-runs, first outcome never replaced
+    fingerprint: str | None = None
+
+    __test__ = False  # not a pytest test class
+
+
+@dataclass(frozen=True, slots=True)
+class Measurement:
+    name: str
+    value: float
+    unit: str = ""
+    source: str = "tests"  # "tests", "coverage", "scenario:NAME", "metric:NAME", "command"
+    samples: tuple[float, ...] = ()  # bounded, so that baselines can use statistics
+
+
+@dataclass(frozen=True, slots=True)
+class FileCoverage:
+    path: str  # relative to the project root
+    statements: int
+    missing: int
+    branches: int = 0
+    partial_branches: int = 0  # branches not taken
+    percent: float = 0.0  # as `coverage report` computes it for the file
+    missing_lines: str = ""  # "3-5, 9", as `coverage report -m` writes it
+
+
+@dataclass(frozen=True, slots=True)
+class CoverageSummary:
+    statements: int
+    covered_lines: int
+    branches: int
+    covered_branches: int
+    percent: float  # the TOTAL of `coverage report` (lines and branches together when branch)
+    precision: int = 0  # coverage's `report:precision`, used to display `percent`
+
+    @property
+    def line(self) -> float:
+        return 100.0 * self.covered_lines / self.statements if self.statements else 100.0
+
+    @property
+    def branch(self) -> float | None:
+        return 100.0 * self.covered_branches / self.branches if self.branches else None
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    id: int
+    project: str
+    kind: str  # one of RUN_KINDS
+    status: str  # one of RUN_STATUSES
+    started: datetime
+    finished: datetime | None = None
+    commit: str | None = None
+    branch: str | None = None
+    dirty: bool = False
+    host: str = ""
+    pid: int | None = None
+    parent_id: int | None = None
+    plan_digest: str | None = None
+    exit_code: int | None = None
+    note: str | None = None  # why a run ended as it did: "no tests collected", "crashed", ...
+    artifacts: str | None = None  # folder kept with the run (coverage data file, logs)
+    counts: dict[str, int] = field(default_factory=dict)  # outcome -> number of tests
+    gate: bool | None = None  # the verdict's gate; None until judged
+    reasons: tuple[str, ...] = ()  # why the gate failed
+
+    @property
+    def duration(self) -> float | None:
+        if self.finished is None:
+            return None
+        return (self.finished - self.started).total_seconds()
+
+
+@dataclass(frozen=True, slots=True)
+class Issue:
+    fingerprint: str
+    title: str
+    kind: str  # one of ISSUE_KINDS
+    severity: str  # one of SEVERITIES
+    root_cause: str | None = None  # "path:line in function": the deepest shared project frame
+    tests: tuple[str, ...] = ()  # node ids it hits in this run
+    state: str = "new"  # one of ISSUE_STATES
+    first_seen: int | None = None  # run id
+    last_seen: int | None = None  # run id
+    occurrences: int = 1  # runs it was seen in
+    exc_type: str | None = None
+    message: str | None = None
+    location: str | None = None  # "path:line" of the deepest project frame
+
+
+@dataclass(frozen=True, slots=True)
+class KpiVerdict:
+    name: str
+    value: float | None  # None: not measured
+    unit: str
+    target: str | None  # as the plan wrote it
+    status: str  # "pass", "fail", "not measured"
+    baseline: float | None = None
+    delta: float | None = None
+    regressed: bool = False
+    source: str = ""
+    detail: str = ""  # how it was judged: "p=0.003, +31%", ...
+
+
+@dataclass(frozen=True, slots=True)
+class Criterion:
+    text: str  # as the plan wrote it
+    met: bool
+    evidence: str  # "coverage 91.2% in run 14", "no baseline set", ...
+
+
+@dataclass(frozen=True, slots=True)
+class PhaseStatus:
+    number: int
+    title: str
+    criteria: tuple[Criterion, ...]
+
+    @property
+    def complete(self) -> bool:
+        return all(c.met for c in self.criteria)
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """The judgement of one run: KPIs, issues, flaky tests, regressions, phases and the gate."""
+
+    run: Run
+    kpis: tuple[KpiVerdict, ...]
+    issues: tuple[Issue, ...]  # open issues, ranked; the top N come first
+    fixed: tuple[Issue, ...] = ()  # issues open before that this run no longer shows
+    flaky: tuple[str, ...] = ()  # node ids that passed and failed on this commit
+    quarantined: tuple[str, ...] = ()  # failing or flaky, but in the plan's quarantine list
+    regressions: tuple[str, ...] = ()  # tests that passed in the baseline and fail now
+    phases: tuple[PhaseStatus, ...] = ()
+    baseline_id: int | None = None
+    gate: bool = False
+    reasons: tuple[str, ...] = ()  # why the gate failed, one line each
+    top: int = 5
+
+    @property
+    def current_phase(self) -> PhaseStatus | None:
+        return next((p for p in self.phases if not p.complete), None)

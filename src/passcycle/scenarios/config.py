@@ -1,0 +1,265 @@
+"""The plan's [service] and [[scenarios]] sections: the system under test and its load."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BeforeValidator, Field, field_validator, model_validator
+
+from passcycle.sections import Seconds, Section
+from passcycle.targets import TargetSyntaxError, parse_quantity
+
+METHODS = ("get", "post", "put", "patch", "delete", "head", "options")
+BUILTIN_VALUES = ("user", "iteration", "uuid")  # usable as {user} etc. without `save`
+DEFAULT_MAX_REQUESTS = 100_000
+
+# The JSON path subset of `save`: $ then .key, [0], [-1], ["key"] or ['key'].
+_JSON_PATH = re.compile(r"^\$(?:\.[A-Za-z_][\w-]*|\[-?\d+\]|\[\"[^\"]*\"\]|\['[^']*'\])*$")
+_PLACEHOLDER = re.compile(r"\{([A-Za-z_]\w*)\}")
+_NAME = re.compile(r"^[A-Za-z0-9][\w.-]*$")
+
+
+def _name(name: str) -> str:
+    # names become folder and file names of the run's artifacts
+    if not _NAME.match(name):
+        raise ValueError(f"{name!r}: use letters, digits, '.', '_' or '-'")
+    return name
+
+
+Name = Annotated[str, AfterValidator(_name)]
+
+
+def _think(value: Any) -> tuple[float, float]:
+    """`1s`, 0.5 or `["1s", "3s"]`: a fixed or a uniform random wait between iterations."""
+    if isinstance(value, tuple | list):
+        if len(value) != 2:
+            raise ValueError('write one time ("1s") or two (["1s", "3s"]) for a random range')
+        low, high = (_seconds(v) for v in value)
+    else:
+        low = high = _seconds(value)
+    if low < 0 or high < low:
+        raise ValueError("think time must be >= 0, and the range written low to high")
+    return (low, high)
+
+
+def _seconds(value: Any) -> float:
+    try:
+        return parse_quantity(value, "time")
+    except TargetSyntaxError as exc:
+        raise ValueError(str(exc)) from None
+
+
+ThinkTime = Annotated[tuple[float, float], BeforeValidator(_think)]
+
+
+class ServiceSection(Section):
+    """How to start the service under test, check it and read it."""
+
+    command: str | list[str] = ""  # with {port}: a free loopback port chosen by passcycle
+    url: str = ""  # a service already running (no command): load goes there
+    # added to passcycle's environment; {port} works here too
+    env: dict[str, str] = Field(default_factory=dict)
+    cwd: str = ""  # relative to the project folder
+    health: str = "/health"  # a path answered 2xx when ready; "" waits for the port only
+    ready_timeout: Seconds = 30.0
+    stop_timeout: Seconds = 10.0  # SIGTERM, then SIGKILL after this long
+    metrics: str = ""  # path of a Prometheus text or flat JSON endpoint
+    # hosts load may go to besides loopback: names, IPs, CIDRs
+    allow_hosts: list[str] = Field(default_factory=list)
+    sample_interval: Seconds = Field(default=0.5, gt=0)  # RSS and CPU of its processes
+    probe_interval: Seconds = Field(default=1.0, gt=0)  # health probes for `uptime`
+
+    @model_validator(mode="after")
+    def _one_target(self) -> ServiceSection:
+        if self.command and self.url:
+            raise ValueError("give either command (passcycle starts it) or url (already running)")
+        if self.url and not self.url.startswith(("http://", "https://")):
+            raise ValueError(f"url: {self.url!r} is not an http(s) URL")
+        for key, path in (("health", self.health), ("metrics", self.metrics)):
+            if path and not path.startswith(("/", "http://", "https://")):
+                raise ValueError(f"{key}: write a path starting with '/', not {path!r}")
+        return self
+
+    @property
+    def argv(self) -> list[str]:
+        import shlex
+
+        return shlex.split(self.command) if isinstance(self.command, str) else list(self.command)
+
+
+class StepSection(Section):
+    """One request of a declarative scenario: `{ post = "/sessions", json = {...} }`."""
+
+    method: str
+    path: str
+    body: Any = Field(default=None, alias="json")
+    data: str | dict[str, str] | None = None  # a form (table) or a raw body (string)
+    headers: dict[str, str] = Field(default_factory=dict)
+    params: dict[str, str | int | float] = Field(default_factory=dict)
+    # accepted status codes; empty: any code below 400
+    expect: list[int] = Field(default_factory=list)
+    save: dict[str, str] = Field(default_factory=dict)  # variable -> JSON path of the response
+    name: str = ""  # the name in the statistics; default "METHOD path"
+    think_time: Seconds = 0.0  # wait after this step
+
+    @model_validator(mode="before")
+    @classmethod
+    def _method_key(cls, data: Any) -> Any:
+        # `post = "/sessions"` is short for `method = "POST", path = "/sessions"`
+        if not isinstance(data, dict):
+            return data
+        found = [m for m in METHODS if m in data]
+        if len(found) > 1:
+            raise ValueError(f"one method per step, found {', '.join(found)}")
+        if found:
+            if "method" in data or "path" in data:
+                raise ValueError(f"write either {found[0]} = PATH or method/path, not both")
+            data = dict(data)
+            data["path"] = data.pop(found[0])
+            data["method"] = found[0]
+        elif "method" not in data:
+            raise ValueError(f"a step needs a method: one of {', '.join(METHODS)} = PATH")
+        return data
+
+    @field_validator("method")
+    @classmethod
+    def _known_method(cls, method: str) -> str:
+        if method.lower() not in METHODS:
+            raise ValueError(f"unknown method {method!r}; allowed: {', '.join(METHODS)}")
+        return method.upper()
+
+    @field_validator("path")
+    @classmethod
+    def _relative(cls, path: str) -> str:
+        if not path.startswith("/"):
+            raise ValueError(f"write a path starting with '/', not {path!r} (hosts come from"
+                             " the service or the scenario's host)")  # fmt: skip
+        return path
+
+    @field_validator("expect", mode="before")
+    @classmethod
+    def _codes(cls, expect: Any) -> Any:
+        return [expect] if isinstance(expect, int) else expect
+
+    @field_validator("save", mode="before")
+    @classmethod
+    def _save_text(cls, save: Any) -> Any:
+        # `save = "id=$.id, token=$.auth.token"` is short for a table
+        if isinstance(save, str):
+            pairs = [p.strip() for p in save.split(",") if p.strip()]
+            if not all("=" in p for p in pairs):
+                raise ValueError(f'cannot read {save!r}; write "name=$.path" or a table')
+            return {k.strip(): v.strip() for k, v in (p.split("=", 1) for p in pairs)}
+        return save
+
+    @field_validator("save")
+    @classmethod
+    def _paths(cls, save: dict[str, str]) -> dict[str, str]:
+        for var, path in save.items():
+            if not re.fullmatch(r"[A-Za-z_]\w*", var):
+                raise ValueError(f"{var!r} is not a variable name (letters, digits, _)")
+            if not _JSON_PATH.match(path):
+                raise ValueError(
+                    f"{var}: cannot read the JSON path {path!r}; write $.key, $.a.b[0]"
+                    ' or $["odd key"]'
+                )
+        return save
+
+    @property
+    def label(self) -> str:
+        return self.name or f"{self.method} {self.path}"
+
+
+class ScenarioSection(Section):
+    """One load scenario: users, how long, and what each user does."""
+
+    name: Name
+    users: int = Field(default=10, ge=1, le=100_000)
+    spawn_rate: float | None = Field(default=None, gt=0)  # users started per second; default all
+    duration: Seconds = Field(default=30.0, gt=0)  # a hard bound even with iterations
+    iterations: int | None = Field(default=None, ge=1)  # per user, then it stops
+    max_requests: int = Field(default=DEFAULT_MAX_REQUESTS, ge=1)  # the scenario stops here
+    think_time: ThinkTime = (0.0, 0.0)  # between iterations
+    steps: list[StepSection] = Field(default_factory=list)
+    locustfile: str = ""  # the user's own, relative to the project folder
+    host: str = ""  # default: the service; anything else must be allowed by allow_hosts
+    stop_timeout: Seconds = Field(default=1.0, ge=0)  # for users to finish their task at the end
+
+    @model_validator(mode="after")
+    def _what_users_do(self) -> ScenarioSection:
+        if bool(self.steps) == bool(self.locustfile):
+            raise ValueError(f"scenario {self.name!r}: give either steps or a locustfile")
+        if self.iterations is not None and not self.steps:
+            raise ValueError(f"scenario {self.name!r}: iterations count steps; a locustfile"
+                             " scenario is bounded by duration and max_requests")  # fmt: skip
+        if self.host and not self.host.startswith(("http://", "https://")):
+            raise ValueError(f"host: {self.host!r} is not an http(s) URL")
+        known = set(BUILTIN_VALUES)
+        for index, step in enumerate(self.steps):
+            for var in _PLACEHOLDER.findall(step.path):
+                if var not in known:
+                    raise ValueError(
+                        f"scenario {self.name!r}, step {index + 1} ({step.label}): {{{var}}}"
+                        " is not saved by an earlier step; add save = { "
+                        f'{var} = "$.{var}" }} to the step that returns it'
+                    )
+            known.update(step.save)
+        return self
+
+    @property
+    def rate(self) -> float:
+        return self.spawn_rate or float(self.users)
+
+
+DRILL_VALUES = ("i", "uuid")  # usable in drill steps without `save`: the record index, a uuid
+# Signals that do not end a process by default: a drill of them would crash nothing.
+_NOT_FATAL = frozenset(
+    {"SIGSTOP", "SIGTSTP", "SIGTTIN", "SIGTTOU", "SIGCONT", "SIGCHLD", "SIGWINCH", "SIGURG"}
+)
+
+
+class DrillSection(Section):
+    """One crash-and-recovery drill: write records, kill the service, restart it on the
+    same port, time it back to healthy, read the records back."""
+
+    name: Name
+    signal: str = "SIGKILL"  # how the service dies: its whole process group gets it
+    before: list[StepSection] = Field(default_factory=list)  # writes, once per record
+    records: int = Field(default=10, ge=0, le=100_000)
+    after: list[StepSection] = Field(default_factory=list)  # reads back, once per record
+    recover_timeout: Seconds = Field(default=60.0, gt=0)  # from the kill to healthy again
+
+    @field_validator("signal", mode="before")
+    @classmethod
+    def _signal(cls, value: Any) -> str:
+        import signal as signals
+
+        try:
+            if isinstance(value, int):
+                found = signals.Signals(value)
+            else:
+                text = str(value).strip().upper()
+                found = signals.Signals[text if text.startswith("SIG") else f"SIG{text}"]
+        except (KeyError, ValueError):
+            raise ValueError(f"unknown signal {value!r}; e.g. SIGKILL, SIGTERM, SIGSEGV") from None
+        if found.name in _NOT_FATAL:
+            raise ValueError(f"{found.name} does not end a process; use SIGKILL, SIGTERM, ...")
+        return found.name
+
+    @model_validator(mode="after")
+    def _steps(self) -> DrillSection:
+        if self.after and not self.records:
+            raise ValueError(f"drill {self.name!r}: `after` checks records; set records >= 1")
+        known = set(DRILL_VALUES)
+        for part, steps in (("before", self.before), ("after", self.after)):
+            for index, step in enumerate(steps):
+                for var in _PLACEHOLDER.findall(step.path):
+                    if var not in known:
+                        raise ValueError(
+                            f"drill {self.name!r}, {part}[{index}] ({step.label}): {{{var}}}"
+                            " is not saved by an earlier step; use {i} (the record index)"
+                            f' or add save = {{ {var} = "$.{var}" }} to a `before` step'
+                        )
+                known.update(step.save)
+        return self

@@ -1,0 +1,476 @@
+"""Load: one scenario on Locust, run in processes of its own and read back as statistics.
+
+`import locust` monkey-patches the standard library with gevent (locust/__init__.py), so
+Locust never runs inside passcycle: it is `python -m locust --headless` in its own
+process group (or a master and N workers), bounded by `--run-time`, a request cap in the
+harness, and a hard deadline here. Its statistics come back through files:
+
+- `stats.json` (`--json-file`): final per-request entries with Locust's response-time
+  histogram, for percentiles per step and overall;
+- `locust_stats_history.csv` (`--csv`): one row a second, read while it grows for the
+  live progress line and, at the end, for the number of users actually sustained;
+- `samples-PID.json` (the harness): a reservoir sample of raw response times per process;
+- `fatal.json` (the harness): a mistake in the scenario, such as a JSON path never found.
+"""
+
+from __future__ import annotations
+
+import csv
+import glob
+import json
+import math
+import os
+import random
+import socket
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from passcycle.errors import RunError
+from passcycle.scenarios.config import ScenarioSection
+from passcycle.scenarios.processes import OwnedProcess, log_tail
+
+POLL_SECONDS = 0.25
+SATURATED_CPU = 90.0  # % of one core: past this, Locust's own queueing shows as latency
+START_SLACK = 30.0  # seconds allowed beyond the duration for start-up and shut-down
+CPU_WARMUP = 1.0  # seconds of start-up (imports) left out of the generator's CPU
+
+
+@dataclass(frozen=True, slots=True)
+class RequestStats:
+    """Locust's statistics of one request name (a step), or of all of them."""
+
+    name: str
+    method: str
+    requests: int
+    failures: int
+    p50: float | None  # seconds
+    p95: float | None
+    p99: float | None
+    mean: float | None
+    throughput: float  # requests per second
+
+    @property
+    def error_rate(self) -> float:
+        return 100.0 * self.failures / self.requests if self.requests else 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class LoadProgress:
+    """One tick of the live progress line."""
+
+    scenario: str
+    elapsed: float
+    duration: float
+    users: int
+    rps: float
+    failures: int
+    requests: int
+    p95: float | None  # seconds, over the run so far
+
+
+@dataclass(frozen=True, slots=True)
+class LoadResult:
+    scenario: str
+    total: RequestStats
+    steps: tuple[RequestStats, ...]
+    samples: tuple[float, ...]  # response times in seconds, a uniform sample
+    users_peak: int
+    users_sustained: int
+    generator_cpu: float  # % of one core, the busiest Locust process
+    saturated: bool
+    capped: bool  # stopped by max_requests before its duration
+    elapsed: float
+    stopped_by: str | None = None  # why passcycle stopped it early (the service died, ...)
+    warnings: tuple[str, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class LoadSpec:
+    scenario: ScenarioSection
+    host: str  # base URL load goes to
+    locustfiles: list[Path]
+    out: Path  # this scenario's folder in the run's artifacts
+    workers: int = 0  # local Locust workers; 0: one process
+    remote_workers: int = 0  # workers on other machines the master waits for
+    master_bind: str = "127.0.0.1"
+    master_port: int = 0  # 0: a free port
+    env: dict[str, str] = field(default_factory=dict)
+
+
+def locust_command(spec: LoadSpec, *, role: str = "local", master_port: int = 0) -> list[str]:
+    """The Locust command line of one process: local, master or worker."""
+    files = ",".join(str(p) for p in spec.locustfiles)
+    base = [sys.executable, "-m", "locust", "-f", files]
+    if role == "worker":
+        return [*base, "--worker", "--master-host", "127.0.0.1", "--master-port", str(master_port)]
+    scenario = spec.scenario
+    command = [
+        *base,
+        "--headless",
+        "--host", spec.host,
+        "--users", str(scenario.users),
+        "--spawn-rate", f"{scenario.rate:g}",
+        "--run-time", f"{max(1, math.ceil(scenario.duration))}s",
+        "--stop-timeout", f"{scenario.stop_timeout:g}",
+        "--csv", str(spec.out / "locust"),
+        "--json-file", str(spec.out / "stats"),
+        "--html", str(spec.out / "report.html"),
+        "--only-summary",
+        "--exit-code-on-error", "0",
+    ]  # fmt: skip
+    if role == "master":
+        command += [
+            "--master",
+            "--master-bind-host", spec.master_bind,
+            "--master-bind-port", str(master_port),
+            "--expect-workers", str(spec.workers + spec.remote_workers),
+            "--expect-workers-max-wait", "60",
+        ]  # fmt: skip
+    return command
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def run_load(
+    spec: LoadSpec,
+    *,
+    on_progress: Callable[[LoadProgress], None] | None = None,
+    should_stop: Callable[[], str | None] | None = None,
+) -> LoadResult:
+    """Run one scenario to its end (duration, cap, iterations) and read its statistics.
+
+    `should_stop` is asked on every tick; a reason stops Locust early (the service died).
+    Locust's processes are always stopped, whatever happens here.
+    """
+    scenario = spec.scenario
+    spec.out.mkdir(parents=True, exist_ok=True)
+    for stale in [*spec.out.glob("samples-*.json"), spec.out / "fatal.json"]:
+        stale.unlink(missing_ok=True)
+    env = {**os.environ, **spec.env, "PASSCYCLE_OUT": str(spec.out)}
+    env.pop("PYTEST_CURRENT_TEST", None)
+    procs: list[OwnedProcess] = []
+    stopped_by: str | None = None
+    started = time.monotonic()
+    deadline = started + scenario.duration + scenario.stop_timeout + START_SLACK
+    cpu = _CpuWatch()
+    try:
+        if spec.workers or spec.remote_workers:
+            port = spec.master_port or free_port()
+            master = OwnedProcess(
+                locust_command(spec, role="master", master_port=port),
+                log=spec.out / "locust.log", env=env, grace=10.0,
+            )  # fmt: skip
+            procs.append(master)
+            for index in range(spec.workers):
+                procs.append(
+                    OwnedProcess(
+                        locust_command(spec, role="worker", master_port=port),
+                        log=spec.out / f"worker-{index + 1}.log",
+                        env=env,
+                        grace=10.0,
+                    )
+                )
+        else:
+            master = OwnedProcess(
+                locust_command(spec), log=spec.out / "locust.log", env=env, grace=10.0
+            )
+            procs.append(master)
+        history = spec.out / "locust_stats_history.csv"
+        while master.running:
+            time.sleep(POLL_SECONDS)
+            cpu.sample(procs)
+            if (spec.out / "fatal.json").exists():
+                stopped_by = "fatal"
+                break
+            reason = should_stop() if should_stop else None
+            if reason:
+                stopped_by = reason
+                break
+            if time.monotonic() > deadline:
+                stopped_by = f"Locust ran past its bound of {deadline - started:.0f}s"
+                break
+            if on_progress is not None:
+                progress = _progress(history, scenario, time.monotonic() - started)
+                if progress is not None:
+                    on_progress(progress)
+    finally:
+        # The master first: it writes its statistics on SIGTERM; then the workers.
+        for proc in procs:
+            proc.stop(grace=10.0)
+    elapsed = time.monotonic() - started
+    code = master.popen.returncode
+    fatal = _read_json(spec.out / "fatal.json")
+    if fatal is not None:
+        raise _fatal_error(spec, fatal)
+    stats = _read_json(spec.out / "stats.json")
+    if stats is None:
+        if stopped_by is not None and stopped_by != "fatal":
+            stats = []
+        else:
+            tail = "\n".join(log_tail(spec.out / "locust.log", 10))
+            raise RunError(
+                f"scenario {scenario.name!r}: Locust exited with code {code} and no"
+                f" statistics; last lines of its log:\n{tail}",
+                hint=f"see {spec.out / 'locust.log'}",
+            )
+    return _result(spec, stats, cpu, elapsed, stopped_by)
+
+
+def _fatal_error(spec: LoadSpec, fatal: dict[str, Any]) -> RunError:
+    step = f", step {fatal['step']!r}" if fatal.get("step") else ""
+    hint = (
+        "fix the step's save path in the plan (see the response in the message)"
+        if fatal.get("step")
+        else "load goes only to the service and service.allow_hosts"
+    )
+    return RunError(f"scenario {spec.scenario.name!r}{step}: {fatal.get('message')}", hint=hint)
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+class _CpuWatch:
+    """CPU of each Locust process, as % of one core, sampled every tick."""
+
+    def __init__(self) -> None:
+        self._procs: dict[int, psutil.Process] = {}
+        self._born: dict[int, float] = {}
+        self.samples: dict[int, list[float]] = {}
+        self.machine: list[float] = []
+        psutil.cpu_percent(None)
+
+    def sample(self, procs: list[OwnedProcess]) -> None:
+        now = time.monotonic()
+        # The whole machine too: a generator that waits for a core queues like a busy one.
+        self.machine.append(psutil.cpu_percent(None))
+        for owned in procs:
+            proc = self._procs.get(owned.pid)
+            try:
+                if proc is None:
+                    proc = self._procs[owned.pid] = psutil.Process(owned.pid)
+                    self._born[owned.pid] = now
+                    proc.cpu_percent(None)
+                    continue
+                value = proc.cpu_percent(None)
+            except psutil.Error:
+                continue
+            if now - self._born[owned.pid] >= CPU_WARMUP:
+                self.samples.setdefault(owned.pid, []).append(value)
+
+    def busiest(self) -> float:
+        means = [sum(v) / len(v) for v in self.samples.values() if v]
+        return max(means, default=0.0)
+
+
+def _progress(history: Path, scenario: ScenarioSection, elapsed: float) -> LoadProgress | None:
+    rows = _history_rows(history)
+    if not rows:
+        return None
+    last = rows[-1]
+    rps = 0.0
+    if len(rows) >= 2:
+        prev = rows[-2]
+        span = max(1.0, last["time"] - prev["time"])
+        rps = (last["requests"] - prev["requests"]) / span
+    return LoadProgress(
+        scenario.name,
+        elapsed,
+        scenario.duration,
+        int(last["users"]),
+        rps,
+        int(last["failures"]),
+        int(last["requests"]),
+        last["p95"],
+    )
+
+
+def _history_rows(path: Path) -> list[dict[str, Any]]:
+    """The Aggregated rows of Locust's stats history: time, users, totals, p95 (s)."""
+    rows: list[dict[str, Any]] = []
+    try:
+        with path.open(newline="", encoding="utf-8") as handle:
+            for row in csv.DictReader(handle):
+                if row.get("Name") != "Aggregated":
+                    continue
+                try:
+                    p95 = row.get("95%", "N/A")
+                    rows.append(
+                        {
+                            "time": float(row["Timestamp"]),
+                            "users": int(row["User Count"]),
+                            "requests": int(row["Total Request Count"]),
+                            "failures": int(row["Total Failure Count"]),
+                            "p95": None if p95 in ("N/A", "", None) else float(p95) / 1000.0,
+                        }
+                    )
+                except (KeyError, ValueError, TypeError):
+                    continue  # a row being written as we read
+    except OSError:
+        return []
+    return rows
+
+
+def _result(
+    spec: LoadSpec, stats: list[dict[str, Any]], cpu: _CpuWatch, elapsed: float, stopped: Any
+) -> LoadResult:
+    scenario = spec.scenario
+    steps = tuple(request_stats(e["name"], e["method"], [e], scenario) for e in stats)
+    total = request_stats("Aggregated", "", stats, scenario)
+    users = [r["users"] for r in _history_rows(spec.out / "locust_stats_history.csv")]
+    peak = max(users, default=0)
+    steady = users[users.index(peak) :] if peak else []
+    sustained = sorted(steady)[len(steady) // 2] if steady else 0
+    samples, capped, exact = _samples(spec.out, stats)
+    if exact:
+        # Raw times beat Locust's histogram, which rounds to whole milliseconds.
+        ranked = sorted(samples)
+        total = replace(
+            total,
+            p50=_nearest_rank(ranked, 0.50),
+            p95=_nearest_rank(ranked, 0.95),
+            p99=_nearest_rank(ranked, 0.99),
+        )
+    generator = cpu.busiest()
+    warnings = []
+    saturated = generator > SATURATED_CPU
+    if saturated:
+        warnings.append(
+            f"scenario {scenario.name!r}: the load generator used {generator:.0f}% of a core;"
+            " its own queueing is in these response times. Run with --workers N"
+        )
+    busy = cpu.machine[len(cpu.machine) // 4 :]  # after start-up
+    machine = sum(busy) / len(busy) if busy else 0.0
+    if machine > SATURATED_CPU and not saturated:
+        warnings.append(
+            f"scenario {scenario.name!r}: this machine's CPU was {machine:.0f}% busy; response"
+            " times include the load generator waiting for a core"
+        )
+    if capped:
+        warnings.append(
+            f"scenario {scenario.name!r}: stopped at max_requests ({scenario.max_requests})"
+            " before its duration"
+        )
+    if peak and peak < scenario.users:
+        warnings.append(
+            f"scenario {scenario.name!r}: reached {peak} of {scenario.users} users"
+            " (spawn_rate too low for the duration?)"
+        )
+    return LoadResult(
+        scenario.name,
+        total,
+        steps,
+        samples,
+        peak,
+        sustained,
+        generator,
+        saturated,
+        capped,
+        elapsed,
+        None if stopped == "fatal" else stopped,
+        tuple(warnings),
+    )
+
+
+def request_stats(
+    name: str, method: str, entries: list[dict[str, Any]], scenario: ScenarioSection
+) -> RequestStats:
+    """Statistics of Locust's `--json-file` entries taken together (one step, or all)."""
+    histogram: dict[float, int] = {}
+    per_second: dict[int, int] = {}
+    requests = failures = 0
+    total_time = 0.0
+    for entry in entries:
+        requests += int(entry.get("num_requests", 0))
+        failures += int(entry.get("num_failures", 0))
+        total_time += float(entry.get("total_response_time", 0.0))
+        for key, count in (entry.get("response_times") or {}).items():
+            histogram[float(key)] = histogram.get(float(key), 0) + int(count)
+        for second, count in (entry.get("num_reqs_per_sec") or {}).items():
+            per_second[int(float(second))] = per_second.get(int(float(second)), 0) + int(count)
+    return RequestStats(
+        name,
+        method,
+        requests,
+        failures,
+        _percentile(histogram, 0.50),
+        _percentile(histogram, 0.95),
+        _percentile(histogram, 0.99),
+        total_time / requests / 1000.0 if requests else None,
+        _steady_throughput(per_second, scenario),
+    )
+
+
+def _percentile(histogram: dict[float, int], share: float) -> float | None:
+    """Locust's histogram keys are milliseconds (rounded); the result is in seconds."""
+    count = sum(histogram.values())
+    if not count:
+        return None
+    rank = max(1, math.ceil(share * count))
+    seen = 0
+    for value in sorted(histogram):
+        seen += histogram[value]
+        if seen >= rank:
+            return value / 1000.0
+    return max(histogram) / 1000.0
+
+
+def _steady_throughput(per_second: dict[int, int], scenario: ScenarioSection) -> float:
+    """Requests per second once every user is spawned; the first and the last (partial)
+    seconds are left out when there are enough whole seconds in between."""
+    if not per_second:
+        return 0.0
+    first, last = min(per_second), max(per_second)
+    ramp = math.ceil(scenario.users / scenario.rate) if scenario.rate else 0
+    start = first + max(1, ramp)
+    seconds = range(start, last)
+    if len(seconds) >= 2:
+        return sum(per_second.get(s, 0) for s in seconds) / len(seconds)
+    span = max(1, last - first + 1)
+    return sum(per_second.values()) / span
+
+
+def _nearest_rank(ranked: list[float], share: float) -> float:
+    return ranked[max(0, math.ceil(share * len(ranked)) - 1)]
+
+
+def _samples(out: Path, stats: list[dict[str, Any]]) -> tuple[tuple[float, ...], bool, bool]:
+    """Merge the processes' reservoirs into one uniform sample (seconds); with no
+    reservoir (workers on other machines), a sample drawn from Locust's histogram.
+    Returns (samples, capped, exact): exact when they are raw response times."""
+    pools = [_read_json(Path(p)) for p in sorted(glob.glob(str(out / "samples-*.json")))]
+    pools = [p for p in pools if isinstance(p, dict)]
+    capped = any(p.get("capped") for p in pools)
+    seen = sum(int(p.get("seen", 0)) for p in pools)
+    rng = random.Random(0)
+    merged: list[float] = []
+    if seen:
+        size = max(len(p.get("ms", [])) for p in pools)
+        for pool in pools:
+            values = list(pool.get("ms", []))
+            want = min(len(values), round(size * int(pool.get("seen", 0)) / seen))
+            merged.extend(rng.sample(values, want))
+        return tuple(v / 1000.0 for v in merged), capped, True
+    histogram = [
+        (float(k), int(c)) for e in stats for k, c in (e.get("response_times") or {}).items()
+    ]
+    population = sum(c for _, c in histogram)
+    if not population:
+        return (), capped, False
+    keep = min(1.0, 2000 / population)
+    for value, count in histogram:
+        merged.extend([value / 1000.0] * round(count * keep))
+    return tuple(merged), capped, False

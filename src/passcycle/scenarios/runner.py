@@ -1,0 +1,236 @@
+"""The scenarios of a run: check the targets, start the service, run each scenario under
+sampling and health probes, read the metrics, stop everything, return measurements.
+
+Measurements per scenario (source "scenario:NAME"): p50/p95/p99_response_time (s; p95
+carries the response-time sample), error_rate (%), throughput (/s), requests,
+concurrent_users, generator_cpu (% of one core); with a service passcycle started:
+memory_rss (B, peak), cpu_utilization (%, mean), cpu_utilization_peak; with a health
+path: uptime (%). Per step the same latency, error and throughput figures, labelled
+`p95_response_time{scenario="NAME",step="STEP"}`. The metrics endpoint adds one
+measurement per series (source "metric:NAME").
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from passcycle.errors import PlanError, RunError
+from passcycle.records import Measurement
+from passcycle.scenarios.config import ScenarioSection, ServiceSection
+from passcycle.scenarios.load import LoadProgress, LoadResult, LoadSpec, RequestStats, run_load
+from passcycle.scenarios.locustgen import write_locustfiles
+from passcycle.scenarios.probes import HealthProbe, MetricsSnapshot, metric_measurements
+from passcycle.scenarios.probes import read_metrics as read_metrics_url
+from passcycle.scenarios.safety import check_allow_hosts, check_target
+from passcycle.scenarios.sampling import TreeSampler, TreeSamples
+from passcycle.scenarios.service import Service
+
+ScenarioProgress = LoadProgress
+
+
+@dataclass(frozen=True)
+class ScenarioOutcome:
+    """What the scenarios of a run produced."""
+
+    measurements: list[Measurement] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # warnings to show: saturation, caps, ...
+    results: list[LoadResult] = field(default_factory=list)
+    service_log: Path | None = None
+    service_url: str = ""  # where the load went (the port passcycle chose)
+
+
+class ScenarioError(RunError):
+    """A scenario could not finish (the service died, a step is wrong); `outcome` holds
+    what was measured before it stopped."""
+
+    def __init__(self, error: RunError, outcome: ScenarioOutcome) -> None:
+        super().__init__(error.message, error.hint)
+        self.outcome = outcome
+
+
+def run_scenarios(
+    plan_service: ServiceSection | None,
+    scenarios: Sequence[ScenarioSection],
+    root: Path,
+    artifacts: Path,
+    *,
+    workers: int = 0,
+    remote_workers: int = 0,
+    master_bind: str = "127.0.0.1",
+    master_port: int = 0,
+    on_progress: Callable[[LoadProgress], None] | None = None,
+) -> ScenarioOutcome:
+    """Run every scenario against the plan's service; the service and Locust are stopped
+    whatever happens (Ctrl-C included). `workers` Locust workers run on this machine;
+    `remote_workers` more are awaited on `master_bind`:`master_port` (docs/scenarios.md).
+
+    Raises PlanError (exit 2) for a target load may not go to, before any traffic;
+    RunError (exit 3) when the service or a scenario fails: ScenarioError, carrying what
+    was measured, once scenarios have started."""
+    if not scenarios:
+        return ScenarioOutcome()
+    service_section = plan_service or ServiceSection()
+    preflight(service_section, scenarios, root, workers, remote_workers)
+    artifacts.mkdir(parents=True, exist_ok=True)
+    measurements: list[Measurement] = []
+    notes: list[str] = []
+    results: list[LoadResult] = []
+
+    def outcome() -> ScenarioOutcome:
+        log = artifacts / "service.log"
+        return ScenarioOutcome(
+            list(measurements),
+            list(notes),
+            list(results),
+            log if log.exists() else None,
+            service.url,
+        )
+
+    service = Service(service_section, root, artifacts)
+    try:
+        if service_section.command or service_section.url:
+            service.start()
+        before = _read_metrics(service)
+        for scenario in scenarios:
+            host = (scenario.host or service.url).rstrip("/")
+            allowed = [_host(host), _host(service.url), *service_section.allow_hosts]
+            out = artifacts / "scenarios" / scenario.name
+            spec = LoadSpec(
+                scenario,
+                host,
+                write_locustfiles(
+                    scenario, out, root=root, allowed_hosts=[h for h in allowed if h]
+                ),
+                out,
+                workers=workers,
+                remote_workers=remote_workers,
+                master_bind=master_bind,
+                # remote workers need a port known in advance: Locust's own default
+                master_port=master_port or (5557 if remote_workers else 0),
+            )
+            try:
+                result, samples, uptime = _one(spec, service, on_progress)
+            except RunError as exc:
+                raise ScenarioError(exc, outcome()) from None
+            results.append(result)
+            notes.extend(result.warnings)
+            measurements.extend(scenario_measurements(result, samples, uptime))
+            if service.crashed():
+                error = service.crash_error(scenario.name, result.elapsed)
+                raise ScenarioError(error, outcome())
+        measurements.extend(metric_measurements(before, _read_metrics(service)))
+    finally:
+        service.stop()
+    return outcome()
+
+
+def preflight(
+    service: ServiceSection,
+    scenarios: Sequence[ScenarioSection],
+    root: Path,
+    workers: int,
+    remote_workers: int,
+) -> None:
+    """Everything that can be refused is refused here, before a process starts."""
+    if importlib.util.find_spec("locust") is None:
+        raise RunError(
+            "scenarios need Locust, which is not installed",
+            hint="pip install 'passcycle[load]'",
+        )
+    if workers < 0 or remote_workers < 0:
+        raise PlanError("--workers: give a number >= 0")
+    check_allow_hosts(service.allow_hosts)
+    if service.url:
+        check_target(service.url, service.allow_hosts, "service.url")
+    names: set[str] = set()
+    for index, scenario in enumerate(scenarios):
+        where = f"scenarios[{index}] ({scenario.name})"
+        if scenario.name in names:
+            raise PlanError(f"{where}: two scenarios are named {scenario.name!r}")
+        names.add(scenario.name)
+        if scenario.host:
+            check_target(scenario.host, service.allow_hosts, f"{where}.host")
+        elif not (service.command or service.url):
+            raise PlanError(
+                f"{where}: no target for the load",
+                hint="declare [service] with a command (or url), or give the scenario a host",
+            )
+        if scenario.locustfile and not (root / scenario.locustfile).is_file():
+            raise PlanError(f"{where}.locustfile: no such file {scenario.locustfile!r}")
+
+
+def _host(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    return (urlsplit(url).hostname or "").lower()
+
+
+def _read_metrics(service: Service) -> MetricsSnapshot:
+    if not service.section.metrics or not service.url:
+        return MetricsSnapshot()
+    return read_metrics_url(service.endpoint(service.section.metrics))
+
+
+def _one(
+    spec: LoadSpec,
+    service: Service,
+    on_progress: Callable[[LoadProgress], None] | None,
+) -> tuple[LoadResult, TreeSamples | None, float | None]:
+    section = service.section
+    sampler = TreeSampler(service.pid, section.sample_interval) if service.pid else None
+    probe = None
+    if section.health and service.url:
+        probe = HealthProbe(service.endpoint(section.health), section.probe_interval)
+    try:
+        if sampler is not None:
+            sampler.start()
+        if probe is not None:
+            probe.start()
+        result = run_load(spec, on_progress=on_progress, should_stop=service.crashed)
+    finally:
+        if probe is not None:
+            probe.stop()
+        if sampler is not None:
+            sampler.stop()
+    return result, sampler.samples if sampler else None, probe.uptime if probe else None
+
+
+def scenario_measurements(
+    result: LoadResult, samples: TreeSamples | None, uptime: float | None
+) -> list[Measurement]:
+    """The measurements of one scenario, named as the KPI catalogue names them."""
+    source = f"scenario:{result.scenario}"
+    total = result.total
+    found = [*_latency(total, source, "", result.samples)]
+    found.append(Measurement("requests", float(total.requests), "", source))
+    found.append(Measurement("concurrent_users", float(result.users_sustained), "", source))
+    found.append(Measurement("generator_cpu", result.generator_cpu, "%", source))
+    for step in result.steps:
+        label = f'{{scenario="{_quote(result.scenario)}",step="{_quote(step.name)}"}}'
+        found.extend(_latency(step, source, label, ()))
+    if samples is not None:
+        found.extend(samples.measurements(source))
+    if uptime is not None:
+        found.append(Measurement("uptime", uptime, "%", source))
+    return found
+
+
+def _latency(
+    stats: RequestStats, source: str, label: str, samples: tuple[float, ...]
+) -> Iterator[Measurement]:
+    if label:  # the scenario's own total is written once, by the caller
+        yield Measurement(f"requests{label}", float(stats.requests), "", source)
+    for name, value in (("p50", stats.p50), ("p95", stats.p95), ("p99", stats.p99)):
+        if value is not None:
+            kept = samples if name == "p95" else ()
+            yield Measurement(f"{name}_response_time{label}", value, "s", source, kept)
+    if stats.requests:
+        yield Measurement(f"error_rate{label}", stats.error_rate, "%", source)
+        yield Measurement(f"throughput{label}", stats.throughput, "/s", source)
+
+
+def _quote(text: str) -> str:
+    return text.replace("\\", "\\\\").replace('"', '\\"')

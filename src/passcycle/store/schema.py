@@ -1,0 +1,235 @@
+"""The history's tables, and the log of their versions."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    Dialect,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    Table,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+
+# Schema versions (bump SCHEMA_VERSION and append a step to migrate.STEPS for every change;
+# a database newer than SCHEMA_VERSION is refused, an older one is upgraded in place):
+# 1: passcycle 0.1.0 -- meta, runs, test_results, measurements, file_coverage,
+#    coverage_totals, issues, issue_runs, baselines, kpi_values (+ runs.gate, runs.reasons).
+SCHEMA_VERSION = 1
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend.
+
+    SQLite has no time zones, so values are stored as naive UTC there and made aware again
+    when read; PostgreSQL keeps `timestamptz` and answers in the session's zone, so values
+    are converted back to UTC.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: the history stores aware UTC times")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+class JsonText(TypeDecorator[Any]):
+    """JSON kept as plain text, so any SQL client can read it; empty values are NULL."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> str | None:
+        # NULL for empty containers keeps the common row (a passed test) small and fast.
+        if value is None or value == () or value == [] or value == {}:
+            return None
+        return json.dumps(value, separators=(",", ":"))
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> Any:
+        return None if value is None else json.loads(value)
+
+
+metadata = MetaData()
+
+meta = Table(
+    "meta",
+    metadata,
+    Column("key", Text, primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("project", Text, nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("started", UtcDateTime, nullable=False),
+    Column("finished", UtcDateTime),
+    Column("git_commit", Text),
+    Column("git_branch", Text),
+    Column("git_dirty", Boolean, nullable=False, default=False),
+    Column("host", Text, nullable=False, default=""),
+    Column("pid", Integer),
+    # The writer's process creation time (epoch seconds): a reused pid is not our writer.
+    Column("pid_created", Float),
+    Column("parent_id", Integer, ForeignKey("runs.id", ondelete="SET NULL")),
+    Column("plan_digest", Text),
+    Column("exit_code", Integer),
+    Column("note", Text),
+    Column("artifacts", Text),
+    Column("counts", JsonText),
+    Column("gate", Boolean),  # the verdict's gate; NULL until the run is judged
+    Column("reasons", JsonText),  # why the gate failed
+    Index("ix_runs_project_kind", "project", "kind"),
+    Index("ix_runs_project_id", "project", "id"),
+    Index("ix_runs_status", "status"),
+)
+
+test_results = Table(
+    "test_results",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", Integer, ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+    Column("nodeid", Text, nullable=False),
+    Column("file", Text, nullable=False, default=""),
+    Column("outcome", Text, nullable=False),
+    Column("duration", Float, nullable=False, default=0.0),
+    Column("exc_type", Text),
+    Column("message", Text),
+    Column("traceback", Text),
+    Column("frames", JsonText),
+    Column("stage", Text),  # TestResult.when: setup, call or teardown ("when" is SQL)
+    Column("reruns", JsonText),
+    Column("fingerprint", Text),
+    Index("ix_test_results_run", "run_id"),
+    Index("ix_test_results_nodeid", "nodeid", "run_id"),
+)
+
+measurements = Table(
+    "measurements",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", Integer, ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+    Column("name", Text, nullable=False),
+    Column("value", Float, nullable=False),
+    Column("unit", Text, nullable=False, default=""),
+    Column("source", Text, nullable=False, default="tests"),
+    Column("samples", JsonText),
+    Index("ix_measurements_run", "run_id"),
+    Index("ix_measurements_name", "name", "run_id"),
+)
+
+file_coverage = Table(
+    "file_coverage",
+    metadata,
+    Column("run_id", Integer, ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+    Column("path", Text, nullable=False),
+    Column("statements", Integer, nullable=False),
+    Column("missing", Integer, nullable=False),
+    Column("branches", Integer, nullable=False, default=0),
+    Column("partial_branches", Integer, nullable=False, default=0),
+    Column("percent", Float, nullable=False, default=0.0),
+    Column("missing_lines", Text, nullable=False, default=""),
+    PrimaryKeyConstraint("run_id", "path"),
+)
+
+coverage_totals = Table(
+    "coverage_totals",
+    metadata,
+    Column("run_id", Integer, ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    Column("statements", Integer, nullable=False),
+    Column("covered_lines", Integer, nullable=False),
+    Column("branches", Integer, nullable=False),
+    Column("covered_branches", Integer, nullable=False),
+    Column("percent", Float, nullable=False),
+    Column("precision", Integer, nullable=False, default=0),
+)
+
+issues = Table(
+    "issues",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("project", Text, nullable=False),
+    Column("fingerprint", Text, nullable=False),
+    Column("title", Text, nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("severity", Text, nullable=False),
+    Column("root_cause", Text),
+    Column("state", Text, nullable=False),
+    Column("first_seen", Integer, ForeignKey("runs.id", ondelete="SET NULL")),
+    Column("last_seen", Integer, ForeignKey("runs.id", ondelete="SET NULL")),
+    Column("occurrences", Integer, nullable=False, default=1),
+    Column("exc_type", Text),
+    Column("message", Text),
+    Column("location", Text),
+    UniqueConstraint("project", "fingerprint", name="uq_issues_project_fingerprint"),
+)
+
+# One row per run an issue was seen in (or declared fixed in): its history.
+issue_runs = Table(
+    "issue_runs",
+    metadata,
+    Column("issue_id", Integer, ForeignKey("issues.id", ondelete="CASCADE"), nullable=False),
+    Column("run_id", Integer, ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+    Column("state", Text, nullable=False),
+    Column("test_count", Integer, nullable=False, default=0),
+    Column("tests", JsonText),
+    PrimaryKeyConstraint("issue_id", "run_id"),
+    Index("ix_issue_runs_run", "run_id"),
+)
+
+baselines = Table(
+    "baselines",
+    metadata,
+    Column("project", Text, nullable=False),
+    Column("name", Text, nullable=False),
+    Column("run_id", Integer, ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+    Column("set_at", UtcDateTime, nullable=False),
+    PrimaryKeyConstraint("project", "name"),
+)
+
+# The judged KPIs of a run, as the verdict showed them: trends and dashboards read these
+# instead of judging every run again.
+kpi_values = Table(
+    "kpi_values",
+    metadata,
+    Column("run_id", Integer, ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+    Column("name", Text, nullable=False),
+    Column("value", Float),
+    Column("unit", Text, nullable=False, default=""),
+    Column("target", Text),
+    Column("status", Text, nullable=False),
+    Column("baseline", Float),
+    Column("delta", Float),
+    Column("regressed", Boolean, nullable=False, default=False),
+    Column("source", Text, nullable=False, default=""),
+    Column("detail", Text, nullable=False, default=""),
+    PrimaryKeyConstraint("run_id", "name"),
+    Index("ix_kpi_values_name", "name", "run_id"),
+)

@@ -1,0 +1,138 @@
+"""Targets: the grammar `OP VALUE[UNIT]` that every KPI is judged by.
+
+Values are converted to one base unit per dimension, so that `< 2s` and `< 2000ms`
+are the same target: seconds for time, bytes for memory, a fraction (0..100) for
+percentages, per second for rates.
+"""
+
+from __future__ import annotations
+
+import operator
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+OPERATORS: dict[str, Callable[[float, float], bool]] = {
+    "<=": operator.le,
+    ">=": operator.ge,
+    "==": operator.eq,
+    "!=": operator.ne,
+    "<": operator.lt,
+    ">": operator.gt,
+}
+
+# unit -> (dimension, factor to the dimension's base unit)
+UNITS: dict[str, tuple[str, float]] = {
+    "": ("number", 1.0),
+    "%": ("percent", 1.0),
+    "ms": ("time", 0.001),
+    "s": ("time", 1.0),
+    "min": ("time", 60.0),
+    "h": ("time", 3600.0),
+    "B": ("bytes", 1.0),
+    "KB": ("bytes", 1024.0),
+    "MB": ("bytes", 1024.0**2),
+    "GB": ("bytes", 1024.0**3),
+    "/s": ("rate", 1.0),
+}
+
+BASE_UNIT: dict[str, str] = {"number": "", "percent": "%", "time": "s", "bytes": "B", "rate": "/s"}
+
+ALLOWED = "OP VALUE[UNIT] with OP in < <= > >= == != and UNIT in % ms s min h B KB MB GB /s"
+
+_TARGET = re.compile(
+    r"^\s*(?P<op><=|>=|==|!=|<|>)\s*(?P<value>[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)\s*(?P<unit>\S*)\s*$"
+)
+
+
+class TargetSyntaxError(ValueError):
+    """A target or quantity that does not parse; the message says what is allowed."""
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    op: str
+    value: float  # in the base unit of `dimension`
+    unit: str  # the unit as written
+    dimension: str
+    text: str  # as written in the plan
+
+    def check(self, value: float) -> bool:
+        """True when `value` (in the base unit) meets the target."""
+        return OPERATORS[self.op](value, self.value)
+
+    @property
+    def higher_is_better(self) -> bool:
+        return self.op in (">", ">=")
+
+    def __str__(self) -> str:
+        return self.text
+
+
+def parse_unit(unit: str) -> tuple[str, float]:
+    try:
+        return UNITS[unit]
+    except KeyError:
+        raise TargetSyntaxError(
+            f"unknown unit {unit!r}; allowed: % ms s min h B KB MB GB /s"
+        ) from None
+
+
+def parse_target(text: str) -> Target:
+    """Parse `OP VALUE[UNIT]`, e.g. "< 2s", ">= 85%", "< 500MB"."""
+    if not isinstance(text, str):
+        raise TargetSyntaxError(f'expected a string like "< 2s", got {text!r}')
+    match = _TARGET.match(text)
+    if match is None:
+        raise TargetSyntaxError(f"cannot read {text!r}; write {ALLOWED}")
+    dimension, factor = parse_unit(match["unit"])
+    value = float(match["value"]) * factor
+    if value != value or value in (float("inf"), float("-inf")):
+        raise TargetSyntaxError(f"cannot read {text!r}: the value is not a finite number")
+    return Target(match["op"], value, match["unit"], dimension, text.strip())
+
+
+_QUANTITY = re.compile(
+    r"^\s*(?P<value>[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)\s*(?P<unit>\S*)\s*$"
+)
+
+
+def parse_quantity(text: str | float | int, dimension: str | None = None) -> float:
+    """Parse "30s", "10%", "500MB" into the base unit; a bare number stays as it is."""
+    if isinstance(text, bool):
+        raise TargetSyntaxError(f'expected a quantity like "30s", got {text!r}')
+    if isinstance(text, int | float):
+        return float(text)
+    match = _QUANTITY.match(text) if isinstance(text, str) else None
+    if match is None:
+        raise TargetSyntaxError(f'cannot read {text!r}; write VALUE[UNIT], e.g. "30s" or "10%"')
+    unit_dimension, factor = parse_unit(match["unit"])
+    if dimension is not None and match["unit"] and unit_dimension != dimension:
+        raise TargetSyntaxError(f"{text!r} is not a {dimension} (unit {match['unit']!r})")
+    value = float(match["value"]) * factor
+    if value != value or value in (float("inf"), float("-inf")):
+        raise TargetSyntaxError(f"cannot read {text!r}: the value is not a finite number")
+    return value
+
+
+def format_value(value: float | None, unit: str) -> str:
+    """Show a base-unit value in a unit people read: 0.412 s -> "412ms", bytes -> "MB"."""
+    if value is None:
+        return "—"
+    dimension = UNITS.get(unit, ("number", 1.0))[0]
+    if dimension == "time":
+        if abs(value) < 1:
+            return f"{value * 1000:.0f}ms"
+        if abs(value) < 120:
+            return f"{value:.2f}s"
+        return f"{value / 60:.1f}min"
+    if dimension == "bytes":
+        for name, size in (("GB", 1024.0**3), ("MB", 1024.0**2), ("KB", 1024.0)):
+            if abs(value) >= size:
+                return f"{value / size:.1f}{name}"
+        return f"{value:.0f}B"
+    if dimension == "percent":
+        return f"{value:.2f}%" if abs(value) < 100 else f"{value:.1f}%"
+    if dimension == "rate":
+        return f"{value:.1f}/s"
+    return f"{value:g}"

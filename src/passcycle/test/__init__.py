@@ -1,0 +1,1 @@
+"""The Test phase: run the suite, record every outcome and the per-test coverage map."""

@@ -1,0 +1,217 @@
+"""The coverage map: a kept coverage data file read as totals and as per-test impact.
+
+Numbers come from coverage.py's own reporting (json_report), so they equal what
+`coverage report` prints for the same data and rcfile. The per-test map comes from the
+tables the plugin keeps inside the same data file (lines per test, see plugin.py), or from
+dynamic contexts (one per test node id) where the plugin had to fall back on them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import tempfile
+import warnings
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import coverage
+from coverage.numbits import numbits_to_nums
+from coverage.results import format_lines
+
+from passcycle.errors import RunError
+from passcycle.records import CoverageSummary, FileCoverage
+
+# coverage's own search order for its settings (coverage/config.py, config_files_to_try).
+_RCFILES = (
+    (".coveragerc", None),
+    ("setup.cfg", "[coverage:"),
+    ("tox.ini", "[coverage:"),
+    ("pyproject.toml", "[tool.coverage"),
+)
+
+
+def find_rcfile(root: Path) -> Path | None:
+    """The file coverage would read its settings from when run in `root`."""
+    for name, marker in _RCFILES:
+        path = root / name
+        if path.is_file() and (
+            marker is None or marker in path.read_text(encoding="utf-8", errors="replace")
+        ):
+            return path
+    return None
+
+
+def _coverage(data_file: Path, root: Path) -> coverage.Coverage:
+    rcfile = find_rcfile(root)
+    return coverage.Coverage(data_file=str(data_file), config_file=str(rcfile) if rcfile else False)
+
+
+def _relative(path: str, root: Path) -> str:
+    absolute = os.path.abspath(path)
+    try:
+        return Path(absolute).relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return Path(absolute).as_posix()
+
+
+def combine(data_file: Path, root: Path) -> None:
+    """Fold the suffixed data files beside `data_file` (`coverage.db.*`) into it, maps too."""
+    from passcycle.test.plugin import combine_data  # the plugin writes the map; imports pytest
+
+    rcfile = find_rcfile(root)
+    combine_data(data_file, str(rcfile) if rcfile else None)
+
+
+def summarize(data_file: Path, root: Path) -> tuple[CoverageSummary, list[FileCoverage]]:
+    """Totals and per-file numbers, computed and rounded by coverage itself."""
+    cov = _coverage(data_file, root)
+    out = Path(tempfile.mkstemp(prefix="passcycle-coverage-", suffix=".json")[1])
+    cwd = os.getcwd()
+    report: dict[str, Any]
+    try:
+        # coverage resolves the rcfile's relative omit/include patterns and names the files
+        # in its report against the current directory, as `coverage report` run in the
+        # project would. (A process-wide change: do not call this from several threads.)
+        os.chdir(root)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            cov.load()
+            try:
+                cov.json_report(outfile=str(out))
+            except coverage.exceptions.NoDataError:
+                # Nothing of the source was measured (a wrong `source`?): that is 0%, not
+                # coverage's 100% of nothing, so a coverage target cannot pass on it.
+                report = {"totals": {"percent_covered_display": "0"}, "files": {}}
+            else:
+                report = json.loads(out.read_text(encoding="utf-8"))
+    except coverage.exceptions.CoverageException as exc:
+        raise RunError(
+            f"cannot read the coverage data {data_file}: {exc}",
+            hint="the file may come from another coverage version; re-run the suite",
+        ) from None
+    finally:
+        os.chdir(cwd)
+        out.unlink(missing_ok=True)
+    precision = int(cov.config.precision)
+    files = [
+        _file_coverage(_relative(os.path.join(root, name), root), entry)
+        for name, entry in sorted(report["files"].items())
+    ]
+    totals = report["totals"]
+    summary = CoverageSummary(
+        statements=int(totals.get("num_statements", 0)),
+        covered_lines=int(totals.get("covered_lines", 0)),
+        branches=int(totals.get("num_branches", 0)),
+        covered_branches=int(totals.get("covered_branches", 0)),
+        percent=float(totals["percent_covered_display"]),
+        precision=precision,
+    )
+    return summary, files
+
+
+def _file_coverage(path: str, entry: dict[str, Any]) -> FileCoverage:
+    numbers = entry["summary"]
+    statements = sorted(entry.get("executed_lines", []) + entry.get("missing_lines", []))
+    arcs: dict[int, list[int]] = defaultdict(list)
+    for start, end in entry.get("missing_branches", []):
+        arcs[start].append(end)
+    missing_lines = format_lines(statements, entry.get("missing_lines", []), sorted(arcs.items()))
+    return FileCoverage(
+        path=path,
+        statements=int(numbers["num_statements"]),
+        missing=int(numbers["missing_lines"]),
+        branches=int(numbers.get("num_branches", 0)),
+        partial_branches=int(numbers.get("missing_branches", 0)),
+        percent=float(numbers["percent_covered_display"]),
+        missing_lines=missing_lines,
+    )
+
+
+def tests_by_file(data_file: Path, root: Path) -> dict[str, dict[str, set[int]]]:
+    """For each test (node id), the files (relative to root) and lines it executed.
+
+    Code run between tests (imports, collection) belongs to no test and is left out.
+    """
+    impact: dict[str, dict[str, set[int]]] = defaultdict(dict)
+    linesets, tests = _read_map(data_file)
+    if tests:
+        # Many tests share a line set: decode each once, copy it per test (callers own them).
+        decoded = {
+            str(i): (_relative(path, root), frozenset(numbits_to_nums(numbits)))
+            for i, path, numbits in linesets
+        }
+        for nodeid, listed in tests:
+            files = impact[nodeid]
+            for i in listed.split():
+                path, lines = decoded[i]
+                files.setdefault(path, set()).update(lines)
+    data = coverage.CoverageData(basename=str(data_file))
+    try:
+        data.read()
+        if any(data.measured_contexts()):  # the plugin's fallback: one context per test
+            for measured in data.measured_files():
+                relative = _relative(measured, root)
+                # One query per file (not per test): fast for thousands of contexts.
+                for line, contexts in data.contexts_by_lineno(measured).items():
+                    for context in contexts:
+                        if context:
+                            impact[context].setdefault(relative, set()).add(line)
+    except coverage.exceptions.CoverageException as exc:
+        raise RunError(
+            f"cannot read the coverage data {data_file}: {exc}",
+            hint="the file may come from another coverage version; re-run the suite",
+        ) from None
+    return dict(impact)
+
+
+def _read_map(data_file: Path) -> tuple[list[tuple[int, str, bytes]], list[tuple[str, str]]]:
+    """The map's rows in a data file (tables written by plugin.append_map); none: empty.
+
+    Read here with sqlite3 rather than through the plugin module, which imports pytest.
+    """
+    if not data_file.is_file():
+        return [], []
+    con = sqlite3.connect(f"{data_file.resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        names = {row[0] for row in con.execute("SELECT name FROM sqlite_master")}
+        if "passcycle_test" not in names:
+            return [], []
+        linesets = con.execute("SELECT id, path, numbits FROM passcycle_lineset").fetchall()
+        return linesets, con.execute("SELECT nodeid, linesets FROM passcycle_test").fetchall()
+    except sqlite3.DatabaseError as exc:
+        raise RunError(
+            f"cannot read the coverage map in {data_file}: {exc}",
+            hint="the file is damaged or not a coverage data file; re-run the suite",
+        ) from None
+    finally:
+        con.close()
+
+
+def tests_by_line(impact: dict[str, dict[str, set[int]]]) -> dict[str, dict[int, set[str]]]:
+    """The reverse map: file -> line -> the tests that executed it."""
+    by_line: dict[str, dict[int, set[str]]] = defaultdict(lambda: defaultdict(set))
+    for test, files in impact.items():
+        for path, lines in files.items():
+            for line in lines:
+                by_line[path][line].add(test)
+    return {path: dict(lines) for path, lines in by_line.items()}
+
+
+def tests_touching(
+    impact: dict[str, dict[str, set[int]]], path: str, lines: set[int] | None = None
+) -> set[str]:
+    """The tests that executed any of `lines` of `path` (any line when `lines` is None)."""
+    return {
+        test
+        for test, files in impact.items()
+        if path in files and (lines is None or not files[path].isdisjoint(lines))
+    }
+
+
+# Their names start with "test": keep pytest from collecting them where they are imported.
+tests_by_file.__test__ = False  # type: ignore[attr-defined]
+tests_by_line.__test__ = False  # type: ignore[attr-defined]
+tests_touching.__test__ = False  # type: ignore[attr-defined]

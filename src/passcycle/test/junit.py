@@ -1,0 +1,115 @@
+"""JUnit XML import: test outcomes written by any runner (pytest, surefire, go, jest).
+
+Reports come from elsewhere, so a document with a DOCTYPE (the carrier of entity
+expansion bombs and external entities) is refused before ElementTree sees it.
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from xml.parsers import expat
+
+from passcycle.errors import UsageError
+from passcycle.records import TestResult
+
+MESSAGE_LIMIT = 2_000
+TRACEBACK_LIMIT = 8_000
+_HINT = "pass JUnit XML reports (testsuites/testsuite/testcase), e.g. from pytest --junitxml"
+
+
+class _Doctype(Exception):
+    pass
+
+
+def _refuse_doctype(*args: object) -> None:
+    raise _Doctype
+
+
+def _parse(path: Path) -> ET.Element:
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot read the report ({exc.strerror})", hint=_HINT) from None
+    # A first pass with expat that stops at any DOCTYPE or entity declaration, before any
+    # expansion happens; only then does ElementTree build the tree.
+    checker = expat.ParserCreate()
+    checker.StartDoctypeDeclHandler = _refuse_doctype
+    checker.EntityDeclHandler = _refuse_doctype
+    try:
+        checker.Parse(data, True)
+        return ET.fromstring(data)
+    except _Doctype:
+        raise UsageError(
+            f"{path}: refused, the report declares a DOCTYPE (entities are not accepted)",
+            hint=_HINT,
+        ) from None
+    except (expat.ExpatError, ET.ParseError) as exc:
+        raise UsageError(f"{path}: not well-formed XML ({exc})", hint=_HINT) from None
+
+
+def _seconds(raw: str | None) -> float:
+    try:
+        return max(0.0, float((raw or "0").replace(",", "")))
+    except ValueError:
+        return 0.0
+
+
+def _nodeid(case: ET.Element) -> tuple[str, str]:
+    """(node id, file): file::Class::name when the case names its file, else classname::name."""
+    name = case.get("name", "")
+    classname = case.get("classname", "")
+    file = (case.get("file") or "").replace("\\", "/")
+    if file:
+        # pytest's xunit1 writes file="tests/test_a.py" classname="tests.test_a.TestX".
+        module = file.removesuffix(".py").replace("/", ".")
+        inner = classname[len(module) + 1 :] if classname.startswith(module + ".") else ""
+        return "::".join([file, *filter(None, inner.split(".")), name]), file
+    return (f"{classname}::{name}" if classname else name), ""
+
+
+def _case(case: ET.Element) -> TestResult:
+    nodeid, file = _nodeid(case)
+    duration = _seconds(case.get("time"))
+    children = {child.tag: child for child in reversed(list(case))}  # the first of each kind
+    for tag, outcome in (("failure", "failed"), ("error", "error")):
+        element = children.get(tag)
+        if element is not None:
+            text = (element.text or "").strip()
+            message = element.get("message") or (text.splitlines()[0] if text else "")
+            return TestResult(
+                nodeid=nodeid,
+                outcome=outcome,
+                duration=duration,
+                file=file,
+                exc_type=element.get("type") or None,
+                message=message[:MESSAGE_LIMIT] or None,
+                traceback=(text[-TRACEBACK_LIMIT:] or None),
+                when="call",
+            )
+    skipped = children.get("skipped")
+    if skipped is not None:
+        # pytest writes xfails as <skipped type="pytest.xfail">.
+        outcome = "xfailed" if skipped.get("type") == "pytest.xfail" else "skipped"
+        reason = skipped.get("message") or (skipped.text or "").strip()
+        return TestResult(
+            nodeid=nodeid,
+            outcome=outcome,
+            duration=duration,
+            file=file,
+            message=reason[:MESSAGE_LIMIT] or None,
+        )
+    return TestResult(nodeid=nodeid, outcome="passed", duration=duration, file=file)
+
+
+def read_junit(paths: list[Path]) -> list[TestResult]:
+    """Every test case of the reports, in order."""
+    results: list[TestResult] = []
+    for path in paths:
+        root = _parse(Path(path))
+        if root.tag not in {"testsuites", "testsuite"}:
+            raise UsageError(
+                f"{path}: not a JUnit XML report (its root element is <{root.tag}>)", hint=_HINT
+            )
+        results.extend(_case(case) for case in root.iter("testcase"))
+    return results

@@ -1,0 +1,512 @@
+"""The suite runner: pytest in a subprocess, its outcomes streamed back as they happen.
+
+pytest runs in the user's interpreter with passcycle's plugin (plugin.py, copied beside
+the run as `passcycle_pytest_plugin`), in its own process group. The runner tails the
+plugin's events, so a crash or a hang is pinned on the test that was running, and the
+rest of the suite is resumed in a fresh process instead of lost.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from passcycle.errors import RunError
+from passcycle.records import BAD_OUTCOMES, CoverageSummary, FileCoverage, Frame, TestResult
+
+PLUGIN_MODULE = "passcycle_pytest_plugin"
+MAX_RESUMES = 10
+POLL_SECONDS = 0.1
+KILL_GRACE_SECONDS = 5.0
+LOG_TAIL_LINES = 15
+
+# pytest's exit codes (pytest.ExitCode), spelt out: pytest need not be importable here.
+PYTEST_OK, PYTEST_FAILED, PYTEST_INTERRUPTED = 0, 1, 2
+PYTEST_INTERNAL_ERROR, PYTEST_USAGE_ERROR, PYTEST_NO_TESTS = 3, 4, 5
+
+# Inherited from an outer pytest-xdist worker they would mislead the suite's own plugins.
+_OUTER_PYTEST_VARS = (
+    "PYTEST_XDIST_WORKER",
+    "PYTEST_XDIST_WORKER_COUNT",
+    "PYTEST_XDIST_TESTRUNUID",
+    "PYTEST_CURRENT_TEST",
+    "PASSCYCLE_EVENTS",
+    "PASSCYCLE_TIMEOUT",
+    "PASSCYCLE_COVERAGE",
+    "PASSCYCLE_SELECT",
+)
+
+
+@dataclass(frozen=True)
+class SuiteSpec:
+    """What to run. `artifacts` is this run's folder: coverage.db, events, pytest.log."""
+
+    root: Path
+    artifacts: Path
+    tests: list[str] = field(default_factory=list)  # paths under root; empty: pytest's default
+    source: list[str] = field(default_factory=list)  # coverage source; empty: no coverage
+    pytest_args: list[str] = field(default_factory=list)
+    python: str = sys.executable
+    timeout: float | None = None  # per test, seconds
+    branch: bool = True
+    env: dict[str, str] = field(default_factory=dict)
+    select: list[str] | None = None  # node ids; None: every collected test
+
+
+@dataclass(frozen=True)
+class Progress:
+    done: int
+    total: int | None  # None until pytest has collected
+    failures: int
+    current: str | None  # node id of the test running now
+    elapsed: float
+
+
+@dataclass(frozen=True)
+class SuiteOutcome:
+    results: list[TestResult]  # in order; collection errors are "error" results on the file
+    collected: int
+    exit_status: int  # pytest's exit code of the last process (1 when a crash was recorded)
+    note: str | None  # what happened, when it was not a normal run
+    coverage: CoverageSummary | None
+    files: list[FileCoverage]
+    coverage_file: Path | None
+    duration: float
+    log: Path
+
+
+def run_suite(
+    spec: SuiteSpec,
+    on_progress: Callable[[Progress], None] | None = None,
+    on_result: Callable[[TestResult], None] | None = None,
+) -> SuiteOutcome:
+    """Run the suite once (resuming after crashes) and return every outcome."""
+    return _Run(spec, on_progress, on_result).execute()
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
+
+
+def _death(returncode: int) -> tuple[str, str]:
+    """(the message's parenthesis, the note's short form) for a dead pytest process."""
+    if returncode < 0:
+        name = _signal_name(-returncode)
+        return f"signal {-returncode}, {name}", name
+    return f"exit code {returncode}", f"exit code {returncode}"
+
+
+def _set_parent_death_signal() -> None:  # pragma: no cover - runs in the child
+    # Linux: pytest dies with passcycle even when passcycle is SIGKILLed. The signal is tied
+    # to the thread that forked, so run_suite must not be called from a short-lived thread.
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+def _result_from_event(event: dict[str, Any]) -> TestResult:
+    return TestResult(
+        nodeid=event["nodeid"],
+        outcome=event["outcome"],
+        duration=float(event.get("duration") or 0.0),
+        file=event.get("file") or event["nodeid"].split("::", 1)[0],
+        exc_type=event.get("exc_type"),
+        message=event.get("message"),
+        traceback=event.get("traceback"),
+        frames=tuple(Frame(str(p), int(n), str(f), bool(i)) for p, n, f, i in event["frames"]),
+        when=event.get("when"),
+    )
+
+
+class _Run:
+    """One suite run: the first pytest process and its resumes."""
+
+    def __init__(
+        self,
+        spec: SuiteSpec,
+        on_progress: Callable[[Progress], None] | None,
+        on_result: Callable[[TestResult], None] | None,
+    ) -> None:
+        self.spec = spec
+        self.on_progress = on_progress
+        self.on_result = on_result
+        self.artifacts = spec.artifacts.resolve()
+        self.events_path = self.artifacts / "events.jsonl"
+        self.log_path = self.artifacts / "pytest.log"
+        self.data_file = self.artifacts / "coverage.db"
+        self.results: list[TestResult] = []
+        self.done: set[str] = set()
+        self.failures = 0
+        self.collected_ids: list[str] | None = None
+        self.collect_errors = 0
+        self.notes: list[str] = []
+        self.started = time.monotonic()
+        # per process
+        self.running: dict[str, float] = {}  # node id -> when it started
+        self.finish_status: int | None = None
+        self.events_offset = 0  # every process appends to one events file
+        self.log_start = 0  # where the current process's output starts in pytest.log
+
+    # -- the whole run ----------------------------------------------------------------------
+
+    def execute(self) -> SuiteOutcome:
+        self.artifacts.mkdir(parents=True, exist_ok=True)
+        for stale in (self.events_path, self.log_path, self.data_file):
+            stale.unlink(missing_ok=True)
+        for leftover in self.artifacts.glob("coverage.db.*"):
+            leftover.unlink()
+        plugin_dir = Path(tempfile.mkdtemp(prefix="passcycle-plugin-"))
+        try:
+            shutil.copyfile(
+                Path(__file__).with_name("plugin.py"), plugin_dir / f"{PLUGIN_MODULE}.py"
+            )
+            exit_status = self._run_with_resumes(plugin_dir)
+        finally:
+            shutil.rmtree(plugin_dir, ignore_errors=True)
+        return self._outcome(exit_status)
+
+    def _run_with_resumes(self, plugin_dir: Path) -> int:
+        select = self.spec.select
+        crashed = False
+        for attempt in range(MAX_RESUMES + 1):
+            before = len(self.results)
+            returncode, killed = self._run_process(plugin_dir, select, attempt)
+            if self.finish_status is not None and not killed:
+                status = self.finish_status
+                # A crash or hang recorded earlier is a failure the last process did not see.
+                return PYTEST_FAILED if crashed and status == PYTEST_OK else status
+            # The process died before the session finished: a crash, or our watchdog.
+            self._check_started(returncode)
+            crashed = True
+            stuck = self._record_dead_tests(returncode, killed)
+            remaining = [n for n in self.collected_ids or [] if n not in self.done]
+            resumed = bool(remaining) and attempt < MAX_RESUMES and len(self.results) > before
+            self._note_death(returncode, killed, stuck, resumed, bool(remaining))
+            if not resumed:
+                return PYTEST_FAILED
+            select = remaining
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _check_started(self, returncode: int) -> None:
+        """No collection at all: pytest could not start, say why."""
+        if self.collected_ids is not None:
+            return
+        if returncode == PYTEST_USAGE_ERROR:
+            raise RunError(
+                f"pytest usage error: {self._first_error()}\n{self._log_tail()}",
+                hint="check the plan's tests and pytest_args",
+            )
+        why = "died" if returncode < 0 else "stopped"
+        raise RunError(
+            f"pytest {why} before collecting any test ({_death(returncode)[0]}); "
+            f"log {self.log_path}:\n{self._log_tail()}",
+            hint=self._hint(),
+        )
+
+    def _record_dead_tests(self, returncode: int, killed: bool) -> list[str]:
+        stuck = list(self.running)
+        if killed:  # only the tests past their deadline hung; the others are resumed
+            stuck = [n for n, t in self.running.items() if self._overdue(t, time.monotonic())]
+        cause = _death(returncode)[0]
+        for nodeid in stuck:
+            if killed:
+                exc_type = "Timeout"
+                message = (
+                    f"test exceeded the {float(self.spec.timeout or 0)}s timeout and did not stop; "
+                    "its process was killed"
+                )
+            else:
+                exc_type = "Crash"
+                message = f"the interpreter died while running this test ({cause})"
+            self._add(
+                TestResult(
+                    nodeid=nodeid,
+                    outcome="error",
+                    file=nodeid.split("::", 1)[0],
+                    duration=time.monotonic() - self.running[nodeid],
+                    exc_type=exc_type,
+                    message=message,
+                    traceback=self._log_tail(lines=40),
+                    when="call",
+                )
+            )
+        self.running.clear()
+        return stuck
+
+    def _note_death(
+        self, returncode: int, killed: bool, stuck: list[str], resumed: bool, remaining: bool
+    ) -> None:
+        where = ", ".join(stuck)
+        if killed:
+            what = f"{where} hung past the {float(self.spec.timeout or 0)}s timeout and was killed"
+        elif stuck:
+            what = f"the interpreter crashed in {where} ({_death(returncode)[1]})"
+        else:
+            what = f"pytest died outside any test ({_death(returncode)[1]})"
+        if resumed:
+            what += "; the remaining tests were resumed"
+        elif remaining:
+            what += "; the remaining tests were not run"
+        self.notes.append(what)
+
+    # -- one pytest process -----------------------------------------------------------------
+
+    def _command(self) -> list[str]:
+        return [
+            self.spec.python,
+            "-m",
+            "pytest",
+            "-p",
+            PLUGIN_MODULE,
+            *self.spec.tests,
+            *self.spec.pytest_args,
+        ]
+
+    def _environment(self, plugin_dir: Path, select: list[str] | None, attempt: int) -> dict:
+        env = {k: v for k, v in os.environ.items() if k not in _OUTER_PYTEST_VARS}
+        env.update(self.spec.env)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(plugin_dir), env.get("PYTHONPATH")]))
+        env["PASSCYCLE_EVENTS"] = str(self.events_path)
+        if self.spec.timeout:
+            env["PASSCYCLE_TIMEOUT"] = repr(float(self.spec.timeout))
+        if self.spec.source:
+            env["PASSCYCLE_COVERAGE"] = json.dumps(
+                {
+                    "data_file": str(self.data_file),
+                    "source": list(self.spec.source),
+                    "branch": self.spec.branch,
+                    "rcfile": _rcfile(self.spec.root),
+                }
+            )
+        if select is not None:
+            select_file = self.artifacts / f"select-{attempt}.txt"
+            select_file.write_text("".join(n + "\n" for n in select), encoding="utf-8")
+            env["PASSCYCLE_SELECT"] = str(select_file)
+        return env
+
+    def _run_process(self, plugin_dir: Path, select: list[str] | None, attempt: int) -> tuple:
+        self.running.clear()
+        self.finish_status = None
+        self.log_start = self.log_path.stat().st_size if self.log_path.exists() else 0
+        env = self._environment(plugin_dir, select, attempt)
+        with open(self.log_path, "ab") as log:
+            if attempt:
+                log.write(f"\n===== passcycle: resuming {len(select or [])} tests =====\n".encode())
+                log.flush()
+                self.log_start = log.tell()
+            try:
+                proc = subprocess.Popen(
+                    self._command(),
+                    cwd=self.spec.root,
+                    env=env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,  # its own process group, killed as one
+                    preexec_fn=_set_parent_death_signal,
+                )
+            except OSError as exc:
+                raise RunError(
+                    f"cannot start {self.spec.python}: {exc.strerror or exc}",
+                    hint="check the interpreter path (plan: project.python)",
+                ) from None
+        try:
+            return self._watch(proc)
+        finally:
+            if proc.poll() is None:  # interrupted (Ctrl-C) or an error in a callback
+                _kill_group(proc)
+
+    def _watch(self, proc: subprocess.Popen) -> tuple[int, bool]:
+        with open(self.events_path, "a+", encoding="utf-8") as events:
+            events.seek(self.events_offset)
+            buffer = ""
+            while True:
+                returncode = proc.poll()
+                buffer = self._read_events(events, buffer)
+                if returncode is not None:
+                    self._read_events(events, buffer)
+                    self.events_offset = events.tell()
+                    return returncode, False
+                now = time.monotonic()
+                if any(self._overdue(t, now) for t in self.running.values()):
+                    _kill_group(proc)
+                    self._read_events(events, buffer)
+                    self.events_offset = events.tell()
+                    return proc.wait(), True
+                self._progress()
+                time.sleep(POLL_SECONDS)
+
+    def _overdue(self, started: float, now: float) -> bool:
+        # The plugin's SIGALRM stops a test at `timeout`; a test stuck in C code does not
+        # see it, so past twice that (and a grace) its process group is killed.
+        if not self.spec.timeout:
+            return False
+        return now - started > 2 * self.spec.timeout + KILL_GRACE_SECONDS
+
+    def _read_events(self, events: TextIO, buffer: str) -> str:
+        chunk = events.read()
+        if not chunk:
+            return buffer
+        buffer += chunk
+        *lines, buffer = buffer.split("\n")  # the last piece may be a half-written line
+        for line in lines:
+            if line.strip():
+                self._handle(json.loads(line))
+        return buffer
+
+    def _handle(self, event: dict[str, Any]) -> None:
+        kind = event["e"]
+        if kind == "collected":
+            if self.collected_ids is None:
+                self.collected_ids = list(event["nodeids"])
+        elif kind == "start":
+            self.running[event["nodeid"]] = time.monotonic()
+        elif kind == "result":
+            self.running.pop(event["nodeid"], None)
+            result = _result_from_event(event)
+            if result.exc_type == "Crash":  # a pytest-xdist worker died; xdist replaced it
+                self.notes.append(f"the interpreter crashed in {result.nodeid} (xdist worker)")
+            self._add(result)
+        elif kind == "collect_error":
+            self.collect_errors += 1
+            self._add(
+                TestResult(
+                    nodeid=event["nodeid"],
+                    outcome="error",
+                    file=event["nodeid"],
+                    exc_type=event.get("exc_type"),
+                    message=event.get("message"),
+                    traceback=event.get("traceback"),
+                    when="collect",
+                )
+            )
+        elif kind == "finish":
+            self.finish_status = int(event["exitstatus"])
+
+    def _add(self, result: TestResult) -> None:
+        self.results.append(result)
+        self.done.add(result.nodeid)
+        if result.outcome in BAD_OUTCOMES:
+            self.failures += 1
+        if self.on_result is not None:
+            self.on_result(result)
+        self._progress()
+
+    def _progress(self) -> None:
+        if self.on_progress is None:
+            return
+        total = len(self.collected_ids) if self.collected_ids is not None else None
+        current = next(reversed(self.running), None) if self.running else None
+        elapsed = time.monotonic() - self.started
+        self.on_progress(Progress(len(self.done), total, self.failures, current, elapsed))
+
+    # -- the outcome ------------------------------------------------------------------------
+
+    def _log_tail(self, lines: int = LOG_TAIL_LINES) -> str:
+        try:
+            with open(self.log_path, "rb") as log:
+                log.seek(self.log_start)
+                text = log.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+        return "\n".join(text.rstrip().splitlines()[-lines:])
+
+    def _first_error(self) -> str:
+        lines = [ln.strip() for ln in self._log_tail(lines=200).splitlines() if ln.strip()]
+        for line in lines:  # argparse: "__main__.py: error: unrecognized arguments: -x"
+            if re.match(r"\S+: error: ", line):
+                return line.split(": ", 1)[1]
+        first = next((ln for ln in lines if ln.startswith("ERROR:")), lines[0] if lines else "")
+        return first.removeprefix("ERROR:").strip()
+
+    def _hint(self) -> str:
+        tail = self._log_tail()
+        if "No module named pytest" in tail:
+            return f"install pytest in that interpreter: {self.spec.python} -m pip install pytest"
+        if "coverage is not installed" in tail:
+            return f"install coverage there: {self.spec.python} -m pip install coverage"
+        return f"run `{self.spec.python} -m pytest` in {self.spec.root} to see the problem"
+
+    def _outcome(self, exit_status: int) -> SuiteOutcome:
+        ran_tests = len(self.results) > self.collect_errors
+        if exit_status == PYTEST_USAGE_ERROR and not ran_tests:
+            raise RunError(
+                f"pytest usage error: {self._first_error()}\n{self._log_tail()}",
+                hint="check the plan's tests and pytest_args",
+            )
+        notes = list(self.notes)
+        if self.collect_errors:
+            plural = "s" if self.collect_errors > 1 else ""
+            notes.insert(0, f"{self.collect_errors} collection error{plural}")
+            if not ran_tests and self.collected_ids:
+                notes[0] += "; pytest ran no tests"
+        elif exit_status == PYTEST_NO_TESTS or self.collected_ids == []:
+            notes.append("no tests collected")
+        if exit_status == PYTEST_USAGE_ERROR:
+            notes.append(f"pytest usage error: {self._first_error()}")
+        elif exit_status == PYTEST_INTERNAL_ERROR:
+            notes.append("internal pytest error")
+        elif exit_status == PYTEST_INTERRUPTED and not self.collect_errors and not self.notes:
+            notes.append("pytest was interrupted")
+
+        coverage_file = self._finish_coverage()
+        summary: CoverageSummary | None = None
+        files: list[FileCoverage] = []
+        if coverage_file is not None:
+            from passcycle.test.covmap import summarize
+
+            summary, files = summarize(coverage_file, self.spec.root)
+            if not files:
+                notes.append(f"coverage measured no file of {', '.join(self.spec.source)}")
+        return SuiteOutcome(
+            results=list(self.results),
+            collected=len(self.collected_ids or []),
+            exit_status=exit_status,
+            note="; ".join(notes) or None,
+            coverage=summary,
+            files=files,
+            coverage_file=coverage_file,
+            duration=time.monotonic() - self.started,
+            log=self.log_path,
+        )
+
+    def _finish_coverage(self) -> Path | None:
+        if not self.spec.source:
+            return None
+        # A process that crashed left its suffixed file (flushed at each test switch) behind;
+        # the plugin combines at session end, so only a last crash leaves some here.
+        if any(self.artifacts.glob("coverage.db.*")):
+            from passcycle.test.covmap import combine
+
+            combine(self.data_file, self.spec.root)
+        return self.data_file if self.data_file.exists() else None
+
+
+def _rcfile(root: Path) -> str | None:
+    from passcycle.test.covmap import find_rcfile
+
+    found = find_rcfile(root)
+    return str(found) if found else None
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()

@@ -1,0 +1,258 @@
+"""The verdict of a run: KPIs, issues, flaky tests, regressions, phases and the gate,
+judged from the records in the history (it reads the store and writes back only issues)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+from passcycle.plan import Plan
+from passcycle.records import (
+    BAD_OUTCOMES,
+    FileCoverage,
+    Issue,
+    KpiVerdict,
+    Run,
+    TestResult,
+    Verdict,
+)
+from passcycle.store import History
+from passcycle.validate import kpis as kpi_engine
+from passcycle.validate.diffcov import diff_coverage
+from passcycle.validate.flaky import classify, is_quarantined
+from passcycle.validate.kpis import kpi_specs
+from passcycle.validate.phases import evaluate
+from passcycle.validate.triage import SeverityRules, breach_issue, rank, triage
+
+PARTIAL_KINDS = ("retest", "shard")
+
+
+def rules_for(plan: Plan) -> SeverityRules:
+    v = plan.validate
+    return SeverityRules(
+        critical_share=v.critical_share,
+        critical_min_tests=v.critical_min_tests,
+        high_min_tests=v.high_min_tests,
+    )
+
+
+def _data(history: History, run: Run) -> kpi_engine.RunData:
+    summary, _ = history.coverage(run.id)
+    return kpi_engine.RunData(run, history.results(run.id), summary, history.measurements(run.id))
+
+
+def flaky_tests(results: list[TestResult]) -> list[str]:
+    return [r.nodeid for r in results if r.reruns and classify(r.outcome, r.reruns) == "flaky"]
+
+
+def judge_run(plan: Plan, history: History, run: Run, *, save: bool = True) -> Verdict:
+    data = _data(history, run)
+    results = data.results
+    quarantine = plan.validate.quarantine
+    baseline_run = history.baseline(plan.name)
+    if baseline_run is not None and baseline_run.id == run.id:
+        base_data = None  # a run is not its own baseline
+    else:
+        base_data = _data(history, baseline_run) if baseline_run else None
+
+    flaky = flaky_tests(results)
+    baseline_passed = (
+        {r.nodeid for r in base_data.results if r.outcome == "passed"} if base_data else set()
+    )
+    previous = {i.fingerprint: i for i in history.issues(plan.name)}
+    partial = run.kind in PARTIAL_KINDS
+    issues = triage(
+        results,
+        previous=previous,
+        run_id=run.id,
+        rules=rules_for(plan),
+        baseline_passed=baseline_passed,
+        quarantine=quarantine,
+        partial=partial,
+    )
+    open_issues = [i for i in issues if i.state != "fixed"]
+    fixed = [i for i in issues if i.state == "fixed"]
+
+    diff = None
+    if run.artifacts and not partial:
+        data_file = plan.root / run.artifacts / "coverage.db"
+        diff = diff_coverage(plan.root, data_file, plan.validate.diff_base)
+    measured = kpi_engine.measure(
+        plan,
+        data,
+        issues=open_issues,
+        flaky=flaky,
+        diff_coverage=diff.percent if diff else None,
+    )
+    base_measured = None
+    if base_data is not None:
+        base_issues = triage(
+            base_data.results, previous=None, run_id=base_data.run.id, rules=rules_for(plan)
+        )
+        base_measured = kpi_engine.measure(
+            plan, base_data, issues=base_issues, flaky=flaky_tests(base_data.results)
+        )
+    if partial:
+        # a re-test ran a selection: its pass rate or coverage says nothing about the suite
+        measured = {k: v for k, v in measured.items() if k not in _SUITE_WIDE}
+    verdicts = kpi_engine.judge(plan, measured, base_measured)
+
+    for verdict in verdicts:
+        if verdict.status == "fail":
+            kind = "coverage_gap" if verdict.source == "coverage" else None
+            prior = previous.get(breach_issue(verdict).fingerprint)
+            issue = breach_issue(verdict, kind=kind, previous=prior, run_id=run.id)
+            # a KPI's source ("tests") is no root cause; a coverage gap's worst file is
+            cause = _breach_cause(verdict, history.coverage(run.id)[1])
+            open_issues.append(replace(issue, root_cause=cause))
+
+    regressions = regressed_tests(results, baseline_passed, flaky, quarantine)
+    gate, reasons = _gate(verdicts, open_issues, regressions, flaky, quarantine, results)
+    ranked = rank(open_issues, top=None)
+    phases = evaluate(
+        plan,
+        run_id=run.id,
+        kpis=verdicts,
+        issues=ranked,
+        baseline_id=baseline_run.id if baseline_run else None,
+        regressions=regressions,
+        gate=gate,
+    )
+    if save:
+        history.save_issues(plan.name, run.id, [*ranked, *fixed])
+        history.save_verdict(run.id, gate, reasons, verdicts)
+    return Verdict(
+        run=run,
+        kpis=tuple(verdicts),
+        issues=tuple(ranked),
+        fixed=tuple(fixed),
+        flaky=tuple(flaky),
+        quarantined=quarantined_tests(results, flaky, quarantine),
+        regressions=tuple(regressions),
+        phases=tuple(phases),
+        baseline_id=baseline_run.id if baseline_run else None,
+        gate=gate,
+        reasons=tuple(reasons),
+        top=plan.validate.top,
+    )
+
+
+_SUITE_WIDE = {
+    "test_pass_rate",
+    "test_reliability",
+    "critical_error_rate",
+    "coverage",
+    "line_coverage",
+    "branch_coverage",
+    "diff_coverage",
+    "suite_duration",
+}
+
+
+def _gate(
+    verdicts: list[KpiVerdict],
+    issues: list[Issue],
+    regressions: list[str],
+    flaky: list[str],
+    quarantine: list[str],
+    results: list[TestResult],
+) -> tuple[bool, list[str]]:
+    """Pass = every measured KPI on target, no regression, no critical issue."""
+    reasons = []
+    for v in verdicts:
+        if v.status == "fail":
+            if v.regressed:
+                reasons.append(f"{v.name} regressed against the baseline: {v.detail}")
+            else:
+                reasons.append(f"{v.name} misses its target {v.target}")
+    if regressions:
+        reasons.append(f"{len(regressions)} tests passed in the baseline and fail now")
+    critical = [i for i in issues if i.severity == "critical" and i.state != "fixed"]
+    if critical:
+        noun = "issue is" if len(critical) == 1 else "issues are"
+        reasons.append(f"{len(critical)} critical {noun} open")
+    if not results:
+        reasons.append("no test results")
+    return not reasons, reasons
+
+
+def stored_verdict(plan: Plan, history: History, run: Run) -> Verdict:
+    """The verdict as it was judged, read back from the history: KPIs, gate and issues are
+    stored with the run; flaky tests, regressions and phases follow from those records.
+    A run never judged is judged now, without saving anything."""
+    if run.gate is None:
+        return judge_run(plan, history, run, save=False)
+    results = history.results(run.id)
+    order = {name: i for i, name in enumerate(kpi_specs(plan))}
+    kpis = sorted(history.kpi_values(run.id), key=lambda k: order.get(k.name, len(order)))
+    linked = history.issues(plan.name, run.id)
+    issues = rank([i for i in linked if i.state != "fixed"], top=None)
+    flaky = flaky_tests(results)
+    quarantine = plan.validate.quarantine
+    baseline = history.baseline(plan.name)
+    regressions: list[str] = []
+    if baseline is not None and baseline.id != run.id:
+        passed = {r.nodeid for r in history.results(baseline.id) if r.outcome == "passed"}
+        regressions = regressed_tests(results, passed, flaky, quarantine)
+    baseline_id = baseline.id if baseline is not None else None
+    return Verdict(
+        run=run,
+        kpis=tuple(kpis),
+        issues=tuple(issues),
+        fixed=tuple(i for i in linked if i.state == "fixed"),
+        flaky=tuple(flaky),
+        quarantined=quarantined_tests(results, flaky, quarantine),
+        regressions=tuple(regressions),
+        phases=tuple(
+            evaluate(
+                plan,
+                run_id=run.id,
+                kpis=kpis,
+                issues=issues,
+                baseline_id=baseline_id,
+                regressions=regressions,
+                gate=run.gate,
+            )
+        ),
+        baseline_id=baseline_id,
+        gate=run.gate,
+        reasons=run.reasons,
+        top=plan.validate.top,
+    )
+
+
+def regressed_tests(
+    results: list[TestResult], baseline_passed: set[str], flaky: list[str], quarantine: list[str]
+) -> list[str]:
+    """Tests that passed in the baseline and fail now: not flaky ones, not quarantined."""
+    return sorted(
+        r.nodeid
+        for r in results
+        if r.outcome in BAD_OUTCOMES
+        and r.nodeid in baseline_passed
+        and r.nodeid not in flaky
+        and not is_quarantined(r.nodeid, quarantine)
+    )
+
+
+def quarantined_tests(
+    results: list[TestResult], flaky: list[str], quarantine: list[str]
+) -> tuple[str, ...]:
+    """Failing or flaky tests the plan's quarantine keeps out of the gate."""
+    return tuple(
+        r.nodeid
+        for r in results
+        if (r.outcome in BAD_OUTCOMES or r.nodeid in flaky) and is_quarantined(r.nodeid, quarantine)
+    )
+
+
+def _breach_cause(verdict: KpiVerdict, files: list[FileCoverage]) -> str | None:
+    if verdict.source != "coverage" or not files:
+        return None
+    worst = min(files, key=lambda f: (f.percent, -f.statements))
+    missing = f" (missing {worst.missing_lines})" if worst.missing_lines else ""
+    return f"{worst.path} {worst.percent:.0f}%{missing}"[:200]
+
+
+def artifacts_path(plan: Plan, run: Run) -> Path | None:
+    return plan.root / run.artifacts if run.artifacts else None

@@ -1,0 +1,138 @@
+"""Helpers for scenario tests: the tiny service's source and small checks."""
+
+from __future__ import annotations
+
+import re
+import socket
+import textwrap
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from passcycle.scenarios.config import ScenarioSection
+
+# A stdlib HTTP/1.1 service; behaviour is chosen by environment variables:
+#   APP_HEALTH=never   /health answers 503 forever
+#   APP_EXIT=CODE      print a reason and exit at once with CODE
+#   APP_CRASH_AFTER=N  exit with code 7 after N non-health requests
+#   APP_CHILD=1        start a sleeping child process (a worker the service owns)
+#   APP_DELAY=S        GET / waits S seconds
+APP = r"""
+import itertools, json, os, subprocess, sys, threading, time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+if os.environ.get("APP_EXIT"):
+    print("starting app", flush=True)
+    print("config error: DATABASE_URL is not set", file=sys.stderr, flush=True)
+    sys.exit(int(os.environ["APP_EXIT"]))
+for i in range(15):
+    print(f"boot line {i}", flush=True)
+if os.environ.get("APP_CHILD"):
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    print(f"child {child.pid}", flush=True)
+COUNTER = itertools.count(1)
+SEEN = {"n": 0}
+LOCK = threading.Lock()
+CRASH_AFTER = int(os.environ.get("APP_CRASH_AFTER") or 0)
+DELAY = float(os.environ.get("APP_DELAY") or 0)
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def _send(self, code, body, ctype="application/json"):
+        data = body if isinstance(body, bytes) else json.dumps(body).encode()
+        head = f"HTTP/1.1 {code} X\r\nContent-Type: {ctype}\r\nContent-Length: {len(data)}\r\n\r\n"
+        self.wfile.write(head.encode() + data)  # one write: no Nagle stall on loopback
+
+    def _count(self):
+        with LOCK:
+            SEEN["n"] += 1
+            if CRASH_AFTER and SEEN["n"] >= CRASH_AFTER:
+                print("crashing on purpose", flush=True)
+                os._exit(7)
+
+    def do_GET(self):
+        if self.path == "/health":
+            if os.environ.get("APP_HEALTH") == "never":
+                return self._send(503, {"status": "starting"})
+            return self._send(200, {"status": "ok"})
+        self._count()
+        if self.path == "/metrics":
+            text = (
+                "# TYPE app_requests_total counter\napp_requests_total %d\n"
+                "# TYPE harmony_ratio gauge\nharmony_ratio 0.998\n" % SEEN["n"]
+            )
+            return self._send(200, text.encode(), "text/plain; version=0.0.4")
+        if self.path.startswith("/sessions/"):
+            # a few milliseconds of work: Locust's histogram rounds to whole
+            # milliseconds, so a sub-millisecond reply would read as p95 = 0
+            time.sleep(0.003)
+            return self._send(200, {"id": self.path.rsplit("/", 1)[1]})
+        if self.path == "/missing":
+            return self._send(404, {"error": "missing"})
+        if DELAY:
+            time.sleep(DELAY)
+        return self._send(200, {"ok": True})
+
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self._count()
+        return self._send(201, {"id": next(COUNTER), "items": [{"name": "first"}]})
+
+    def log_message(self, *args):
+        pass
+
+
+ThreadingHTTPServer.daemon_threads = True
+ThreadingHTTPServer.allow_reuse_address = True
+server = ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Handler)
+print("listening", flush=True)
+server.serve_forever()
+"""
+
+
+def scenario(**fields: Any) -> ScenarioSection:
+    fields.setdefault("name", "steady")
+    fields.setdefault("users", 3)
+    fields.setdefault("duration", "2s")
+    if "locustfile" not in fields:
+        fields.setdefault("steps", [{"get": "/"}])
+    return ScenarioSection.model_validate(fields)
+
+
+def service_port(artifacts: Path) -> int | None:
+    """The port passcycle chose, from the first line of service.log."""
+    log = artifacts / "service.log"
+    if not log.exists():
+        return None
+    match = re.search(r"http://127\.0\.0\.1:(\d+)", log.read_text(errors="replace"))
+    return int(match[1]) if match else None
+
+
+def port_open(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def gone(pid: int, timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+                return True
+        except psutil.NoSuchProcess:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(textwrap.dedent(text), encoding="utf-8")
+    return path
