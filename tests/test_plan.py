@@ -11,9 +11,20 @@ from passcycle.errors import ExitCode, PlanError
 from passcycle.plan import init_plan, load_plan, parse_plan
 
 SEED_KPIS = {
-    "test_pass_rate", "critical_error_rate", "test_reliability", "coverage", "branch_coverage",
-    "suite_duration", "p95_response_time", "error_rate", "concurrent_users", "memory_rss",
-    "cpu_utilization", "uptime", "recovery_time", "critical_vulnerabilities",
+    "test_pass_rate",
+    "critical_error_rate",
+    "test_reliability",
+    "coverage",
+    "branch_coverage",
+    "suite_duration",
+    "p95_response_time",
+    "error_rate",
+    "concurrent_users",
+    "memory_rss",
+    "cpu_utilization",
+    "uptime",
+    "recovery_time",
+    "critical_vulnerabilities",
 }
 
 
@@ -49,7 +60,9 @@ def test_init_writes_the_seed_plan(tmp_path):
     assert set(plan.kpis) == SEED_KPIS
     assert set(plan.kpis) <= set(BUILTIN_KPIS)
     assert [p.title for p in plan.phases.values()] == [
-        "Immediate stabilization", "Enhanced reliability", "Production readiness",
+        "Immediate stabilization",
+        "Enhanced reliability",
+        "Production readiness",
         "Advanced monitoring",
     ]
     assert plan.kpis["p95_response_time"].target.value == 2.0
@@ -66,17 +79,17 @@ def test_init_writes_the_seed_plan(tmp_path):
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ('[project]\nbogus = 1\n', "unknown key 'project.bogus' in [project]; allowed: name"),
+        ("[project]\nbogus = 1\n", "unknown key 'project.bogus' in [project]; allowed: name"),
         ('[kpis]\ncoverage = ">= nine"\n', "kpis.coverage.target: cannot read '>= nine'"),
         ('[kpis]\ncoverage = "> 2 parsecs"\n', "unknown unit 'parsecs'"),
         ('[kpis]\nharmony = "> 99%"\n', "a custom KPI needs a source"),
-        ('[kpis]\ncoverage = 90\n', 'write a target such as ">= 90%"'),
+        ("[kpis]\ncoverage = 90\n", 'write a target such as ">= 90%"'),
         ('[project]\ntimeout = "soon"\n', "project.timeout: cannot read 'soon'"),
         ('[validate]\ntop = "five"\n', "validate.top"),
         ('[phases.one]\ntitle = "x"\n', "phases are numbered"),
         ('[phases.1]\nexit = ["coverage >= lots"]\n', "phases.1.exit"),
         ("[project\n", "not valid TOML"),
-        ('bogus = 1\n', "unknown key 'bogus' in the top level"),
+        ("bogus = 1\n", "unknown key 'bogus' in the top level"),
     ],
 )
 def test_plan_errors_are_one_line_naming_file_and_key(tmp_path, text, expected):
@@ -89,13 +102,35 @@ def test_plan_errors_are_one_line_naming_file_and_key(tmp_path, text, expected):
     assert info.value.exit_code == ExitCode.USAGE_ERROR
 
 
-_keys = st.sampled_from(["project", "kpis", "validate", "phases", "coverage", "name", "target",
-                         "source", "timeout", "exit", "1", "top", "x"])
-_leaves = st.one_of(st.text(max_size=12), st.integers(), st.booleans(), st.floats(allow_nan=True),
-                    st.sampled_from(["< 2s", ">= 90%", "10%", "metric:x", "5min", "== 0"]))
-_values = st.recursive(_leaves, lambda inner: st.one_of(st.lists(inner, max_size=3),
-                                                        st.dictionaries(_keys, inner, max_size=3)),
-                       max_leaves=8)
+_keys = st.sampled_from(
+    [
+        "project",
+        "kpis",
+        "validate",
+        "phases",
+        "coverage",
+        "name",
+        "target",
+        "source",
+        "timeout",
+        "exit",
+        "1",
+        "top",
+        "x",
+    ]
+)
+_leaves = st.one_of(
+    st.text(max_size=12),
+    st.integers(),
+    st.booleans(),
+    st.floats(allow_nan=True),
+    st.sampled_from(["< 2s", ">= 90%", "10%", "metric:x", "5min", "== 0"]),
+)
+_values = st.recursive(
+    _leaves,
+    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(_keys, inner, max_size=3)),
+    max_leaves=8,
+)
 
 
 @settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])

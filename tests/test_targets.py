@@ -9,8 +9,14 @@ from passcycle.targets import TargetSyntaxError, format_value, parse_quantity, p
 
 @pytest.mark.parametrize(
     ("a", "b"),
-    [("< 2s", "< 2000ms"), ("<2min", "< 120s"), ("< 1h", "< 60min"), ("< 1GB", "< 1024MB"),
-     ("<= 1KB", "<= 1024B"), (">= 85%", ">=85.0%")],
+    [
+        ("< 2s", "< 2000ms"),
+        ("<2min", "< 120s"),
+        ("< 1h", "< 60min"),
+        ("< 1GB", "< 1024MB"),
+        ("<= 1KB", "<= 1024B"),
+        (">= 85%", ">=85.0%"),
+    ],
 )
 def test_units_convert_so_equal_targets_are_equal(a, b):
     ta, tb = parse_target(a), parse_target(b)
@@ -20,16 +26,39 @@ def test_units_convert_so_equal_targets_are_equal(a, b):
 
 @pytest.mark.parametrize(
     ("text", "value", "ok"),
-    [("< 2s", 1.999, True), ("< 2s", 2.0, False), ("<= 2s", 2.0, True), ("> 85%", 85.0, False),
-     ("> 85%", 85.1, True), ("== 0", 0.0, True), ("!= 0", 0.0, False), (">= 100/s", 100.0, True),
-     ("< 500MB", 500 * 1024**2 - 1, True), ("< 500MB", 600 * 1024**2, False)],
+    [
+        ("< 2s", 1.999, True),
+        ("< 2s", 2.0, False),
+        ("<= 2s", 2.0, True),
+        ("> 85%", 85.0, False),
+        ("> 85%", 85.1, True),
+        ("== 0", 0.0, True),
+        ("!= 0", 0.0, False),
+        (">= 100/s", 100.0, True),
+        ("< 500MB", 500 * 1024**2 - 1, True),
+        ("< 500MB", 600 * 1024**2, False),
+    ],
 )
 def test_check(text, value, ok):
     assert parse_target(text).check(value) is ok
 
 
-@pytest.mark.parametrize("text", ["", "2s", "<", "< two", "<< 2", "< 2 parsecs", "=< 2", "< nan",
-                                  "< 1e999", "~ 3", "< 2s extra"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "2s",
+        "<",
+        "< two",
+        "<< 2",
+        "< 2 parsecs",
+        "=< 2",
+        "< nan",
+        "< 1e999",
+        "~ 3",
+        "< 2s extra",
+    ],
+)
 def test_bad_targets_say_what_is_allowed(text):
     with pytest.raises(TargetSyntaxError) as info:
         parse_target(text)

@@ -25,8 +25,10 @@ def _started_since(t0: float, marker: str) -> list[str]:
             where = proc.info["cwd"] or ""
         except (psutil.Error, TypeError):
             continue
-        if proc.info["create_time"] and proc.info["create_time"] >= t0 and (
-            marker in line or marker in where
+        if (
+            proc.info["create_time"]
+            and proc.info["create_time"] >= t0
+            and (marker in line or marker in where)
         ):
             found.append(line)
     return found

@@ -58,6 +58,11 @@ class _Reservoir:
 
 
 _RESERVOIR = _Reservoir(_SAMPLE_SIZE)
+# One smaller sample per request name, for exact per-step percentiles; bounded in number
+# because a locustfile may name every URL apart.
+_STEP_SAMPLE_SIZE = max(100, _SAMPLE_SIZE // 4)
+_MAX_NAMES = 200
+_BY_NAME: dict[str, _Reservoir] = {}
 
 
 def _write(name: str, data: dict[str, Any]) -> None:
@@ -90,8 +95,14 @@ def _on_init(environment: Any, **_kw: Any) -> None:
 
 
 @events.request.add_listener
-def _on_request(response_time: float, **_kw: Any) -> None:
+def _on_request(request_type: str, name: str, response_time: float, **_kw: Any) -> None:
     _RESERVOIR.add(response_time)
+    key = f"{request_type} {name}"
+    step = _BY_NAME.get(key)
+    if step is None and len(_BY_NAME) < _MAX_NAMES:
+        step = _BY_NAME[key] = _Reservoir(_STEP_SAMPLE_SIZE)
+    if step is not None:
+        step.add(response_time)
     _STATE["requests"] += 1
     if _STATE["requests"] >= _CAP and not _STATE["stopping"]:
         _STATE["stopping"] = True
@@ -125,8 +136,9 @@ def _watch(environment: Any) -> None:
 @events.quitting.add_listener
 def _on_quitting(environment: Any, **_kw: Any) -> None:
     if _RESERVOIR.seen or _STATE["capped"]:
+        steps = {key: {"seen": r.seen, "ms": r.items} for key, r in _BY_NAME.items()}
         _write(f"samples-{os.getpid()}.json", {"seen": _RESERVOIR.seen, "capped":
-               _STATE["capped"], "ms": _RESERVOIR.items})  # fmt: skip
+               _STATE["capped"], "ms": _RESERVOIR.items, "steps": steps})  # fmt: skip
 
 
 # --- the host guard: load goes to the plan's service and allowed hosts only ----------

@@ -328,22 +328,18 @@ def _result(
     spec: LoadSpec, stats: list[dict[str, Any]], cpu: _CpuWatch, elapsed: float, stopped: Any
 ) -> LoadResult:
     scenario = spec.scenario
-    steps = tuple(request_stats(e["name"], e["method"], [e], scenario) for e in stats)
+    steps = [request_stats(e["name"], e["method"], [e], scenario) for e in stats]
     total = request_stats("Aggregated", "", stats, scenario)
     users = [r["users"] for r in _history_rows(spec.out / "locust_stats_history.csv")]
     peak = max(users, default=0)
     steady = users[users.index(peak) :] if peak else []
     sustained = sorted(steady)[len(steady) // 2] if steady else 0
-    samples, capped, exact = _samples(spec.out, stats)
+    samples, capped, exact, by_step = _samples(spec.out, stats)
     if exact:
-        # Raw times beat Locust's histogram, which rounds to whole milliseconds.
-        ranked = sorted(samples)
-        total = replace(
-            total,
-            p50=_nearest_rank(ranked, 0.50),
-            p95=_nearest_rank(ranked, 0.95),
-            p99=_nearest_rank(ranked, 0.99),
-        )
+        # Raw times beat Locust's histogram, which rounds to whole milliseconds (a fast
+        # loopback reply would read as 0 ms).
+        total = _exact(total, samples)
+        steps = [_exact(s, by_step.get(f"{s.method} {s.name}", ())) for s in steps]
     generator = cpu.busiest()
     warnings = []
     saturated = generator > SATURATED_CPU
@@ -372,7 +368,7 @@ def _result(
     return LoadResult(
         scenario.name,
         total,
-        steps,
+        tuple(steps),
         samples,
         peak,
         sustained,
@@ -447,30 +443,61 @@ def _nearest_rank(ranked: list[float], share: float) -> float:
     return ranked[max(0, math.ceil(share * len(ranked)) - 1)]
 
 
-def _samples(out: Path, stats: list[dict[str, Any]]) -> tuple[tuple[float, ...], bool, bool]:
-    """Merge the processes' reservoirs into one uniform sample (seconds); with no
-    reservoir (workers on other machines), a sample drawn from Locust's histogram.
-    Returns (samples, capped, exact): exact when they are raw response times."""
+def _exact(stats: RequestStats, samples: tuple[float, ...]) -> RequestStats:
+    """`stats` with percentiles from raw samples (seconds), when there are any."""
+    if not samples:
+        return stats
+    ranked = sorted(samples)
+    return replace(
+        stats,
+        p50=_nearest_rank(ranked, 0.50),
+        p95=_nearest_rank(ranked, 0.95),
+        p99=_nearest_rank(ranked, 0.99),
+    )
+
+
+def _merge(pools: list[dict[str, Any]], rng: random.Random) -> tuple[float, ...]:
+    """The processes' reservoirs as one uniform sample (seconds): each process weighted
+    by how many responses it saw."""
+    seen = sum(int(p.get("seen", 0)) for p in pools)
+    if not seen:
+        return ()
+    size = max(len(p.get("ms", [])) for p in pools)
+    merged: list[float] = []
+    for pool in pools:
+        values = list(pool.get("ms", []))
+        want = min(len(values), round(size * int(pool.get("seen", 0)) / seen))
+        merged.extend(rng.sample(values, want))
+    return tuple(v / 1000.0 for v in merged)
+
+
+def _samples(
+    out: Path, stats: list[dict[str, Any]]
+) -> tuple[tuple[float, ...], bool, bool, dict[str, tuple[float, ...]]]:
+    """Merge the processes' reservoirs into one uniform sample (seconds), and one per
+    request name ("METHOD name"); with no reservoir (workers on other machines), a sample
+    drawn from Locust's histogram. Returns (samples, capped, exact, by_step): exact when
+    they are raw response times."""
     pools = [_read_json(Path(p)) for p in sorted(glob.glob(str(out / "samples-*.json")))]
     pools = [p for p in pools if isinstance(p, dict)]
     capped = any(p.get("capped") for p in pools)
-    seen = sum(int(p.get("seen", 0)) for p in pools)
     rng = random.Random(0)
-    merged: list[float] = []
-    if seen:
-        size = max(len(p.get("ms", [])) for p in pools)
-        for pool in pools:
-            values = list(pool.get("ms", []))
-            want = min(len(values), round(size * int(pool.get("seen", 0)) / seen))
-            merged.extend(rng.sample(values, want))
-        return tuple(v / 1000.0 for v in merged), capped, True
+    merged = _merge(pools, rng)
+    if merged:
+        names = {name for p in pools for name in (p.get("steps") or {})}
+        by_step = {
+            name: _merge([p["steps"][name] for p in pools if name in (p.get("steps") or {})], rng)
+            for name in sorted(names)
+        }
+        return merged, capped, True, by_step
     histogram = [
         (float(k), int(c)) for e in stats for k, c in (e.get("response_times") or {}).items()
     ]
     population = sum(c for _, c in histogram)
     if not population:
-        return (), capped, False
+        return (), capped, False, {}
     keep = min(1.0, 2000 / population)
+    drawn: list[float] = []
     for value, count in histogram:
-        merged.extend([value / 1000.0] * round(count * keep))
-    return tuple(merged), capped, False
+        drawn.extend([value / 1000.0] * round(count * keep))
+    return tuple(drawn), capped, False, {}
