@@ -92,6 +92,21 @@ _KPIS = (
         "share of health probes answered while scenarios and drills ran",
     ),
     BuiltinKpi(
+        "fault_error_rate",
+        "%",
+        False,
+        "scenario",
+        "failed requests / requests made while a scenario's faults were on (the worst"
+        " scenario): do timeouts, fallbacks and circuit breakers hold",
+    ),
+    BuiltinKpi(
+        "fault_p95_response_time",
+        "s",
+        False,
+        "scenario",
+        "95th percentile of response times of requests made while faults were on",
+    ),
+    BuiltinKpi(
         "recovery_time",
         "s",
         False,

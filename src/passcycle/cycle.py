@@ -235,7 +235,7 @@ class Cycle:
                 from passcycle.scenarios import preflight
 
                 # a target load may not go to is refused before anything runs, tests included
-                preflight(service, scenarios, self.plan.root, workers, 0)
+                preflight(service, scenarios, self.plan.root, workers, 0, self.plan.model.upstreams)
             if drills:
                 from passcycle.scenarios.drills import check_drills
 
@@ -291,6 +291,7 @@ class Cycle:
                 artifacts,
                 workers=workers,
                 on_progress=on_progress,
+                upstreams=model.upstreams,
             )
             if model.drills:
                 drilled = run_drills(
@@ -298,6 +299,7 @@ class Cycle:
                     model.drills,
                     self.plan.root,
                     artifacts / "drills",
+                    upstreams=model.upstreams,
                 )
                 found.measurements.extend(drilled.measurements)
                 found.notes.extend(drilled.notes)

@@ -9,11 +9,16 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 from passcycle.catalogue import BUILTIN_KPIS
 from passcycle.errors import PlanError
-from passcycle.scenarios.config import DrillSection, ScenarioSection, ServiceSection
+from passcycle.scenarios.config import (
+    DrillSection,
+    ScenarioSection,
+    ServiceSection,
+    UpstreamSection,
+)
 from passcycle.sections import Fraction, Seconds, Section, TargetField, parse_target_value
 from passcycle.serve.alerts import AlertsSection
 
@@ -97,6 +102,7 @@ class PlanModel(Section):
     service: ServiceSection | None = None
     scenarios: list[ScenarioSection] = []
     drills: list[DrillSection] = []
+    upstreams: dict[str, UpstreamSection] = {}
     fix: FixSection = FixSection()
     alerts: AlertsSection = AlertsSection()
 
@@ -124,6 +130,35 @@ class PlanModel(Section):
                     ' write "metric:NAME" or "command:COMMAND"'
                 )
         return kpis
+
+    @field_validator("upstreams")
+    @classmethod
+    def _upstream_names(cls, upstreams: dict[str, UpstreamSection]) -> dict[str, UpstreamSection]:
+        for key in upstreams:
+            if not re.fullmatch(r"[A-Za-z][\w-]*", key):
+                raise ValueError(f"upstreams.{key}: use letters, digits, '_' or '-'")
+        return upstreams
+
+    @model_validator(mode="after")
+    def _upstreams_used(self) -> PlanModel:
+        known = sorted(self.upstreams)
+        have = ", ".join(known) or "none declared"
+        for index, scenario in enumerate(self.scenarios):
+            for number, fault in enumerate(scenario.faults):
+                if fault.upstream not in self.upstreams:
+                    raise ValueError(
+                        f"scenarios[{index}] ({scenario.name}).faults[{number}]: no upstream"
+                        f" {fault.upstream!r} (upstreams: {have}); declare [upstreams."
+                        f"{fault.upstream}] with its address or command"
+                    )
+        if self.service is not None:
+            texts = [*self.service.argv, *self.service.env.values()]
+            for name in re.findall(r"\{upstream\.([^}]*)\}", " ".join(texts)):
+                if name not in self.upstreams:
+                    raise ValueError(
+                        f"service: {{upstream.{name}}} names no upstream (upstreams: {have})"
+                    )
+        return self
 
     @field_validator("phases")
     @classmethod

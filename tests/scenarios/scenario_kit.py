@@ -19,6 +19,8 @@ from passcycle.scenarios.config import ScenarioSection
 #   APP_CRASH_AFTER=N  exit with code 7 after N non-health requests
 #   APP_CHILD=1        start a sleeping child process (a worker the service owns)
 #   APP_DELAY=S        GET / waits S seconds
+#   APP_UPSTREAM=H:P   GET /call asks http://H:P/ (timeout APP_UPSTREAM_TIMEOUT, 0.3 s) and
+#                      answers 502 when that fails, or 200 {"fallback": true} if APP_FALLBACK
 APP = r"""
 import itertools, json, os, subprocess, sys, threading, time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -71,11 +73,25 @@ class Handler(BaseHTTPRequestHandler):
             # milliseconds, so a sub-millisecond reply would read as p95 = 0
             time.sleep(0.003)
             return self._send(200, {"id": self.path.rsplit("/", 1)[1]})
+        if self.path == "/call":
+            return self._call()
         if self.path == "/missing":
             return self._send(404, {"error": "missing"})
         if DELAY:
             time.sleep(DELAY)
         return self._send(200, {"ok": True})
+
+    def _call(self):
+        import urllib.request
+        url = "http://" + os.environ["APP_UPSTREAM"] + "/"
+        try:
+            timeout = float(os.environ.get("APP_UPSTREAM_TIMEOUT") or 0.3)
+            with urllib.request.urlopen(url, timeout=timeout) as answer:
+                return self._send(200, {"upstream": json.loads(answer.read())})
+        except Exception as exc:
+            if os.environ.get("APP_FALLBACK"):
+                return self._send(200, {"fallback": True})
+            return self._send(502, {"error": type(exc).__name__})
 
     def do_POST(self):
         self.rfile.read(int(self.headers.get("Content-Length") or 0))

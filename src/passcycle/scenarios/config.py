@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BeforeValidator, Field, field_validator, model_validator
 
-from passcycle.sections import Seconds, Section
+from passcycle.sections import Fraction, Seconds, Section
 from passcycle.targets import TargetSyntaxError, parse_quantity
 
 METHODS = ("get", "post", "put", "patch", "delete", "head", "options")
@@ -171,6 +171,74 @@ class StepSection(Section):
         return self.name or f"{self.method} {self.path}"
 
 
+FAULT_KINDS = ("latency", "error", "reset", "blackhole", "down")
+_ADDRESS = re.compile(r"^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$")
+
+
+class UpstreamSection(Section):
+    """A dependency of the service (a model backend, a database, another API) that faults
+    can be injected into: passcycle puts a TCP proxy in front of it, and the service is
+    told to reach it at `{upstream.NAME}` (host:port of the proxy)."""
+
+    address: str = ""  # host:port where it listens already
+    command: str | list[str] = ""  # or passcycle starts it, with {port}, and stops it
+    env: dict[str, str] = Field(default_factory=dict)  # for the command; {port} works
+    cwd: str = ""  # relative to the project folder
+    ready_timeout: Seconds = Field(default=30.0, gt=0)  # until the command listens
+
+    @model_validator(mode="after")
+    def _one_place(self) -> UpstreamSection:
+        if bool(self.address) == bool(self.command):
+            raise ValueError(
+                "give either address (host:port, running already) or command (passcycle"
+                " starts it on {port})"
+            )
+        if self.address:
+            match = _ADDRESS.match(self.address)
+            if not match or not 0 < int(match[1]) < 65536:
+                raise ValueError(f"address: {self.address!r} is not host:port")
+        return self
+
+    @property
+    def argv(self) -> list[str]:
+        import shlex
+
+        return shlex.split(self.command) if isinstance(self.command, str) else list(self.command)
+
+
+class FaultSection(Section):
+    """A fault injected into an upstream while a scenario runs: from `after` seconds into
+    the scenario, for `for` seconds (default: to its end)."""
+
+    upstream: str
+    kind: Literal["latency", "error", "reset", "blackhole", "down"]
+    after: Seconds = Field(default=0.0, ge=0)
+    for_: Seconds | None = Field(default=None, alias="for", gt=0)
+    delay: Seconds = Field(default=0.0, ge=0)  # latency: added before each request goes on
+    status: int = Field(default=503, ge=100, le=599)  # error: the status answered instead
+    share: Fraction = Field(default=1.0, gt=0, le=1)  # of requests (connections for down)
+
+    @model_validator(mode="after")
+    def _needs(self) -> FaultSection:
+        if self.kind == "latency" and not self.delay:
+            raise ValueError('a latency fault needs a delay, e.g. delay = "800ms"')
+        if self.delay and self.kind != "latency":
+            raise ValueError(f"delay is for latency faults, not {self.kind!r}")
+        return self
+
+    @property
+    def until(self) -> float | None:
+        return None if self.for_ is None else self.after + self.for_
+
+    def describe(self) -> str:
+        what = f"latency +{self.delay * 1000:g}ms" if self.kind == "latency" else self.kind
+        if self.kind == "error":
+            what = f"error {self.status}"
+        share = f" on {self.share:.0%}" if self.share < 1 else ""
+        span = f"{self.after:g}s-{self.until:g}s" if self.until else f"from {self.after:g}s"
+        return f"{self.upstream}: {what}{share}, {span}"
+
+
 class ScenarioSection(Section):
     """One load scenario: users, how long, and what each user does."""
 
@@ -185,6 +253,7 @@ class ScenarioSection(Section):
     locustfile: str = ""  # the user's own, relative to the project folder
     host: str = ""  # default: the service; anything else must be allowed by allow_hosts
     stop_timeout: Seconds = Field(default=1.0, ge=0)  # for users to finish their task at the end
+    faults: list[FaultSection] = Field(default_factory=list)  # injected into [upstreams]
 
     @model_validator(mode="after")
     def _what_users_do(self) -> ScenarioSection:
@@ -195,6 +264,12 @@ class ScenarioSection(Section):
                              " scenario is bounded by duration and max_requests")  # fmt: skip
         if self.host and not self.host.startswith(("http://", "https://")):
             raise ValueError(f"host: {self.host!r} is not an http(s) URL")
+        for index, fault in enumerate(self.faults):
+            if fault.after >= self.duration:
+                raise ValueError(
+                    f"scenario {self.name!r}, faults[{index}]: after ({fault.after:g}s) is"
+                    f" past the scenario's duration ({self.duration:g}s)"
+                )
         known = set(BUILTIN_VALUES)
         for index, step in enumerate(self.steps):
             for var in _PLACEHOLDER.findall(step.path):

@@ -24,7 +24,7 @@ import signal
 import socket
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,10 +34,11 @@ import psutil
 
 from passcycle.errors import PlanError
 from passcycle.records import Measurement
-from passcycle.scenarios.config import DrillSection, ServiceSection, StepSection
+from passcycle.scenarios.config import DrillSection, ServiceSection, StepSection, UpstreamSection
 from passcycle.scenarios.processes import OwnedProcess, log_tail
-from passcycle.scenarios.service import Service, _fill
+from passcycle.scenarios.service import Service, fill_port
 from passcycle.scenarios.steps import MISSING, extract, render
+from passcycle.scenarios.upstreams import Upstreams
 
 POLL_SECONDS = 0.05  # recovery_time is read to this precision
 REQUEST_TIMEOUT = 10.0
@@ -76,6 +77,7 @@ def run_drills(
     artifacts: Path,
     *,
     service: Service | None = None,
+    upstreams: Mapping[str, UpstreamSection] | None = None,
 ) -> DrillOutcome:
     """Run every drill; each starts the service (the first may reuse `service` if it is
     running) and stops it with every child at the end, whatever happens.
@@ -85,14 +87,20 @@ def run_drills(
     check_drills(service_section, drills)
     measurements: list[Measurement] = []
     notes: list[str] = []
-    for drill in drills:
-        running = service is not None and service.process is not None and service.process.running
-        target = service if running and service else Service(service_section, root, artifacts)
-        service = None  # only the first drill may reuse it: each drill stops its service
-        found, note = _one(drill, target)
-        measurements.extend(found)
-        if note:
-            notes.append(f"drill {drill.name!r}: {note}")
+    with Upstreams(upstreams or {}, root, artifacts, service_section.allow_hosts) as deps:
+        # the service's dependencies run (and are reached through their proxies) as in
+        # the scenarios; drills inject no faults
+        section = deps.resolve(service_section) or service_section
+        for drill in drills:
+            running = (
+                service is not None and service.process is not None and service.process.running
+            )
+            target = service if running and service else Service(section, root, artifacts)
+            service = None  # only the first drill may reuse it: each drill stops its service
+            found, note = _one(drill, target)
+            measurements.extend(found)
+            if note:
+                notes.append(f"drill {drill.name!r}: {note}")
     return DrillOutcome(measurements, notes)
 
 
@@ -187,12 +195,12 @@ def _crash_and_restart(drill: DrillSection, service: Service) -> float:
 def _respawn(service: Service, port: int) -> OwnedProcess:
     """The same command, environment and folder as Service.start, on the same port."""
     section = service.section
-    argv = [_fill(part, port) for part in section.argv]
+    argv = [fill_port(part, port) for part in section.argv]
     cwd = (service.root / section.cwd).resolve() if section.cwd else service.root
     env = {
         **os.environ,
         "PORT": str(port),
-        **{k: _fill(v, port) for k, v in section.env.items()},
+        **{k: fill_port(v, port) for k, v in section.env.items()},
     }
     _mark(service, f"restart on {service.url}\n$ {' '.join(argv)}")
     try:

@@ -63,6 +63,11 @@ _RESERVOIR = _Reservoir(_SAMPLE_SIZE)
 _STEP_SAMPLE_SIZE = max(100, _SAMPLE_SIZE // 4)
 _MAX_NAMES = 200
 _BY_NAME: dict[str, _Reservoir] = {}
+# Fault windows (seconds from the start of the test): requests are told apart by whether
+# a fault was on, so the service's behaviour during an outage is measured on its own.
+_WINDOWS = [(float(a), float("inf") if b is None else float(b))
+            for a, b in PASSCYCLE.get("windows") or []]  # fmt: skip
+_PHASES: dict[str, dict[str, Any]] = {}
 
 
 def _write(name: str, data: dict[str, Any]) -> None:
@@ -94,9 +99,31 @@ def _on_init(environment: Any, **_kw: Any) -> None:
     _STATE["env"] = environment
 
 
+def _phase(began: float) -> str | None:
+    """Where a request that began at `began` (epoch seconds) falls: before, during or after
+    the faults. Requests in flight when a fault starts or ends fall by their start."""
+    start = _STATE.get("t0")
+    if not _WINDOWS or start is None:
+        return None
+    elapsed = began - start
+    if any(a <= elapsed < b for a, b in _WINDOWS):
+        return "during"
+    return "before" if elapsed < min(a for a, _ in _WINDOWS) else "after"
+
+
 @events.request.add_listener
-def _on_request(request_type: str, name: str, response_time: float, **_kw: Any) -> None:
+def _on_request(
+    request_type: str, name: str, response_time: float, exception: Any = None, **_kw: Any
+) -> None:
     _RESERVOIR.add(response_time)
+    phase = _phase(time.time() - response_time / 1000.0)
+    if phase is not None:
+        found = _PHASES.setdefault(
+            phase, {"sample": _Reservoir(_SAMPLE_SIZE), "requests": 0, "failures": 0}
+        )
+        found["sample"].add(response_time)
+        found["requests"] += 1
+        found["failures"] += exception is not None
     key = f"{request_type} {name}"
     step = _BY_NAME.get(key)
     if step is None and len(_BY_NAME) < _MAX_NAMES:
@@ -112,6 +139,10 @@ def _on_request(request_type: str, name: str, response_time: float, **_kw: Any) 
 
 @events.test_start.add_listener
 def _on_test_start(environment: Any, **_kw: Any) -> None:
+    _STATE["t0"] = time.time()
+    if not isinstance(environment.runner, WorkerRunner):
+        # passcycle's fault proxies time their schedule from this moment
+        _write("started.json", {"t": _STATE["t0"]})
     if not isinstance(environment.runner, WorkerRunner):
         gevent.spawn(_watch, environment)
 
@@ -137,8 +168,14 @@ def _watch(environment: Any) -> None:
 def _on_quitting(environment: Any, **_kw: Any) -> None:
     if _RESERVOIR.seen or _STATE["capped"]:
         steps = {key: {"seen": r.seen, "ms": r.items} for key, r in _BY_NAME.items()}
+        phases = {
+            key: {"seen": p["sample"].seen, "ms": p["sample"].items,
+                  "requests": p["requests"], "failures": p["failures"]}
+            for key, p in _PHASES.items()
+        }  # fmt: skip
         _write(f"samples-{os.getpid()}.json", {"seen": _RESERVOIR.seen, "capped":
-               _STATE["capped"], "ms": _RESERVOIR.items, "steps": steps})  # fmt: skip
+               _STATE["capped"], "ms": _RESERVOIR.items, "steps": steps,
+               "phases": phases})  # fmt: skip
 
 
 # --- the host guard: load goes to the plan's service and allowed hosts only ----------

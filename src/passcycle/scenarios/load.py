@@ -88,6 +88,25 @@ class LoadResult:
     elapsed: float
     stopped_by: str | None = None  # why passcycle stopped it early (the service died, ...)
     warnings: tuple[str, ...] = field(default_factory=tuple)
+    # with faults: "before", "during", "after" a fault was on
+    phases: dict[str, PhaseStats] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class PhaseStats:
+    """The requests of a scenario made before, during or after its faults."""
+
+    requests: int
+    failures: int
+    samples: tuple[float, ...]  # response times in seconds, a uniform sample
+
+    @property
+    def error_rate(self) -> float:
+        return 100.0 * self.failures / self.requests if self.requests else 0.0
+
+    @property
+    def p95(self) -> float | None:
+        return _nearest_rank(sorted(self.samples), 0.95) if self.samples else None
 
 
 @dataclass(frozen=True)
@@ -101,6 +120,11 @@ class LoadSpec:
     master_bind: str = "127.0.0.1"
     master_port: int = 0  # 0: a free port
     env: dict[str, str] = field(default_factory=dict)
+
+
+def started_file(spec: LoadSpec) -> Path:
+    """Written by the harness when Locust starts the test: {"t": epoch seconds}."""
+    return spec.out / "started.json"
 
 
 def locust_command(spec: LoadSpec, *, role: str = "local", master_port: int = 0) -> list[str]:
@@ -154,7 +178,7 @@ def run_load(
     """
     scenario = spec.scenario
     spec.out.mkdir(parents=True, exist_ok=True)
-    for stale in [*spec.out.glob("samples-*.json"), spec.out / "fatal.json"]:
+    for stale in [*spec.out.glob("samples-*.json"), spec.out / "fatal.json", started_file(spec)]:
         stale.unlink(missing_ok=True)
     env = {**os.environ, **spec.env, "PASSCYCLE_OUT": str(spec.out)}
     env.pop("PYTEST_CURRENT_TEST", None)
@@ -335,6 +359,7 @@ def _result(
     steady = users[users.index(peak) :] if peak else []
     sustained = sorted(steady)[len(steady) // 2] if steady else 0
     samples, capped, exact, by_step = _samples(spec.out, stats)
+    phases = _phases(spec.out)
     if exact:
         # Raw times beat Locust's histogram, which rounds to whole milliseconds (a fast
         # loopback reply would read as 0 ms).
@@ -378,6 +403,7 @@ def _result(
         elapsed,
         None if stopped == "fatal" else stopped,
         tuple(warnings),
+        phases,
     )
 
 
@@ -469,6 +495,26 @@ def _merge(pools: list[dict[str, Any]], rng: random.Random) -> tuple[float, ...]
         want = min(len(values), round(size * int(pool.get("seen", 0)) / seen))
         merged.extend(rng.sample(values, want))
     return tuple(v / 1000.0 for v in merged)
+
+
+def _phases(out: Path) -> dict[str, PhaseStats]:
+    """The harness's per-phase counts and samples, summed over Locust's processes."""
+    pools = [_read_json(Path(p)) for p in sorted(glob.glob(str(out / "samples-*.json")))]
+    found: dict[str, PhaseStats] = {}
+    rng = random.Random(0)
+    for phase in ("before", "during", "after"):
+        parts = [
+            p["phases"][phase]
+            for p in pools
+            if isinstance(p, dict) and phase in (p.get("phases") or {})
+        ]
+        if parts:
+            found[phase] = PhaseStats(
+                sum(int(x.get("requests", 0)) for x in parts),
+                sum(int(x.get("failures", 0)) for x in parts),
+                _merge(parts, rng),
+            )
+    return found
 
 
 def _samples(

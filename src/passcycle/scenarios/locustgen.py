@@ -56,6 +56,8 @@ def scenario_config(
         "iterations": scenario.iterations,
         "think_time": list(scenario.think_time),
         "steps": steps,
+        # when faults are on, so that requests are told apart by phase
+        "windows": [[f.after, f.until] for f in scenario.faults],
     }
 
 

@@ -8,25 +8,40 @@ memory_rss (B, peak), cpu_utilization (%, mean), cpu_utilization_peak; with a he
 path: uptime (%). Per step the same latency, error and throughput figures, labelled
 `p95_response_time{scenario="NAME",step="STEP"}`. The metrics endpoint adds one
 measurement per series (source "metric:NAME").
+
+A scenario with faults adds, per phase (before, during, after the faults), requests,
+error_rate and p95_response_time labelled `{scenario="NAME",phase="during"}`; the KPIs
+fault_error_rate and fault_p95_response_time (the "during" figures); and per fault
+`fault_hits{scenario=...,upstream=...,kind=...,fault="N"}`, the requests it broke.
 """
 
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Callable, Iterator, Sequence
+import json
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from passcycle.errors import PlanError, RunError
 from passcycle.records import Measurement
-from passcycle.scenarios.config import ScenarioSection, ServiceSection
-from passcycle.scenarios.load import LoadProgress, LoadResult, LoadSpec, RequestStats, run_load
+from passcycle.scenarios.config import ScenarioSection, ServiceSection, UpstreamSection
+from passcycle.scenarios.faults import FaultHits
+from passcycle.scenarios.load import (
+    LoadProgress,
+    LoadResult,
+    LoadSpec,
+    RequestStats,
+    run_load,
+    started_file,
+)
 from passcycle.scenarios.locustgen import write_locustfiles
 from passcycle.scenarios.probes import HealthProbe, MetricsSnapshot, metric_measurements
 from passcycle.scenarios.probes import read_metrics as read_metrics_url
 from passcycle.scenarios.safety import check_allow_hosts, check_target
 from passcycle.scenarios.sampling import TreeSampler, TreeSamples
 from passcycle.scenarios.service import Service
+from passcycle.scenarios.upstreams import Upstreams
 
 ScenarioProgress = LoadProgress
 
@@ -62,10 +77,13 @@ def run_scenarios(
     master_bind: str = "127.0.0.1",
     master_port: int = 0,
     on_progress: Callable[[LoadProgress], None] | None = None,
+    upstreams: Mapping[str, UpstreamSection] | None = None,
 ) -> ScenarioOutcome:
-    """Run every scenario against the plan's service; the service and Locust are stopped
-    whatever happens (Ctrl-C included). `workers` Locust workers run on this machine;
-    `remote_workers` more are awaited on `master_bind`:`master_port` (docs/scenarios.md).
+    """Run every scenario against the plan's service; the service, its upstreams and
+    Locust are stopped whatever happens (Ctrl-C included). `workers` Locust workers run
+    on this machine; `remote_workers` more are awaited on `master_bind`:`master_port`
+    (docs/scenarios.md). Each upstream gets a fault proxy; the service reaches it at
+    `{upstream.NAME}`, and a scenario's faults are injected there.
 
     Raises PlanError (exit 2) for a target load may not go to, before any traffic;
     RunError (exit 3) when the service or a scenario fails: ScenarioError, carrying what
@@ -73,7 +91,8 @@ def run_scenarios(
     if not scenarios:
         return ScenarioOutcome()
     service_section = plan_service or ServiceSection()
-    preflight(service_section, scenarios, root, workers, remote_workers)
+    upstreams = dict(upstreams or {})
+    preflight(service_section, scenarios, root, workers, remote_workers, upstreams)
     artifacts.mkdir(parents=True, exist_ok=True)
     measurements: list[Measurement] = []
     notes: list[str] = []
@@ -90,7 +109,10 @@ def run_scenarios(
         )
 
     service = Service(service_section, root, artifacts)
+    dependencies = Upstreams(upstreams, root, artifacts, service_section.allow_hosts)
     try:
+        dependencies.start()
+        service.section = dependencies.resolve(service_section) or service_section
         if service_section.command or service_section.url:
             service.start()
         before = _read_metrics(service)
@@ -112,18 +134,22 @@ def run_scenarios(
                 master_port=master_port or (5557 if remote_workers else 0),
             )
             try:
-                result, samples, uptime = _one(spec, service, on_progress)
+                result, samples, uptime, hits = _one(spec, service, on_progress, dependencies)
             except RunError as exc:
                 raise ScenarioError(exc, outcome()) from None
             results.append(result)
             notes.extend(result.warnings)
             measurements.extend(scenario_measurements(result, samples, uptime))
+            found, said = fault_measurements(result, hits)
+            measurements.extend(found)
+            notes.extend(said)
             if service.crashed():
                 error = service.crash_error(scenario.name, result.elapsed)
                 raise ScenarioError(error, outcome())
         measurements.extend(metric_measurements(before, _read_metrics(service)))
     finally:
         service.stop()
+        dependencies.stop()
     return outcome()
 
 
@@ -133,6 +159,7 @@ def preflight(
     root: Path,
     workers: int,
     remote_workers: int,
+    upstreams: Mapping[str, UpstreamSection] | None = None,
 ) -> None:
     """Everything that can be refused is refused here, before a process starts."""
     if importlib.util.find_spec("locust") is None:
@@ -160,6 +187,15 @@ def preflight(
             )
         if scenario.locustfile and not (root / scenario.locustfile).is_file():
             raise PlanError(f"{where}.locustfile: no such file {scenario.locustfile!r}")
+        for number, fault in enumerate(scenario.faults):
+            if fault.upstream not in (upstreams or {}):
+                raise PlanError(
+                    f"{where}.faults[{number}]: no upstream {fault.upstream!r}",
+                    hint=f"declare [upstreams.{fault.upstream}] with its address or command",
+                )
+    for name, upstream in (upstreams or {}).items():
+        if upstream.address:
+            check_target(f"http://{upstream.address}", service.allow_hosts, f"upstreams.{name}")
 
 
 def _host(url: str) -> str:
@@ -178,13 +214,20 @@ def _one(
     spec: LoadSpec,
     service: Service,
     on_progress: Callable[[LoadProgress], None] | None,
-) -> tuple[LoadResult, TreeSamples | None, float | None]:
+    dependencies: Upstreams,
+) -> tuple[LoadResult, TreeSamples | None, float | None, list[FaultHits]]:
     section = service.section
     sampler = TreeSampler(service.pid, section.sample_interval) if service.pid else None
     probe = None
     if section.health and service.url:
         probe = HealthProbe(service.endpoint(section.health), section.probe_interval)
+    faulted = {f.upstream for f in spec.scenario.faults}
+    clock = _StartClock(started_file(spec))
+    hits: list[FaultHits] = []
     try:
+        for name in sorted(faulted):
+            chosen = [f for f in spec.scenario.faults if f.upstream == name]
+            dependencies.proxies[name].arm(chosen, clock)
         if sampler is not None:
             sampler.start()
         if probe is not None:
@@ -195,7 +238,77 @@ def _one(
             probe.stop()
         if sampler is not None:
             sampler.stop()
-    return result, sampler.samples if sampler else None, probe.uptime if probe else None
+        for name in sorted(faulted):
+            hits.extend(dependencies.proxies[name].disarm())
+    order = {id(f): i for i, f in enumerate(spec.scenario.faults)}
+    hits.sort(key=lambda h: order.get(id(h.fault), 0))
+    return (
+        result,
+        sampler.samples if sampler else None,
+        probe.uptime if probe else None,
+        hits,
+    )
+
+
+class _StartClock:
+    """When Locust started the scenario's test (epoch seconds), read once the harness has
+    written it; the fault proxies time their schedule from it."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.start: float | None = None
+
+    def __call__(self) -> float | None:
+        if self.start is None and self.path.exists():
+            try:
+                self.start = float(json.loads(self.path.read_text())["t"])
+            except (OSError, ValueError, KeyError, TypeError):
+                return None
+        return self.start
+
+
+def fault_measurements(
+    result: LoadResult, hits: Sequence[FaultHits]
+) -> tuple[list[Measurement], list[str]]:
+    """What a scenario's faults did, and what the service did while they were on."""
+    if not hits:
+        return [], []
+    source = f"scenario:{result.scenario}"
+    scenario = _quote(result.scenario)
+    found: list[Measurement] = []
+    notes: list[str] = []
+    for phase, stats in result.phases.items():
+        label = f'{{scenario="{scenario}",phase="{phase}"}}'
+        found.append(Measurement(f"requests{label}", float(stats.requests), "", source))
+        if stats.requests:
+            found.append(Measurement(f"error_rate{label}", stats.error_rate, "%", source))
+        if stats.p95 is not None:
+            found.append(Measurement(f"p95_response_time{label}", stats.p95, "s", source))
+    during = result.phases.get("during")
+    if during is None or not during.requests:
+        notes.append(
+            f"scenario {result.scenario!r}: no request was made while its faults were on;"
+            " nothing shows how the service bears them"
+        )
+    else:
+        found.append(Measurement("fault_error_rate", during.error_rate, "%", source))
+        if during.p95 is not None:
+            found.append(
+                Measurement("fault_p95_response_time", during.p95, "s", source, during.samples)
+            )
+    for number, hit in enumerate(hits, start=1):
+        fault = hit.fault
+        label = (
+            f'{{scenario="{scenario}",upstream="{_quote(fault.upstream)}",'
+            f'kind="{fault.kind}",fault="{number}"}}'
+        )
+        found.append(Measurement(f"fault_hits{label}", float(hit.hits), "", source))
+        if not hit.hits and fault.kind != "down":
+            notes.append(
+                f"scenario {result.scenario!r}: fault {number} ({fault.describe()}) met no"
+                f" request: does the service call {fault.upstream!r} during the scenario?"
+            )
+    return found, notes
 
 
 def scenario_measurements(

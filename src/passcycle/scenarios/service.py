@@ -63,7 +63,7 @@ class Service:
             return
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        argv = [_fill(part, self.port) for part in section.argv]
+        argv = [fill_port(part, self.port) for part in section.argv]
         if not argv:
             raise PlanError("service.command: empty", hint='e.g. command = "python -m app {port}"')
         cwd = (self.root / section.cwd).resolve() if section.cwd else self.root
@@ -78,7 +78,7 @@ class Service:
         env = {
             **os.environ,
             "PORT": str(self.port),
-            **{k: _fill(v, self.port) for k, v in section.env.items()},
+            **{k: fill_port(v, self.port) for k, v in section.env.items()},
         }
         self.log.parent.mkdir(parents=True, exist_ok=True)
         with self.log.open("ab") as handle:
@@ -159,6 +159,6 @@ class Service:
             self.exit_code = self.process.stop()
 
 
-def _fill(text: str, port: int) -> str:
+def fill_port(text: str, port: int) -> str:
     # Not str.format: commands carry JSON and shell braces of their own.
     return text.replace("{port}", str(port)).replace("{host}", "127.0.0.1")
