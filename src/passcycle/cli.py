@@ -161,15 +161,18 @@ def run(
     alerts = cycle.alert(verdict)
     formats = ("html", "md", "junit", "json") if ci else ("html", "md")
     reports = cycle.write_reports(verdict.run, formats, tips)
+    scenarios = cycle.scenarios(verdict.run)
     if json_:
         data = console.verdict_json(verdict)
         data.update({k: v for k, v in console.test_json(outcome).items() if k != "run"})
+        data["scenarios"] = console.scenarios_json(scenarios)
         for issue in data["issues"]:
             tip = tips.get(issue["fingerprint"])
             issue["suggestion"] = console.suggestion_json(tip) if tip else None
         console.print_json(data)
     else:
         console.show_test_summary(outcome, slowest=3, failures=0)
+        console.show_scenarios(scenarios)
         console.show_verdict(verdict, tips)
         console.show_reports(reports, cycle.plan.root)
     for line in alerts:

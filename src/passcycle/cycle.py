@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from passcycle.fix.impact import Selection
     from passcycle.fix.retest import IssueProgress
     from passcycle.fix.suggest import Suggestion
+    from passcycle.report.scenarios import ScenarioSummary
 from passcycle.vcs import git_state
 
 MAX_RERUN = 100  # failed tests re-run for flakiness; past this, a suite is broken, not flaky
@@ -320,6 +321,12 @@ class Cycle:
             note = "; ".join(found.notes)
             self.history.set_note(run.id, f"{run.note}; {note}" if run.note else note)
         return list(found.notes)
+
+    def scenarios(self, run: Run) -> list[ScenarioSummary]:
+        """The run's scenarios as the reports show them, faults included."""
+        from passcycle.report.scenarios import summarize
+
+        return summarize(self.history.measurements(run.id))
 
     def rerun_failures(self, run: Run, failed: Sequence[str], pytest_args: Sequence[str]) -> None:
         """Each failed test again, apart from the rest of the suite; the first outcome stays,

@@ -177,6 +177,15 @@ def scenario(name: str, p95: float) -> list[Measurement]:
         Measurement("p99_response_time", p95 * 1.6, "s", source),
         Measurement("requests", 6000, "", source),
         Measurement("error_rate", 0.5, "%", source),
+        # a step's and a fault phase's figures: never the scenario's own in the trends
+        Measurement(f'p95_response_time{{scenario="{name}",step="slow"}}', p95 * 9, "s", source),
+        Measurement(f'requests{{scenario="{name}",phase="during"}}', 1200, "", source),
+        Measurement(f'error_rate{{scenario="{name}",phase="during"}}', 12.5, "%", source),
+        Measurement(f'p95_response_time{{scenario="{name}",phase="during"}}', p95 * 4, "s", source),
+        Measurement("fault_p95_response_time", p95 * 4, "s", source),
+        Measurement(
+            f'fault_hits{{scenario="{name}",upstream="model",kind="down",fault="1"}}', 7, "", source
+        ),
     ]
 
 

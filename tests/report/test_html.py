@@ -85,6 +85,15 @@ def test_chart_data_cannot_end_its_script_block(page):
     assert safe_json({"a": "</script><!--"}) == '{"a": "\\u003c/script\\u003e\\u003c!--"}'
 
 
+def test_faults_show_what_the_service_did_while_they_were_on(page):
+    html, _ctx = page
+    rows = re.findall(r'<tr data-fault-scenario="([^"]*)" data-phase="([^"]*)">', html)
+    assert ("steady-100", "during") in rows
+    assert "model down ×7" in html
+    assert ">12.50%<" in html  # the error rate during the fault
+    assert "evil&lt;/script&gt;" in html and "evil</script>" not in html
+
+
 def test_sections_show_issues_flaky_coverage_and_phases(page):
     html, ctx = page
     assert html.count('<div class="issue ') == min(len(ctx.verdict.issues), ctx.verdict.top)

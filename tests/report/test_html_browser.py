@@ -118,6 +118,7 @@ def test_a_hostile_test_name_executes_nothing(browser, report):
     assert f"test_x[{HOSTILE_ID}]" in text
     assert "test_x[<img src=x onerror=alert(2)>]" in text
     assert page.locator("#trends table.scenarios").inner_text().count("evil</script>") == 1
+    assert page.locator("#trends table.faults").inner_text().count("evil</script>") == 1
 
 
 def test_it_prints(browser, report):

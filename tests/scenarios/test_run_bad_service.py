@@ -99,4 +99,5 @@ def test_a_step_with_a_bad_json_path(make_project, passcycle):
     assert "$.nope" in line and "s" in line
     assert passcycle(root, "history", "--json").json()["runs"][0]["status"] == "error"
     assert _leftovers(t0, "tiny_server.py") == []
-    assert _leftovers(t0, "locust") == []
+    # this project's Locust only: another test may be running its own beside this one
+    assert [line for line in _leftovers(t0, "locust") if str(root) in line] == []

@@ -178,6 +178,7 @@ from passcycle.console.fixing import (  # noqa: E402
     show_suggestion,
     suggestion_json,
 )
+from passcycle.console.scenarios import scenarios_json, show_scenarios  # noqa: E402
 from passcycle.console.testrun import (  # noqa: E402
     run_json,
     show_detected,
@@ -203,12 +204,14 @@ __all__ = [
     "print_json",
     "retest_json",
     "run_json",
+    "scenarios_json",
     "show_cycle_summary",
     "show_detected",
     "show_phases",
     "show_reports",
     "show_retest",
     "show_runs",
+    "show_scenarios",
     "show_selection",
     "show_suggestion",
     "show_test_summary",

@@ -220,6 +220,10 @@ def scenario_trends(history: History, runs: tuple[Run, ...]) -> tuple[ScenarioTr
             values: dict[str, float] = {}
             samples = 0
             for m in found:
+                # the scenario's own figures: not a step's or a phase's ({...}), nor the
+                # figures taken while faults were on
+                if "{" in m.name or m.name.startswith("fault_"):
+                    continue
                 pct = percentile_of(m.name)
                 if pct is not None and pct in ("p50", "p95", "p99"):
                     values[pct] = m.value

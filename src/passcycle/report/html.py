@@ -29,6 +29,7 @@ from passcycle.report.base import (
     kpi_status,
     plain,
 )
+from passcycle.report.scenarios import summarize
 from passcycle.targets import format_value
 
 HERE = Path(__file__).parent
@@ -226,6 +227,7 @@ def html_values(ctx: ReportContext) -> dict[str, Any]:
         "files": files[:MAX_FILES],
         "more_files": max(len(files) - MAX_FILES, 0),
         "scenarios": ctx.scenarios,
+        "faults": [f for f in summarize(m for t in ctx.scenarios for m in t.latest) if f.faults],
         "phases": verdict.phases,
         "current_phase": verdict.current_phase,
         "runs": list(reversed(ctx.recent_runs)),

@@ -24,6 +24,7 @@ from passcycle.report.base import (
     kpi_status,
     plain,
 )
+from passcycle.report.scenarios import summarize
 from passcycle.targets import format_value
 
 MAX_BYTES = 60_000
@@ -139,6 +140,43 @@ def _issue(rank: int, issue: Issue, ctx: ReportContext) -> list[str]:
     return lines
 
 
+def _scenarios(ctx: ReportContext) -> list[str]:
+    """This run's scenarios: one row each, and what the service did under its faults."""
+    measured = [
+        m for t in ctx.scenarios if t.last and t.last.run_id == ctx.run.id for m in t.latest
+    ]
+    found = summarize(measured)
+    if not found:
+        return []
+
+    def value(number: float | None, unit: str) -> str:
+        return "—" if number is None else format_value(number, unit)
+
+    rows = [
+        (md_text(s.name, 60), value(s.users, ""), value(s.requests, ""), value(s.p95, "s"),
+         value(s.error_rate, "%"))
+        for s in found
+    ]  # fmt: skip
+    lines = [
+        "",
+        "### Scenarios",
+        "",
+        *_table(("scenario", "users", "requests", "p95", "errors"), rows),
+    ]
+    if any(s.faults for s in found):
+        lines.append("")
+    for s in found:
+        if not s.faults:
+            continue
+        broke = ", ".join(f"{md_text(f.upstream, 40)} {f.kind} ×{f.hits:g}" for f in s.faults)
+        phases = "; ".join(
+            f"{p.phase}: errors {value(p.error_rate, '%')}, p95 {value(p.p95, 's')}"
+            for p in s.phases
+        )
+        lines.append(f"- **{md_text(s.name, 60)}** — faults: {broke} — {phases}")
+    return lines
+
+
 def _failure_rows(failures: Sequence[TestResult]) -> list[str]:
     rows = [
         (
@@ -159,6 +197,7 @@ def render_markdown(ctx: ReportContext, *, html_name: str = "report.html") -> st
         lines += ["", *(f"- {md_text(reason, 200)}" for reason in verdict.reasons[:10])]
     if verdict.kpis:
         lines += ["", "### KPIs", "", *kpi_table(ctx)]
+    lines += _scenarios(ctx)
 
     issues = list(verdict.issues)
     if issues:

@@ -1,0 +1,57 @@
+"""The scenarios of a run in the terminal and in JSON: load, latency, errors, and what the
+service did while its dependencies were broken."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from rich.table import Table
+
+from passcycle.console import clean, out
+
+
+def _value(value: float | None, unit: str) -> str:
+    from passcycle.targets import format_value
+
+    return "—" if value is None else format_value(value, unit)
+
+
+def show_scenarios(summaries: list[Any]) -> None:
+    if not summaries:
+        return
+    table = Table(title="scenarios", title_justify="left", box=None, pad_edge=False, padding=(0, 1))
+    for name, justify in (
+        ("scenario", "left"),
+        ("users", "right"),
+        ("requests", "right"),
+        ("req/s", "right"),
+        ("p95", "right"),
+        ("errors", "right"),
+    ):
+        table.add_column(name, justify=justify, no_wrap=True)  # type: ignore[arg-type]
+    for s in summaries:
+        table.add_row(
+            clean(s.name, 24),
+            _value(s.users, ""),
+            _value(s.requests, ""),
+            "—" if s.throughput is None else f"{s.throughput:.1f}",
+            _value(s.p95, "s"),
+            _value(s.error_rate, "%"),
+        )
+    out.print()
+    out.print(table)
+    for s in summaries:
+        if not s.faults:
+            continue
+        broke = ", ".join(f"{clean(f.upstream, 20)} {f.kind} ×{f.hits:g}" for f in s.faults)
+        out.print(f" [bold]{clean(s.name, 24)}[/] faults: {broke}")
+        for p in s.phases:
+            out.print(
+                f"   {p.phase:<7} {_value(p.requests, ''):>7} requests"
+                f"  errors {_value(p.error_rate, '%'):>7}  p95 {_value(p.p95, 's'):>8}"
+            )
+
+
+def scenarios_json(summaries: list[Any]) -> list[dict[str, Any]]:
+    return [asdict(s) for s in summaries]

@@ -1,0 +1,107 @@
+"""One line per scenario of a run, read back from its measurements: what the terminal, the
+HTML report and Markdown show under "scenarios", faults included."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from passcycle.records import Measurement
+
+_SERIES = re.compile(r"^(?P<base>[^{]+)(?:\{(?P<labels>.*)\})?$")
+_LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
+PHASES = ("before", "during", "after")
+
+
+@dataclass(frozen=True, slots=True)
+class PhaseFigures:
+    """A fault scenario's requests before, during or after its faults."""
+
+    phase: str
+    requests: float | None = None
+    error_rate: float | None = None  # %
+    p95: float | None = None  # s
+
+
+@dataclass(frozen=True, slots=True)
+class FaultFigures:
+    number: str
+    upstream: str
+    kind: str
+    hits: float
+
+
+@dataclass(frozen=True, slots=True)
+class ScenarioSummary:
+    name: str
+    requests: float | None = None
+    users: float | None = None
+    throughput: float | None = None  # /s
+    p95: float | None = None  # s
+    error_rate: float | None = None  # %
+    faults: tuple[FaultFigures, ...] = ()
+    phases: tuple[PhaseFigures, ...] = ()
+
+
+def split_series(name: str) -> tuple[str, dict[str, str]]:
+    """`error_rate{scenario="a",phase="during"}` -> ("error_rate", {"scenario": "a", ...})."""
+    match = _SERIES.match(name)
+    if match is None:
+        return name, {}
+    labels = {
+        k: v.replace('\\"', '"').replace("\\\\", "\\")
+        for k, v in _LABEL.findall(match["labels"] or "")
+    }
+    return match["base"], labels
+
+
+def summarize(measurements: Iterable[Measurement]) -> list[ScenarioSummary]:
+    """Every scenario of a run, in the order it ran, with its faults and phases."""
+    totals: dict[str, dict[str, float]] = {}
+    phases: dict[str, dict[str, dict[str, float]]] = {}
+    faults: dict[str, list[FaultFigures]] = {}
+    for m in measurements:
+        if not m.source.startswith("scenario:"):
+            continue
+        scenario = m.source.removeprefix("scenario:")
+        base, labels = split_series(m.name)
+        totals.setdefault(scenario, {})
+        if not labels:
+            totals[scenario][base] = m.value
+        elif "phase" in labels:
+            phases.setdefault(scenario, {}).setdefault(labels["phase"], {})[base] = m.value
+        elif base == "fault_hits":
+            faults.setdefault(scenario, []).append(
+                FaultFigures(
+                    labels.get("fault", ""),
+                    labels.get("upstream", ""),
+                    labels.get("kind", ""),
+                    m.value,
+                )
+            )
+    found = []
+    for scenario, values in totals.items():
+        by_phase = phases.get(scenario, {})
+        found.append(
+            ScenarioSummary(
+                scenario,
+                values.get("requests"),
+                values.get("concurrent_users"),
+                values.get("throughput"),
+                values.get("p95_response_time"),
+                values.get("error_rate"),
+                tuple(faults.get(scenario, ())),
+                tuple(
+                    PhaseFigures(
+                        p,
+                        by_phase[p].get("requests"),
+                        by_phase[p].get("error_rate"),
+                        by_phase[p].get("p95_response_time"),
+                    )
+                    for p in PHASES
+                    if p in by_phase
+                ),
+            )
+        )
+    return found
