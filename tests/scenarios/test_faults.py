@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import http.client
 import json
+import socket
 import sys
 import threading
 import time
@@ -343,3 +344,35 @@ def test_http_client_sees_a_real_status_line(upstream: int) -> None:
         conn.close()
     finally:
         proxy.stop()
+
+
+def test_a_service_that_runs_already_reaches_a_fixed_proxy_port(app, tmp_path: Path) -> None:
+    # no {upstream.model} to fill in: the service was told the port in advance
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        fixed = sock.getsockname()[1]
+    section = upstream_section(tmp_path).model_copy(update={"proxy_port": fixed})
+    found = run_scenarios(
+        app(APP_UPSTREAM=f"127.0.0.1:{fixed}"),
+        [outage()],
+        tmp_path,
+        tmp_path / "run",
+        upstreams={"model": section},
+    )
+    m = by_name(found.measurements)
+    assert m["fault_error_rate"].value > 95.0
+    assert not port_open(fixed)  # the proxy stopped with the run
+
+
+def test_a_proxy_port_in_use_is_one_clear_error(app, tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        section = upstream_section(tmp_path).model_copy(update={"proxy_port": port})
+        with pytest.raises(RunError) as caught:
+            run_scenarios(
+                app(), [outage()], tmp_path, tmp_path / "run", upstreams={"model": section}
+            )
+    assert f"cannot listen on 127.0.0.1:{port}" in caught.value.message
+    assert "proxy_port = 0" in (caught.value.hint or "")

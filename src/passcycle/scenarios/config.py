@@ -185,6 +185,9 @@ class UpstreamSection(Section):
     env: dict[str, str] = Field(default_factory=dict)  # for the command; {port} works
     cwd: str = ""  # relative to the project folder
     ready_timeout: Seconds = Field(default=30.0, gt=0)  # until the command listens
+    # the proxy's loopback port; 0 picks a free one. Fix it for a service that runs
+    # already (service.url) and so cannot be told {upstream.NAME}
+    proxy_port: int = Field(default=0, ge=0, le=65535)
 
     @model_validator(mode="after")
     def _one_place(self) -> UpstreamSection:

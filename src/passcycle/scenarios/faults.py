@@ -62,10 +62,10 @@ class _Pipe:
 class FaultProxy:
     """A loopback TCP proxy for one upstream, with faults on a schedule."""
 
-    def __init__(self, name: str, host: str, port: int) -> None:
+    def __init__(self, name: str, host: str, port: int, *, listen: int = 0) -> None:
         self.name = name
         self.target = (host, port)
-        self.port = 0
+        self.port = listen  # 0: a free port, chosen when it starts
         self.forwarded = 0  # requests passed on since the last arm()
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(
@@ -85,8 +85,12 @@ class FaultProxy:
 
     def start(self) -> FaultProxy:
         self._thread.start()
-        self._call(self._listen())
-        self._ticker = self._call(self._start_ticker())
+        try:
+            self._call(self._listen())
+            self._ticker = self._call(self._start_ticker())
+        except BaseException:
+            self.stop()
+            raise
         return self
 
     def arm(self, faults: Sequence[FaultSection], clock: Callable[[], float | None]) -> None:

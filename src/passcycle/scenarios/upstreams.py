@@ -50,7 +50,7 @@ class Upstreams:
         try:
             for name, section in self.sections.items():
                 host, port = self._target(name, section)
-                self.proxies[name] = FaultProxy(name, host, port).start()
+                self.proxies[name] = self._proxy(name, section, host, port)
         except BaseException:
             self.stop()
             raise
@@ -82,6 +82,16 @@ class Upstreams:
         )
         env = {key: fill(value) for key, value in section.env.items()}
         return section.model_copy(update={"command": command, "env": env})
+
+    def _proxy(self, name: str, section: UpstreamSection, host: str, port: int) -> FaultProxy:
+        try:
+            return FaultProxy(name, host, port, listen=section.proxy_port).start()
+        except OSError as exc:
+            raise RunError(
+                f"upstreams.{name}: the fault proxy cannot listen on 127.0.0.1:"
+                f"{section.proxy_port}: {exc.strerror or exc}",
+                hint=f"free that port, or set upstreams.{name}.proxy_port = 0 (any free port)",
+            ) from None
 
     def _target(self, name: str, section: UpstreamSection) -> tuple[str, int]:
         if section.address:
