@@ -78,6 +78,14 @@ _KPIS = (
         "peak resident memory of the service's process tree while scenarios ran",
     ),
     BuiltinKpi(
+        "memory_growth",
+        "B/s",
+        False,
+        "scenario",
+        "growth rate of the service's RSS in a scenario of 30 s or more: least-squares slope"
+        " over the second half of the samples (the first is warm-up); the worst scenario",
+    ),
+    BuiltinKpi(
         "cpu_utilization",
         "%",
         False,

@@ -34,11 +34,28 @@ UNITS: dict[str, tuple[str, float]] = {
     "MB": ("bytes", 1024.0**2),
     "GB": ("bytes", 1024.0**3),
     "/s": ("rate", 1.0),
+    # growth of memory over time (leaks): bytes per second underneath
+    "B/s": ("byte_rate", 1.0),
+    "KB/s": ("byte_rate", 1024.0),
+    "MB/s": ("byte_rate", 1024.0**2),
+    "KB/min": ("byte_rate", 1024.0 / 60),
+    "MB/min": ("byte_rate", 1024.0**2 / 60),
+    "KB/h": ("byte_rate", 1024.0 / 3600),
+    "MB/h": ("byte_rate", 1024.0**2 / 3600),
+    "GB/h": ("byte_rate", 1024.0**3 / 3600),
 }
 
-BASE_UNIT: dict[str, str] = {"number": "", "percent": "%", "time": "s", "bytes": "B", "rate": "/s"}
+BASE_UNIT: dict[str, str] = {
+    "number": "",
+    "percent": "%",
+    "time": "s",
+    "bytes": "B",
+    "rate": "/s",
+    "byte_rate": "B/s",
+}
 
-ALLOWED = "OP VALUE[UNIT] with OP in < <= > >= == != and UNIT in % ms s min h B KB MB GB /s"
+UNIT_LIST = "% ms s min h B KB MB GB /s MB/h (and B/s KB/s MB/s KB/min MB/min KB/h GB/h)"
+ALLOWED = f"OP VALUE[UNIT] with OP in < <= > >= == != and UNIT in {UNIT_LIST}"
 
 _TARGET = re.compile(
     r"^\s*(?P<op><=|>=|==|!=|<|>)\s*(?P<value>[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)\s*(?P<unit>\S*)\s*$"
@@ -73,9 +90,7 @@ def parse_unit(unit: str) -> tuple[str, float]:
     try:
         return UNITS[unit]
     except KeyError:
-        raise TargetSyntaxError(
-            f"unknown unit {unit!r}; allowed: % ms s min h B KB MB GB /s"
-        ) from None
+        raise TargetSyntaxError(f"unknown unit {unit!r}; allowed: {UNIT_LIST}") from None
 
 
 def parse_target(text: str) -> Target:
@@ -135,4 +150,10 @@ def format_value(value: float | None, unit: str) -> str:
         return f"{value:.2f}%" if abs(value) < 100 else f"{value:.1f}%"
     if dimension == "rate":
         return f"{value:.1f}/s"
+    if dimension == "byte_rate":
+        hourly = value * 3600
+        for name, size in (("GB/h", 1024.0**3), ("MB/h", 1024.0**2)):
+            if abs(hourly) >= size:
+                return f"{hourly / size:.1f}{name}"
+        return f"{hourly / 1024:.1f}KB/h"
     return f"{value:g}"

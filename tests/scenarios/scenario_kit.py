@@ -19,6 +19,7 @@ from passcycle.scenarios.config import ScenarioSection
 #   APP_CRASH_AFTER=N  exit with code 7 after N non-health requests
 #   APP_CHILD=1        start a sleeping child process (a worker the service owns)
 #   APP_DELAY=S        GET / waits S seconds
+#   APP_LEAK=N         GET / keeps N more bytes for good (a memory leak)
 #   APP_UPSTREAM=H:P   GET /call asks http://H:P/ (timeout APP_UPSTREAM_TIMEOUT, 0.3 s) and
 #                      answers 502 when that fails, or 200 {"fallback": true} if APP_FALLBACK
 APP = r"""
@@ -39,6 +40,8 @@ SEEN = {"n": 0}
 LOCK = threading.Lock()
 CRASH_AFTER = int(os.environ.get("APP_CRASH_AFTER") or 0)
 DELAY = float(os.environ.get("APP_DELAY") or 0)
+LEAK = int(os.environ.get("APP_LEAK") or 0)
+KEPT = []
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -79,6 +82,8 @@ class Handler(BaseHTTPRequestHandler):
             return self._send(404, {"error": "missing"})
         if DELAY:
             time.sleep(DELAY)
+        if LEAK:
+            KEPT.append(b"x" * LEAK)
         return self._send(200, {"ok": True})
 
     def _call(self):

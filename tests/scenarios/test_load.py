@@ -274,3 +274,20 @@ def test_a_broken_locustfile_is_a_run_error_with_locusts_log(app, tmp_path: Path
     assert "Locust exited with code" in caught.value.message
     assert "SyntaxError" in caught.value.message
     assert caught.value.hint and "locust.log" in caught.value.hint
+
+
+def test_a_leaking_service_shows_memory_growth(app, tmp_path: Path) -> None:
+    # 64 KB kept for good per request, for a little over the 30 s a growth rate needs
+    outcome = run_scenarios(
+        app(APP_LEAK=str(64 * 1024)),
+        [scenario(name="soak", users=2, duration="34s", think_time="0.05s")],
+        tmp_path,
+        tmp_path / "run",
+    )
+    found = by_name(outcome.measurements)
+    requests = found["requests"].value
+    growth = found["memory_growth"]
+    assert growth.unit == "B/s" and growth.source == "scenario:soak"
+    # what the service kept, spread over the run: the slope is of that order
+    kept_per_second = requests * 64 * 1024 / 34
+    assert 0.3 * kept_per_second < growth.value < 3 * kept_per_second

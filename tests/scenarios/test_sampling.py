@@ -75,3 +75,34 @@ def test_bounded_keeps_the_shape_of_a_long_series() -> None:
     kept = bounded(values, 100)
     assert len(kept) == 100 and kept[0] == 0.0 and kept[-1] >= 9_800
     assert bounded([1.0, 2.0], 100) == (1.0, 2.0)
+
+
+def _series(rate: float, seconds: float, warmup_jump: float = 0.0) -> TreeSamples:
+    """RSS sampled every 0.5 s: 100 MB, a jump in the first quarter (caches filling),
+    growing by `rate` bytes a second, with a wobble of about ±0.5 MB."""
+    times = tuple(i * 0.5 for i in range(int(seconds * 2)))
+    rss = tuple(
+        100e6
+        + (warmup_jump if t > seconds / 4 else 0.0)
+        + rate * t
+        + (5e5 if i % 3 == 0 else -2.5e5)
+        for i, t in enumerate(times)
+    )
+    return TreeSamples(rss, tuple(10.0 for _ in times), 1, times)
+
+
+def test_growth_is_the_slope_after_warm_up() -> None:
+    leaking = _series(rate=50_000, seconds=60, warmup_jump=40e6)
+    assert abs(leaking.growth() - 50_000) < 5_000  # type: ignore[operator]
+    steady = _series(rate=0, seconds=60, warmup_jump=40e6)  # filled its caches, then flat
+    assert abs(steady.growth()) < 5_000  # type: ignore[arg-type]
+    found = {m.name: m for m in leaking.measurements("scenario:soak")}
+    assert found["memory_growth"].unit == "B/s"
+    assert found["memory_growth"].value == leaking.growth()
+
+
+def test_growth_needs_a_long_enough_span() -> None:
+    short = _series(rate=50_000, seconds=20)
+    assert short.growth() is None
+    assert "memory_growth" not in {m.name for m in short.measurements("scenario:s")}
+    assert TreeSamples((1.0, 2.0), (1.0, 1.0), 1).growth() is None  # no times: no slope

@@ -8,6 +8,7 @@ means every core busy (as the `cpu_utilization` KPI is defined).
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass
 
 import psutil
@@ -15,6 +16,10 @@ import psutil
 from passcycle.records import Measurement
 
 MAX_SAMPLES = 2000
+# A growth rate needs this long a span of samples: a service fills its caches, pools and
+# allocator arenas as load starts, which a short scenario would report as a leak.
+GROWTH_SPAN = 30.0  # seconds
+GROWTH_SAMPLES = 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,12 +27,29 @@ class TreeSamples:
     rss: tuple[float, ...]  # bytes, summed over the tree
     cpu: tuple[float, ...]  # % of the whole machine
     processes: int  # the most processes seen in the tree at once
+    times: tuple[float, ...] = ()  # seconds (monotonic) of each rss/cpu sample
+
+    def growth(self) -> float | None:
+        """RSS growth in bytes per second: the least-squares slope over the second half of
+        the samples (the first half is warm-up); None for a span too short to tell."""
+        if len(self.times) != len(self.rss) or len(self.rss) < GROWTH_SAMPLES:
+            return None
+        if self.times[-1] - self.times[0] < GROWTH_SPAN:
+            return None
+        from scipy.stats import linregress
+
+        half = len(self.rss) // 2
+        return float(linregress(self.times[half:], self.rss[half:]).slope)
 
     def measurements(self, source: str) -> list[Measurement]:
-        """memory_rss (peak), cpu_utilization (mean) and cpu_utilization_peak."""
+        """memory_rss (peak), memory_growth (slope, on long enough scenarios),
+        cpu_utilization (mean) and cpu_utilization_peak."""
         found: list[Measurement] = []
         if self.rss:
             found.append(Measurement("memory_rss", max(self.rss), "B", source, bounded(self.rss)))
+        growth = self.growth()
+        if growth is not None:
+            found.append(Measurement("memory_growth", growth, "B/s", source))
         if self.cpu:
             cpu = bounded(self.cpu)
             found.append(
@@ -55,6 +77,7 @@ class TreeSampler:
         self._procs: dict[tuple[int, float], psutil.Process] = {}
         self._rss: list[float] = []
         self._cpu: list[float] = []
+        self._times: list[float] = []
         self._most = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="passcycle-sampler", daemon=True)
@@ -78,7 +101,7 @@ class TreeSampler:
 
     @property
     def samples(self) -> TreeSamples:
-        return TreeSamples(tuple(self._rss), tuple(self._cpu), self._most)
+        return TreeSamples(tuple(self._rss), tuple(self._cpu), self._most, tuple(self._times))
 
     def _loop(self) -> None:
         while not self._stop.wait(self.interval):
@@ -110,3 +133,4 @@ class TreeSampler:
         if not prime:
             self._rss.append(rss)
             self._cpu.append(cpu / self._cores)
+            self._times.append(time.monotonic())
