@@ -17,7 +17,7 @@ import uvicorn
 
 from passcycle.cycle import Cycle
 from passcycle.plan import Plan, load_plan
-from passcycle.records import Verdict
+from passcycle.records import Measurement, Verdict
 from passcycle.serve.app import create_app
 from passcycle.store import History
 
@@ -118,7 +118,27 @@ def build_history(root: Path, url: str) -> Built:
         cycle.set_baseline(verdicts[0].run.id)
         write_tests(root, BAD_TESTS)
         verdicts.append(cycle.run()[1])
+        # what a fault scenario records with run 2 (the scenario tests run real ones)
+        history.add_measurements(verdicts[1].run.id, fault_scenario(HOSTILE_ID))
     return Built(root, url, plan, verdicts)
+
+
+def fault_scenario(name: str) -> list[Measurement]:
+    source = f"scenario:{name}"
+    quoted = name.replace('"', '\\"')
+    return [
+        Measurement("requests", 900, "", source),
+        Measurement("p95_response_time", 0.042, "s", source),
+        Measurement("error_rate", 3.0, "%", source),
+        Measurement(f'requests{{scenario="{quoted}",phase="during"}}', 300, "", source),
+        Measurement(f'error_rate{{scenario="{quoted}",phase="during"}}', 9.0, "%", source),
+        Measurement(
+            f'fault_hits{{scenario="{quoted}",upstream="db",kind="reset",fault="1"}}',
+            27,
+            "",
+            source,
+        ),
+    ]
 
 
 @pytest.fixture(autouse=True)

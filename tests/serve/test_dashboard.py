@@ -71,6 +71,20 @@ def test_runs_list_and_run_detail(dashboard: httpx.Client):
     assert "2 tests passed in the baseline and fail now" in page
 
 
+def test_run_detail_shows_scenarios_and_faults(dashboard: httpx.Client):
+    detail = dashboard.get("/api/runs/2").json()
+    (scenario,) = detail["scenarios"]
+    assert scenario["name"] == HOSTILE_ID and scenario["p95"] == 0.042
+    assert scenario["faults"] == [{"number": "1", "upstream": "db", "kind": "reset", "hits": 27}]
+    assert scenario["phases"] == [
+        {"phase": "during", "requests": 300, "error_rate": 9.0, "p95": None}
+    ]
+    assert dashboard.get("/api/runs/1").json()["scenarios"] == []
+    page = dashboard.get("/runs/2").text
+    assert "db reset ×27" in page and ">9.00%<" in page and ">42ms<" in page
+    assert escape(HOSTILE_ID) in page and HOSTILE_ID not in page
+
+
 def test_unknown_run_is_404_in_html_and_json(dashboard: httpx.Client):
     assert dashboard.get("/runs/999").status_code == 404
     missing = dashboard.get("/api/runs/999")

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import asdict
 from typing import Any
 
 from fastapi import APIRouter, Query
 
 from passcycle.console import issue_json, run_json
 from passcycle.records import BAD_OUTCOMES, SEVERITIES, KpiVerdict, PhaseStatus, Run
+from passcycle.report.scenarios import summarize
 from passcycle.serve.board import Board, Overview, Sighting, TestTrend
 from passcycle.targets import TargetSyntaxError, format_value, parse_target
 
@@ -143,6 +145,7 @@ def run_detail_json(board: Board, run_id: int) -> dict[str, Any]:
             ],
         },
         "issues": [issue_json(i) for i in history.issues(board.project, run_id=run.id)],
+        "scenarios": [asdict(s) for s in summarize(history.measurements(run.id))],
     }
 
 
