@@ -1,5 +1,6 @@
 """The plan: defaults, detection, the seed plan, and one clear line for every mistake."""
 
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -74,6 +75,18 @@ def test_init_writes_the_seed_plan(tmp_path):
             assert "#" in line, line
     with pytest.raises(PlanError, match="already exists"):
         init_plan(tmp_path)
+
+
+def test_the_seed_plans_scenario_example_is_a_valid_plan(tmp_path):
+    # uncommented, the example block must read as it is documented
+    text = init_plan(tmp_path).read_text()
+    block = text.split("# >>> scenarios\n")[1].split("# <<< scenarios")[0]
+    uncommented = "\n".join(line.removeprefix("#").removeprefix(" ") for line in block.splitlines())
+    enabled = text.replace(block, uncommented)
+    model = parse_plan(tomllib.loads(enabled))
+    assert [s.name for s in model.scenarios] == ["steady-100", "model-outage"]
+    assert model.scenarios[1].faults[0].upstream == "model" and "model" in model.upstreams
+    assert model.drills[0].records == 20 and model.service is not None
 
 
 @pytest.mark.parametrize(
