@@ -137,6 +137,13 @@ def _on_request(
         gevent.spawn(_quit)
 
 
+@events.spawning_complete.add_listener
+def _on_spawned(user_count: int, **_kw: Any) -> None:
+    # every user started: a scenario of a few iterations can end between two rows of
+    # Locust's stats history, which then never shows its users
+    _STATE["spawned"] = max(int(_STATE.get("spawned") or 0), int(user_count))
+
+
 @events.test_start.add_listener
 def _on_test_start(environment: Any, **_kw: Any) -> None:
     _STATE["t0"] = time.time()
@@ -175,7 +182,7 @@ def _on_quitting(environment: Any, **_kw: Any) -> None:
         }  # fmt: skip
         _write(f"samples-{os.getpid()}.json", {"seen": _RESERVOIR.seen, "capped":
                _STATE["capped"], "ms": _RESERVOIR.items, "steps": steps,
-               "phases": phases})  # fmt: skip
+               "phases": phases, "spawned": _STATE.get("spawned", 0)})  # fmt: skip
 
 
 # --- the host guard: load goes to the plan's service and allowed hosts only ----------

@@ -356,6 +356,9 @@ def _result(
     total = request_stats("Aggregated", "", stats, scenario)
     users = [r["users"] for r in _history_rows(spec.out / "locust_stats_history.csv")]
     peak = max(users, default=0)
+    if not peak:  # over before the stats history caught a user: the harness counted them
+        peak = _spawned(spec.out)
+        users = [peak] if peak else []
     steady = users[users.index(peak) :] if peak else []
     sustained = sorted(steady)[len(steady) // 2] if steady else 0
     samples, capped, exact, by_step = _samples(spec.out, stats)
@@ -495,6 +498,12 @@ def _merge(pools: list[dict[str, Any]], rng: random.Random) -> tuple[float, ...]
         want = min(len(values), round(size * int(pool.get("seen", 0)) / seen))
         merged.extend(rng.sample(values, want))
     return tuple(v / 1000.0 for v in merged)
+
+
+def _spawned(out: Path) -> int:
+    """Users every Locust process had started, summed over the processes."""
+    pools = [_read_json(Path(p)) for p in sorted(glob.glob(str(out / "samples-*.json")))]
+    return sum(int(p.get("spawned") or 0) for p in pools if isinstance(p, dict))
 
 
 def _phases(out: Path) -> dict[str, PhaseStats]:
