@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from passcycle.errors import ExitCode, PasscycleError
+from passcycle.errors import ExitCode, PasscycleError, UsageError
 
 if TYPE_CHECKING:
     from passcycle.cycle import Cycle
@@ -79,7 +79,6 @@ def _global(
 
 def _cycle() -> Cycle:
     from passcycle.cycle import Cycle, open_history
-    from passcycle.errors import UsageError
     from passcycle.plan import load_plan
 
     root = options.project_dir
@@ -109,6 +108,18 @@ def test(
     ctx: typer.Context,
     json_: JsonOpt = False,
     no_cov: Annotated[bool, typer.Option("--no-cov", help="Skip coverage.")] = False,
+    shard: Annotated[
+        str | None,
+        typer.Option(
+            "--shard",
+            metavar="K/N",
+            help="Run shard K of N (balanced by recorded durations); `passcycle merge` joins them.",
+        ),
+    ] = None,
+    group: Annotated[
+        str | None,
+        typer.Option("--group", help="The split a shard belongs to (default: the git commit)."),
+    ] = None,
 ) -> None:
     """Run the test suite with coverage and record the run. Arguments after -- go to pytest."""
     from passcycle import console
@@ -117,6 +128,30 @@ def test(
     if not json_:
         console.show_detected(cycle.plan.detected)
     progress = console.Progress()
+    if shard is not None:
+        from passcycle.test.shards import parse_shard
+
+        number, total = parse_shard(shard)
+        if no_cov:
+            raise UsageError("--shard needs coverage: the merged run's coverage is theirs")
+        with progress.live():
+            outcome, grp = cycle.shard(
+                number, total, list(ctx.args), group=group, on_progress=progress,
+                on_stage=console.info,
+            )  # fmt: skip
+        if json_:
+            data = console.test_json(outcome)
+            data["shard"] = {"number": number, "total": total, "group": grp}
+            console.print_json(data)
+        else:
+            console.show_test_summary(outcome)
+            console.info(
+                f"shard {number}/{total} of group {grp} recorded; once all {total} have run:"
+                f" passcycle merge --group {grp}"
+            )
+        raise typer.Exit(outcome.exit_code)
+    if group is not None:
+        raise UsageError("--group names a split of shards: give --shard K/N with it")
     with progress.live():
         outcome = cycle.test(list(ctx.args), coverage=not no_cov, on_progress=progress)
     if json_:
@@ -157,6 +192,42 @@ def run(
             on_load=progress.load,
             workers=workers,
         )
+    _judged(cycle, outcome, verdict, json_=json_, ci=ci)
+
+
+@app.command()
+def merge(
+    group: Annotated[
+        str | None,
+        typer.Option("--group", help="The split to merge (default: the newest shard's)."),
+    ] = None,
+    json_: JsonOpt = False,
+    ci: Annotated[
+        bool,
+        typer.Option(
+            "--ci", help="Also write JUnit XML and JSON; Markdown to $GITHUB_STEP_SUMMARY."
+        ),
+    ] = False,
+    workers: Annotated[
+        int, typer.Option("--workers", help="Locust worker processes for the scenarios.", min=0)
+    ] = 0,
+) -> None:
+    """Join the shards of a split into one run (results, coverage), then Validate it."""
+    from passcycle import console
+
+    cycle = _cycle()
+    progress = console.Progress()
+    with progress.live():
+        outcome, verdict = cycle.merge(
+            group, on_stage=console.info, on_load=progress.load, workers=workers
+        )
+    _judged(cycle, outcome, verdict, json_=json_, ci=ci)
+
+
+def _judged(cycle: Any, outcome: Any, verdict: Any, *, json_: bool, ci: bool) -> None:
+    """A judged run's suggestions, alerts, reports and summary; exit by its gate."""
+    from passcycle import console
+
     tips = cycle.suggestions(verdict)
     alerts = cycle.alert(verdict)
     formats = ("html", "md", "junit", "json") if ci else ("html", "md")

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import glob
+import json
 import os
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -92,6 +93,7 @@ class Cycle:
         paths: Sequence[str] | None = None,
         coverage: bool = True,
         on_progress: ProgressHook | None = None,
+        env: dict[str, str] | None = None,
     ) -> TestOutcome:
         """Run the suite with coverage and record every result as it finishes."""
         from passcycle.test.runner import SuiteSpec, run_suite
@@ -119,7 +121,7 @@ class Cycle:
             python=plan.project.python or sys.executable,
             timeout=plan.project.timeout or None,
             branch=plan.project.branch,
-            env={},
+            env=dict(env or {}),
             artifacts=artifacts,
             select=list(select) if select is not None else None,
         )
@@ -321,6 +323,144 @@ class Cycle:
             note = "; ".join(found.notes)
             self.history.set_note(run.id, f"{run.note}; {note}" if run.note else note)
         return list(found.notes)
+
+    # --- Shards: one suite across machines ------------------------------------------------
+
+    def shard(
+        self,
+        number: int,
+        total: int,
+        pytest_args: Sequence[str] = (),
+        *,
+        group: str | None = None,
+        on_progress: ProgressHook | None = None,
+        on_stage: Callable[[str], None] | None = None,
+    ) -> tuple[TestOutcome, str]:
+        """Shard `number` of `total`: its part of the suite with coverage, its failures
+        re-run in isolation, its coverage data kept in the history for `merge`. Returns
+        the outcome and the group it belongs to."""
+        from passcycle.test.covmap import portable
+
+        group = group or self._default_group()
+        folder = self.plan.root / ".passcycle"
+        folder.mkdir(parents=True, exist_ok=True)
+        durations = folder / f"durations-{os.getpid()}.json"
+        durations.write_text(json.dumps(self._durations()), encoding="utf-8")
+        env = {"PASSCYCLE_SHARD": f"{number}/{total}", "PASSCYCLE_DURATIONS": str(durations)}
+        try:
+            outcome = self.test(pytest_args, kind="shard", env=env, on_progress=on_progress)
+        finally:
+            durations.unlink(missing_ok=True)
+        run = outcome.run
+        self.history.add_shard(run.id, self.plan.name, group, number, total)
+        self.history.set_note(
+            run.id, "; ".join(filter(None, [f"shard {number}/{total} of {group}", run.note]))
+        )
+        data_file = self.plan.root / ".passcycle" / "runs" / str(run.id) / "coverage.db"
+        if outcome.coverage is not None and data_file.exists():
+            self.history.save_coverage_data(run.id, portable(data_file, self.plan.root))
+        failed = [r.nodeid for r in outcome.results if r.outcome in BAD_OUTCOMES]
+        if failed and self.plan.validate.reruns and run.status != "error":
+            if on_stage:
+                on_stage(f"re-running {min(len(failed), MAX_RERUN)} failed tests in isolation")
+            self.rerun_failures(run, failed, pytest_args)
+        return replace(outcome, run=self.history.get_run(run.id)), group
+
+    def merge(
+        self,
+        group: str | None = None,
+        *,
+        on_stage: Callable[[str], None] | None = None,
+        on_load: ProgressHook | None = None,
+        workers: int = 0,
+    ) -> tuple[TestOutcome, Verdict]:
+        """The group's shards as one run: every result, the union of their coverage, the
+        longest shard's time as the suite's; then the plan's scenarios and Validate."""
+        from passcycle.test.covmap import merge_portable, summarize
+        from passcycle.test.shards import complete_group, merge_results
+
+        project = self.plan.name
+        group = group or self.history.latest_shard_group(project)
+        if group is None:
+            raise UsageError(
+                "no shard runs in the history to merge",
+                hint="run passcycle test --shard K/N on each machine first",
+            )
+        found = self.history.shard_runs(project, group)
+        if not found:
+            raise UsageError(
+                f"no shard runs of group {group!r} for project {project!r}",
+                hint="shards and merge must share the history and the project name (set"
+                " [project] name when checkouts live in folders of other names)",
+            )
+        parts = complete_group(group, found)
+        first = parts[0]
+        run = self.history.start_run(
+            project,
+            "run",
+            commit=first.commit,
+            branch=first.branch,
+            dirty=first.dirty,
+            plan_digest=self.plan.digest,
+        )
+        results = merge_results(self.history.results(p.id) for p in parts)
+        self.history.add_results(run.id, results)
+        durations = [
+            m.value
+            for p in parts
+            for m in self.history.measurements(p.id)
+            if m.name == "suite_duration"
+        ]
+        if durations:
+            self.history.add_measurements(
+                run.id, [Measurement("suite_duration", max(durations), "s", "tests")]
+            )
+        summary: CoverageSummary | None = None
+        files: list[FileCoverage] = []
+        blobs = [self.history.coverage_data(p.id) for p in parts]
+        if all(blob is not None for blob in blobs):
+            artifacts = self.plan.root / ".passcycle" / "runs" / str(run.id)
+            artifacts.mkdir(parents=True, exist_ok=True)
+            self.history.set_artifacts(run.id, str(artifacts.relative_to(self.plan.root)))
+            data_file = artifacts / "coverage.db"
+            merge_portable([b for b in blobs if b is not None], self.plan.root, data_file)
+            summary, files = summarize(data_file, self.plan.root)
+            self.history.add_coverage(run.id, summary, files)
+        counts = count_outcomes(results)
+        bad = counts["failed"] + counts["error"]
+        ids = ", ".join(str(p.id) for p in parts)
+        note = f"merged from {len(parts)} shards of {group} (runs {ids})"
+        if any(blob is None for blob in blobs):
+            note += "; coverage not merged: a shard ran without it"
+        finished = self.history.finish_run(
+            run.id,
+            "failed" if bad else "passed",
+            ExitCode.FAILED if bad else ExitCode.OK,
+            note,
+            counts,
+        )
+        outcome = TestOutcome(finished, results, summary, list(files), note)
+        if self.plan.model.scenarios or self.plan.model.drills:
+            if on_stage:
+                on_stage("running the plan's scenarios against the service")
+            self.run_scenarios(finished, workers=workers, on_progress=on_load)
+        return outcome, self.validate(run.id)
+
+    def _default_group(self) -> str:
+        git = git_state(self.plan.root)
+        if git.commit:
+            return git.commit[:12] + ("-dirty" if git.dirty else "")
+        raise UsageError(
+            "--shard needs a group name outside a git repository",
+            hint="give every shard of one split the same --group NAME (e.g. the CI run id)",
+        )
+
+    def _durations(self) -> dict[str, float]:
+        """Each test's duration in the newest complete run: what shards are balanced by."""
+        for run in self.history.runs(self.plan.name, limit=50):
+            if run.kind in ("run", "ci", "test") and run.status in ("passed", "failed"):
+                return {r.nodeid: r.duration for r in self.history.results(run.id)}
+        return {}
 
     def scenarios(self, run: Run) -> list[ScenarioSummary]:
         """The run's scenarios as the reports show them, faults included."""

@@ -160,6 +160,30 @@ def test_an_older_schema_is_upgraded_by_its_steps(history_url: str, tmp_path: Pa
         History.open(history_url, root=tmp_path)
 
 
+def test_a_version_1_history_gains_the_shard_tables(history_url: str, tmp_path: Path):
+    with History.open(history_url, root=tmp_path) as history:
+        run = history.start_run("calc", "run")
+    engine = create_engine(sa.make_url(history_url))
+    try:
+        with engine.begin() as conn:  # back to what passcycle 0.1 wrote
+            conn.exec_driver_sql("DROP TABLE coverage_data")
+            conn.exec_driver_sql("DROP TABLE shards")
+            conn.execute(sa.update(meta).where(meta.c.key == "schema_version").values(value="1"))
+    finally:
+        engine.dispose()
+    with History.open(history_url, root=tmp_path) as history:
+        assert history.get_run(run.id).kind == "run"  # kept
+        history.add_shard(run.id, "calc", "g1", 1, 2)
+        history.save_coverage_data(run.id, b"bytes")
+        assert history.coverage_data(run.id) == b"bytes"
+    engine = create_engine(sa.make_url(history_url))
+    try:
+        with engine.connect() as conn:
+            assert read_version(conn) == SCHEMA_VERSION == 2
+    finally:
+        engine.dispose()
+
+
 def test_a_failed_step_leaves_the_history_as_it_was(history_url: str, tmp_path: Path):
     History.open(history_url, root=tmp_path).close()
     engine = create_engine(sa.make_url(history_url))
@@ -173,7 +197,8 @@ def test_a_failed_step_leaves_the_history_as_it_was(history_url: str, tmp_path: 
         with pytest.raises(HistoryError, match="a broken step") as caught:
             ensure_schema(engine, engine.url, version=SCHEMA_VERSION + 1, steps=[broken])
         assert_one_line(caught.value)
-        with pytest.raises(HistoryError, match=r"no migration .* from schema 1 to 2"):
+        step = rf"from schema {SCHEMA_VERSION} to {SCHEMA_VERSION + 1}"
+        with pytest.raises(HistoryError, match=rf"no migration .* {step}"):
             ensure_schema(engine, engine.url, version=SCHEMA_VERSION + 1, steps=[])
         with engine.connect() as conn:
             assert read_version(conn) == SCHEMA_VERSION

@@ -41,9 +41,11 @@ from passcycle.store.liveness import writer_alive
 from passcycle.store.migrate import ensure_schema
 from passcycle.store.schema import (
     baselines,
+    coverage_data,
     coverage_totals,
     file_coverage,
     runs,
+    shards,
     test_results,
 )
 from passcycle.store.schema import measurements as measurements_table
@@ -442,6 +444,49 @@ class History:
         for nodeid, run_id, outcome in found:
             outcomes.setdefault(nodeid, []).append((run_id, outcome))
         return outcomes
+
+    # -- shards ----------------------------------------------------------------------------
+
+    def add_shard(self, run_id: int, project: str, group: str, number: int, total: int) -> None:
+        with self._tx(write=True) as conn:
+            conn.execute(
+                sa.insert(shards),
+                {"run_id": run_id, "project": project, "grp": group, "number": number,
+                 "total": total},
+            )  # fmt: skip
+
+    def shard_runs(self, project: str, group: str) -> list[tuple[Run, int, int]]:
+        """The group's shard runs as (run, number, total), oldest first."""
+        query = (
+            sa.select(runs, shards.c.number, shards.c.total)
+            .join(shards, shards.c.run_id == runs.c.id)
+            .where(shards.c.project == project, shards.c.grp == group)
+            .order_by(runs.c.id)
+        )
+        with self._tx() as conn:
+            found = conn.execute(query).mappings().all()
+        return [(rows.run_from_row(row), row["number"], row["total"]) for row in found]
+
+    def latest_shard_group(self, project: str) -> str | None:
+        query = (
+            sa.select(shards.c.grp)
+            .where(shards.c.project == project)
+            .order_by(shards.c.run_id.desc())
+            .limit(1)
+        )
+        with self._tx() as conn:
+            return conn.scalar(query)
+
+    def save_coverage_data(self, run_id: int, data: bytes) -> None:
+        with self._tx(write=True) as conn:
+            conn.execute(sa.delete(coverage_data).where(coverage_data.c.run_id == run_id))
+            conn.execute(sa.insert(coverage_data), {"run_id": run_id, "data": data})
+
+    def coverage_data(self, run_id: int) -> bytes | None:
+        query = sa.select(coverage_data.c.data).where(coverage_data.c.run_id == run_id)
+        with self._tx() as conn:
+            found = conn.scalar(query)
+        return bytes(found) if found is not None else None
 
     # -- baselines -------------------------------------------------------------------------
 

@@ -25,7 +25,12 @@ class Step:
 
 # One step per version after 1, in order; schema.py logs what each version holds. Both
 # backends run DDL inside the transaction, so a failed step leaves the history unchanged.
-STEPS: tuple[Step, ...] = ()
+def _v2(conn: Connection) -> None:
+    for table in schema.V2_TABLES:
+        table.create(conn, checkfirst=True)
+
+
+STEPS: tuple[Step, ...] = (Step(2, "shards and their coverage data", _v2),)
 
 # pg_advisory_xact_lock key ("pass"): two first runs against a new database must not both
 # create the tables.

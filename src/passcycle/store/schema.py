@@ -15,6 +15,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     PrimaryKeyConstraint,
     Table,
@@ -27,7 +28,9 @@ from sqlalchemy import (
 # a database newer than SCHEMA_VERSION is refused, an older one is upgraded in place):
 # 1: passcycle 0.1.0 -- meta, runs, test_results, measurements, file_coverage,
 #    coverage_totals, issues, issue_runs, baselines, kpi_values (+ runs.gate, runs.reasons).
-SCHEMA_VERSION = 1
+# 2: shards (which shard of which group a `shard` run is) and coverage_data (a shard's
+#    coverage data file, so that shards run on other machines merge into one run).
+SCHEMA_VERSION = 2
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -233,3 +236,26 @@ kpi_values = Table(
     PrimaryKeyConstraint("run_id", "name"),
     Index("ix_kpi_values_name", "name", "run_id"),
 )
+
+# A `shard` run's place in its group: shards of one group merge into one run.
+shards = Table(
+    "shards",
+    metadata,
+    Column("run_id", Integer, ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    Column("project", Text, nullable=False),
+    Column("grp", Text, nullable=False),  # "group" is SQL
+    Column("number", Integer, nullable=False),  # 1..total
+    Column("total", Integer, nullable=False),
+    Index("ix_shards_group", "project", "grp"),
+)
+
+# A shard's coverage.py data file (SQLite bytes, lines and arcs only), for the merge.
+coverage_data = Table(
+    "coverage_data",
+    metadata,
+    Column("run_id", Integer, ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    Column("data", LargeBinary, nullable=False),
+)
+
+# Added by schema version 2 (migrate.STEPS creates them in older histories).
+V2_TABLES = (shards, coverage_data)

@@ -215,3 +215,36 @@ def tests_touching(
 tests_by_file.__test__ = False  # type: ignore[attr-defined]
 tests_by_line.__test__ = False  # type: ignore[attr-defined]
 tests_touching.__test__ = False  # type: ignore[attr-defined]
+
+
+def portable(data_file: Path, root: Path) -> bytes:
+    """The lines and arcs of `data_file`, with paths relative to `root`, as the bytes of a
+    coverage data file: what a shard keeps in the history, for a merge on another machine
+    whose checkout may live elsewhere."""
+    source = coverage.CoverageData(basename=str(data_file))
+    source.read()
+    with tempfile.TemporaryDirectory(prefix="passcycle-portable-") as tmp:
+        out = Path(tmp) / "portable.db"
+        data = coverage.CoverageData(basename=str(out))
+        data.update(source, map_path=lambda path: _relative(path, root))
+        data.write()
+        return out.read_bytes()
+
+
+def merge_portable(parts: list[bytes], root: Path, out_file: Path) -> None:
+    """One coverage data file at `out_file` from shards' portable data, with paths made
+    absolute under this machine's `root` (coverage's own `update`, as `coverage combine`)."""
+    out_file.unlink(missing_ok=True)
+    merged = coverage.CoverageData(basename=str(out_file))
+
+    def here(path: str) -> str:
+        return path if os.path.isabs(path) else str(root.resolve() / path)
+
+    with tempfile.TemporaryDirectory(prefix="passcycle-merge-") as tmp:
+        for index, blob in enumerate(parts):
+            part = Path(tmp) / f"part-{index}.db"
+            part.write_bytes(blob)
+            data = coverage.CoverageData(basename=str(part))
+            data.read()
+            merged.update(data, map_path=here)
+    merged.write()

@@ -16,6 +16,8 @@ Environment it reads:
     PASSCYCLE_COVERAGE_CONTEXTS  "1": record the map as coverage's dynamic contexts, one
                                  per test (slower; the fallback, see _TestMap)
     PASSCYCLE_SELECT    file of node ids, one a line: deselect every other item
+    PASSCYCLE_SHARD     "K/N": keep the K-th of N shards, balanced by PASSCYCLE_DURATIONS
+                        (a JSON file {nodeid: seconds}; unknown tests weigh the median)
 
 Under pytest-xdist only the controller writes events (it receives every worker's reports);
 each worker measures its own coverage and the controller combines the data files.
@@ -24,6 +26,7 @@ each worker measures its own coverage and the controller combines the data files
 from __future__ import annotations
 
 import contextlib
+import heapq
 import itertools
 import json
 import os
@@ -465,16 +468,45 @@ def combine_data(data_file: Path, rcfile: str | None) -> None:
 # -- selection ------------------------------------------------------------------------------
 
 
+@pytest.hookimpl(trylast=True)  # after -k and -m: every shard splits the same items
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    shard = os.environ.get("PASSCYCLE_SHARD")
+    if shard:
+        mine = _shard(items, shard, os.environ.get("PASSCYCLE_DURATIONS"))
+        _keep(config, items, lambda item: item.nodeid in mine)
     select_file = os.environ.get("PASSCYCLE_SELECT")
-    if not select_file:
-        return
-    wanted = set(Path(select_file).read_text(encoding="utf-8").splitlines())
-    kept = [item for item in items if item.nodeid in wanted]
-    dropped = [item for item in items if item.nodeid not in wanted]
+    if select_file:
+        wanted = set(Path(select_file).read_text(encoding="utf-8").splitlines())
+        _keep(config, items, lambda item: item.nodeid in wanted)
+
+
+def _keep(config: pytest.Config, items: list[pytest.Item], keep: Any) -> None:
+    kept = [item for item in items if keep(item)]
+    dropped = [item for item in items if not keep(item)]
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         items[:] = kept
+
+
+def _shard(items: list[pytest.Item], spec: str, durations_file: str | None) -> set[str]:
+    """The node ids of shard K of N: longest first, each to the least loaded shard
+    (ties to the lowest), so every shard computes the same split on its own."""
+    number, total = (int(part) for part in spec.split("/"))
+    durations: dict[str, float] = {}
+    if durations_file:
+        durations = json.loads(Path(durations_file).read_text(encoding="utf-8"))
+    known = sorted(durations.values())
+    default = known[len(known) // 2] if known else 1.0
+    weight = {item.nodeid: float(durations.get(item.nodeid, default)) for item in items}
+    loads = [(0.0, index) for index in range(total)]
+    heapq.heapify(loads)
+    mine: set[str] = set()
+    for nodeid in sorted(weight, key=lambda n: (-weight[n], n)):
+        load, index = heapq.heappop(loads)
+        if index == number - 1:
+            mine.add(nodeid)
+        heapq.heappush(loads, (load + weight[nodeid], index))
+    return mine
 
 
 # -- timeout --------------------------------------------------------------------------------
