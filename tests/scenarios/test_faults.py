@@ -211,7 +211,8 @@ def test_a_fallback_holds_through_the_outage(app, tmp_path: Path) -> None:
     m = by_name(found.measurements)
     assert m["fault_error_rate"].value == 0.0
     assert m['fault_hits{scenario="outage",upstream="model",kind="error",fault="1"}'].value > 0
-    assert not found.notes
+    # (a busy machine may add a note about the load generator; none is about the faults)
+    assert not [n for n in found.notes if "fault" in n or "no request" in n]
 
 
 def test_a_fault_the_service_never_meets_is_said(app, tmp_path: Path) -> None:
