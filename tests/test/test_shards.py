@@ -108,6 +108,15 @@ def test_shards_split_the_suite_and_merge_into_the_full_run(project: Path, passc
     assert any("test_sub_wrong" in t or "sub" in t for t in issues)
     # the shards are partial runs: the history's latest full run is the merged one
     assert passcycle(project, "validate", "--json").json()["run"]["id"] == merged["run"]["id"]
+    # the shards' per-test maps merged too: a change to mul() re-tests mul's tests, not all
+    source = project / "src" / "calc" / "__init__.py"
+    source.write_text(CODE.replace("return a * b", "return b * a"))
+    chosen = passcycle(project, "retest", "--dry-run", "--json").json()
+    assert chosen["base"]["id"] == merged["run"]["id"]
+    selected = {t["nodeid"] for t in chosen["selection"]["tests"]}
+    assert not chosen["selection"]["everything"]
+    assert {f"tests/test_mul.py::test_mul_{i}" for i in range(1, 8)} <= selected
+    assert not any(n.startswith("tests/test_add.py") for n in selected)
 
 
 def test_merge_names_the_shard_that_is_missing(project: Path, passcycle) -> None:

@@ -178,7 +178,8 @@ class FaultProxy:
                         self._hits[down[0]] += 1
                         pipe.reset()
             elif not down and self._faults and not self._server.is_serving():  # type: ignore[union-attr]
-                await self._listen()
+                with contextlib.suppress(OSError):  # the port taken meanwhile: next tick
+                    await self._listen()
             if not self._active("blackhole"):
                 for pipe in [p for p in self._pipes if p.swallowed]:
                     pipe.reset()

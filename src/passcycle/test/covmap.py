@@ -218,16 +218,22 @@ tests_touching.__test__ = False  # type: ignore[attr-defined]
 
 
 def portable(data_file: Path, root: Path) -> bytes:
-    """The lines and arcs of `data_file`, with paths relative to `root`, as the bytes of a
-    coverage data file: what a shard keeps in the history, for a merge on another machine
-    whose checkout may live elsewhere."""
+    """The lines and arcs of `data_file` and its per-test map, with paths relative to
+    `root`, as the bytes of a coverage data file: what a shard keeps in the history, for a
+    merge on another machine whose checkout may live elsewhere."""
+    from passcycle.test.plugin import append_map  # imports pytest: only when sharding
+
     source = coverage.CoverageData(basename=str(data_file))
     source.read()
+    linesets, tests = _read_map(data_file)
     with tempfile.TemporaryDirectory(prefix="passcycle-portable-") as tmp:
         out = Path(tmp) / "portable.db"
         data = coverage.CoverageData(basename=str(out))
         data.update(source, map_path=lambda path: _relative(path, root))
         data.write()
+        if tests:
+            moved = [(i, _relative(path, root), bits) for i, path, bits in linesets]
+            append_map(out, moved, list(tests), replace=True)
         return out.read_bytes()
 
 
@@ -240,6 +246,9 @@ def merge_portable(parts: list[bytes], root: Path, out_file: Path) -> None:
     def here(path: str) -> str:
         return path if os.path.isabs(path) else str(root.resolve() / path)
 
+    from passcycle.test.plugin import _merge_maps, append_map
+
+    maps = []
     with tempfile.TemporaryDirectory(prefix="passcycle-merge-") as tmp:
         for index, blob in enumerate(parts):
             part = Path(tmp) / f"part-{index}.db"
@@ -247,4 +256,10 @@ def merge_portable(parts: list[bytes], root: Path, out_file: Path) -> None:
             data = coverage.CoverageData(basename=str(part))
             data.read()
             merged.update(data, map_path=here)
+            linesets, tests = _read_map(part)
+            maps.append(([(i, here(path), bits) for i, path, bits in linesets], list(tests)))
     merged.write()
+    # the shards' per-test maps as one: `retest` after a merge selects as after a full run
+    linesets, tests = _merge_maps(maps)
+    if tests:
+        append_map(out_file, linesets, tests, replace=True)
