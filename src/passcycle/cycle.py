@@ -48,6 +48,8 @@ class TestOutcome:
     files: list[FileCoverage] = field(default_factory=list)
     note: str | None = None
     detected: dict[str, str] = field(default_factory=dict)
+    # the suite's wall time when it is not the run's own: a merge's longest shard
+    suite_time: float | None = None
 
     __test__ = False
 
@@ -439,7 +441,9 @@ class Cycle:
             note,
             counts,
         )
-        outcome = TestOutcome(finished, results, summary, list(files), note)
+        outcome = TestOutcome(
+            finished, results, summary, list(files), note, suite_time=max(durations, default=None)
+        )
         if self.plan.model.scenarios or self.plan.model.drills:
             if on_stage:
                 on_stage("running the plan's scenarios against the service")

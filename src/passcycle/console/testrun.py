@@ -36,7 +36,8 @@ def show_test_summary(outcome: Any, slowest: int = 5, failures: int = 10) -> Non
     out.print()
     header = Text(f"run {run.id} ", style="bold")
     header.append_text(counts_text(counts))
-    header.append(f" in {fmt_duration(run.duration)}", style="dim")
+    took = getattr(outcome, "suite_time", None) or run.duration
+    header.append(f" in {fmt_duration(took)}", style="dim")
     out.print(header)
     rate = pass_rate(counts)
     line = Text("pass rate ")
