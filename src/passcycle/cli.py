@@ -44,6 +44,13 @@ class Options:
 options = Options()
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts (docs/json.md).")]
+CiOpt = Annotated[
+    bool,
+    typer.Option("--ci", help="Also write JUnit XML and JSON; Markdown to $GITHUB_STEP_SUMMARY."),
+]
+WorkersOpt = Annotated[
+    int, typer.Option("--workers", help="Locust worker processes for the scenarios.", min=0)
+]
 
 
 def _version(value: bool) -> None:
@@ -167,15 +174,8 @@ def test(
 def run(
     ctx: typer.Context,
     json_: JsonOpt = False,
-    ci: Annotated[
-        bool,
-        typer.Option(
-            "--ci", help="Also write JUnit XML and JSON; Markdown to $GITHUB_STEP_SUMMARY."
-        ),
-    ] = False,
-    workers: Annotated[
-        int, typer.Option("--workers", help="Locust worker processes for the scenarios.", min=0)
-    ] = 0,
+    ci: CiOpt = False,
+    workers: WorkersOpt = 0,
 ) -> None:
     """The full cycle: Test, then Validate — KPIs, issues, phases and the gate. Exit 0 on pass."""
     from passcycle import console
@@ -202,15 +202,8 @@ def merge(
         typer.Option("--group", help="The split to merge (default: the newest shard's)."),
     ] = None,
     json_: JsonOpt = False,
-    ci: Annotated[
-        bool,
-        typer.Option(
-            "--ci", help="Also write JUnit XML and JSON; Markdown to $GITHUB_STEP_SUMMARY."
-        ),
-    ] = False,
-    workers: Annotated[
-        int, typer.Option("--workers", help="Locust worker processes for the scenarios.", min=0)
-    ] = 0,
+    ci: CiOpt = False,
+    workers: WorkersOpt = 0,
 ) -> None:
     """Join the shards of a split into one run (results, coverage), then Validate it."""
     from passcycle import console
