@@ -111,7 +111,7 @@ class Cycle:
             parent_id=parent_id,
             plan_digest=plan.digest,
         )
-        artifacts = plan.root / ".passcycle" / "runs" / str(run.id)
+        artifacts = self._artifacts(run.id)
         artifacts.mkdir(parents=True, exist_ok=True)
         self.history.set_artifacts(run.id, str(artifacts.relative_to(plan.root)))
         source = plan.source if coverage else []
@@ -287,7 +287,7 @@ class Cycle:
         from passcycle.scenarios.drills import run_drills
 
         model = self.plan.model
-        artifacts = self.plan.root / ".passcycle" / "runs" / str(run.id)
+        artifacts = self._artifacts(run.id)
         try:
             found = run_scenarios(
                 model.service,
@@ -358,7 +358,7 @@ class Cycle:
         self.history.set_note(
             run.id, "; ".join(filter(None, [f"shard {number}/{total} of {group}", run.note]))
         )
-        data_file = self.plan.root / ".passcycle" / "runs" / str(run.id) / "coverage.db"
+        data_file = self._artifacts(run.id) / "coverage.db"
         if outcome.coverage is not None and data_file.exists():
             self.history.save_coverage_data(run.id, portable(data_file, self.plan.root))
         failed = [r.nodeid for r in outcome.results if r.outcome in BAD_OUTCOMES]
@@ -421,7 +421,7 @@ class Cycle:
         files: list[FileCoverage] = []
         blobs = [self.history.coverage_data(p.id) for p in parts]
         if all(blob is not None for blob in blobs):
-            artifacts = self.plan.root / ".passcycle" / "runs" / str(run.id)
+            artifacts = self._artifacts(run.id)
             artifacts.mkdir(parents=True, exist_ok=True)
             self.history.set_artifacts(run.id, str(artifacts.relative_to(self.plan.root)))
             data_file = artifacts / "coverage.db"
@@ -449,6 +449,10 @@ class Cycle:
                 on_stage("running the plan's scenarios against the service")
             self.run_scenarios(finished, workers=workers, on_progress=on_load)
         return outcome, self.validate(run.id)
+
+    def _artifacts(self, run_id: int) -> Path:
+        """A run's folder of files (coverage data, logs, the service's output)."""
+        return self.plan.root / ".passcycle" / "runs" / str(run_id)
 
     def _default_group(self) -> str:
         git = git_state(self.plan.root)

@@ -15,6 +15,7 @@ from passcycle.catalogue import BUILTIN_KPIS
 from passcycle.errors import PlanError
 from passcycle.scenarios.config import (
     DrillSection,
+    Name,
     ScenarioSection,
     ServiceSection,
     UpstreamSection,
@@ -102,7 +103,7 @@ class PlanModel(Section):
     service: ServiceSection | None = None
     scenarios: list[ScenarioSection] = []
     drills: list[DrillSection] = []
-    upstreams: dict[str, UpstreamSection] = {}
+    upstreams: dict[Name, UpstreamSection] = {}  # named as scenarios and drills are
     fix: FixSection = FixSection()
     alerts: AlertsSection = AlertsSection()
 
@@ -130,14 +131,6 @@ class PlanModel(Section):
                     ' write "metric:NAME" or "command:COMMAND"'
                 )
         return kpis
-
-    @field_validator("upstreams")
-    @classmethod
-    def _upstream_names(cls, upstreams: dict[str, UpstreamSection]) -> dict[str, UpstreamSection]:
-        for key in upstreams:
-            if not re.fullmatch(r"[A-Za-z][\w-]*", key):
-                raise ValueError(f"upstreams.{key}: use letters, digits, '_' or '-'")
-        return upstreams
 
     @model_validator(mode="after")
     def _upstreams_used(self) -> PlanModel:
@@ -283,7 +276,8 @@ def parse_plan(data: dict[str, Any], filename: str = PLAN_FILE) -> PlanModel:
 
 def _describe(exc: ValidationError, filename: str) -> str:
     error = exc.errors()[0]
-    loc = ".".join(str(part) for part in error["loc"])
+    # pydantic marks a mistake in a table's key (not its value) with a "[key]" part
+    loc = ".".join(str(part) for part in error["loc"] if part != "[key]")
     loc = loc.replace("validate_", "validate")
     kind = error["type"]
     if kind == "extra_forbidden":

@@ -9,12 +9,7 @@ from typing import Any
 from rich.table import Table
 
 from passcycle.console import clean, out
-
-
-def _value(value: float | None, unit: str) -> str:
-    from passcycle.targets import format_value
-
-    return "—" if value is None else format_value(value, unit)
+from passcycle.targets import format_value
 
 
 def show_scenarios(summaries: list[Any]) -> None:
@@ -33,11 +28,11 @@ def show_scenarios(summaries: list[Any]) -> None:
     for s in summaries:
         table.add_row(
             clean(s.name, 24),
-            _value(s.users, ""),
-            _value(s.requests, ""),
+            format_value(s.users, ""),
+            format_value(s.requests, ""),
             "—" if s.throughput is None else f"{s.throughput:.1f}",
-            _value(s.p95, "s"),
-            _value(s.error_rate, "%"),
+            format_value(s.p95, "s"),
+            format_value(s.error_rate, "%"),
         )
     out.print()
     out.print(table)
@@ -48,8 +43,8 @@ def show_scenarios(summaries: list[Any]) -> None:
         out.print(f" [bold]{clean(s.name, 24)}[/] faults: {broke}")
         for p in s.phases:
             out.print(
-                f"   {p.phase:<7} {_value(p.requests, ''):>7} requests"
-                f"  errors {_value(p.error_rate, '%'):>7}  p95 {_value(p.p95, 's'):>8}"
+                f"   {p.phase:<7} {format_value(p.requests, ''):>7} requests"
+                f"  errors {format_value(p.error_rate, '%'):>7}  p95 {format_value(p.p95, 's'):>8}"
             )
 
 

@@ -149,12 +149,9 @@ def _scenarios(ctx: ReportContext) -> list[str]:
     if not found:
         return []
 
-    def value(number: float | None, unit: str) -> str:
-        return "—" if number is None else format_value(number, unit)
-
     rows = [
-        (md_text(s.name, 60), value(s.users, ""), value(s.requests, ""), value(s.p95, "s"),
-         value(s.error_rate, "%"))
+        (md_text(s.name, 60), *(format_value(v, u) for v, u in
+         ((s.users, ""), (s.requests, ""), (s.p95, "s"), (s.error_rate, "%"))))
         for s in found
     ]  # fmt: skip
     lines = [
@@ -170,7 +167,7 @@ def _scenarios(ctx: ReportContext) -> list[str]:
             continue
         broke = ", ".join(f"{md_text(f.upstream, 40)} {f.kind} ×{f.hits:g}" for f in s.faults)
         phases = "; ".join(
-            f"{p.phase}: errors {value(p.error_rate, '%')}, p95 {value(p.p95, 's')}"
+            f"{p.phase}: errors {format_value(p.error_rate, '%')}, p95 {format_value(p.p95, 's')}"
             for p in s.phases
         )
         lines.append(f"- **{md_text(s.name, 60)}** — faults: {broke} — {phases}")

@@ -90,7 +90,7 @@ def run_drills(
     with Upstreams(upstreams or {}, root, artifacts, service_section.allow_hosts) as deps:
         # the service's dependencies run (and are reached through their proxies) as in
         # the scenarios; drills inject no faults
-        section = deps.resolve(service_section) or service_section
+        section = deps.resolve(service_section)
         for drill in drills:
             running = (
                 service is not None and service.process is not None and service.process.running

@@ -67,6 +67,7 @@ _BY_NAME: dict[str, _Reservoir] = {}
 # a fault was on, so the service's behaviour during an outage is measured on its own.
 _WINDOWS = [(float(a), float("inf") if b is None else float(b))
             for a, b in PASSCYCLE.get("windows") or []]  # fmt: skip
+_FIRST_FAULT = min((a for a, _ in _WINDOWS), default=0.0)
 _PHASES: dict[str, dict[str, Any]] = {}
 
 
@@ -108,7 +109,7 @@ def _phase(began: float) -> str | None:
     elapsed = began - start
     if any(a <= elapsed < b for a, b in _WINDOWS):
         return "during"
-    return "before" if elapsed < min(a for a, _ in _WINDOWS) else "after"
+    return "before" if elapsed < _FIRST_FAULT else "after"
 
 
 @events.request.add_listener
@@ -150,7 +151,6 @@ def _on_test_start(environment: Any, **_kw: Any) -> None:
     if not isinstance(environment.runner, WorkerRunner):
         # passcycle's fault proxies time their schedule from this moment
         _write("started.json", {"t": _STATE["t0"]})
-    if not isinstance(environment.runner, WorkerRunner):
         gevent.spawn(_watch, environment)
 
 

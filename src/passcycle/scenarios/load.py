@@ -354,15 +354,16 @@ def _result(
     scenario = spec.scenario
     steps = [request_stats(e["name"], e["method"], [e], scenario) for e in stats]
     total = request_stats("Aggregated", "", stats, scenario)
+    pools = _harness_files(spec.out)
     users = [r["users"] for r in _history_rows(spec.out / "locust_stats_history.csv")]
     peak = max(users, default=0)
     if not peak:  # over before the stats history caught a user: the harness counted them
-        peak = _spawned(spec.out)
+        peak = sum(int(p.get("spawned") or 0) for p in pools)
         users = [peak] if peak else []
     steady = users[users.index(peak) :] if peak else []
     sustained = sorted(steady)[len(steady) // 2] if steady else 0
-    samples, capped, exact, by_step = _samples(spec.out, stats)
-    phases = _phases(spec.out)
+    samples, capped, exact, by_step = _samples(pools, stats)
+    phases = _phases(pools)
     if exact:
         # Raw times beat Locust's histogram, which rounds to whole milliseconds (a fast
         # loopback reply would read as 0 ms).
@@ -500,23 +501,18 @@ def _merge(pools: list[dict[str, Any]], rng: random.Random) -> tuple[float, ...]
     return tuple(v / 1000.0 for v in merged)
 
 
-def _spawned(out: Path) -> int:
-    """Users every Locust process had started, summed over the processes."""
-    pools = [_read_json(Path(p)) for p in sorted(glob.glob(str(out / "samples-*.json")))]
-    return sum(int(p.get("spawned") or 0) for p in pools if isinstance(p, dict))
+def _harness_files(out: Path) -> list[dict[str, Any]]:
+    """What each Locust process's harness wrote at the end (samples-PID.json)."""
+    found = [_read_json(Path(p)) for p in sorted(glob.glob(str(out / "samples-*.json")))]
+    return [p for p in found if isinstance(p, dict)]
 
 
-def _phases(out: Path) -> dict[str, PhaseStats]:
+def _phases(pools: list[dict[str, Any]]) -> dict[str, PhaseStats]:
     """The harness's per-phase counts and samples, summed over Locust's processes."""
-    pools = [_read_json(Path(p)) for p in sorted(glob.glob(str(out / "samples-*.json")))]
     found: dict[str, PhaseStats] = {}
     rng = random.Random(0)
     for phase in ("before", "during", "after"):
-        parts = [
-            p["phases"][phase]
-            for p in pools
-            if isinstance(p, dict) and phase in (p.get("phases") or {})
-        ]
+        parts = [p["phases"][phase] for p in pools if phase in (p.get("phases") or {})]
         if parts:
             found[phase] = PhaseStats(
                 sum(int(x.get("requests", 0)) for x in parts),
@@ -527,14 +523,12 @@ def _phases(out: Path) -> dict[str, PhaseStats]:
 
 
 def _samples(
-    out: Path, stats: list[dict[str, Any]]
+    pools: list[dict[str, Any]], stats: list[dict[str, Any]]
 ) -> tuple[tuple[float, ...], bool, bool, dict[str, tuple[float, ...]]]:
     """Merge the processes' reservoirs into one uniform sample (seconds), and one per
     request name ("METHOD name"); with no reservoir (workers on other machines), a sample
     drawn from Locust's histogram. Returns (samples, capped, exact, by_step): exact when
     they are raw response times."""
-    pools = [_read_json(Path(p)) for p in sorted(glob.glob(str(out / "samples-*.json")))]
-    pools = [p for p in pools if isinstance(p, dict)]
     capped = any(p.get("capped") for p in pools)
     rng = random.Random(0)
     merged = _merge(pools, rng)

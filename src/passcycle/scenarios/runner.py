@@ -112,7 +112,7 @@ def run_scenarios(
     dependencies = Upstreams(upstreams, root, artifacts, service_section.allow_hosts)
     try:
         dependencies.start()
-        service.section = dependencies.resolve(service_section) or service_section
+        service.section = dependencies.resolve(service_section)
         if service_section.command or service_section.url:
             service.start()
         before = _read_metrics(service)

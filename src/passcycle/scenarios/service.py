@@ -126,13 +126,7 @@ class Service:
                 time.sleep(POLL_SECONDS)
 
     def _port_open(self) -> bool:
-        if self.port is None:
-            return False
-        try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
-                return True
-        except OSError:
-            return False
+        return self.port is not None and listening(self.port)
 
     def _error(self, what: str, hint: str) -> RunError:
         lines = log_tail(self.log, TAIL_LINES) if self.process else []
@@ -162,3 +156,12 @@ class Service:
 def fill_port(text: str, port: int) -> str:
     # Not str.format: commands carry JSON and shell braces of their own.
     return text.replace("{port}", str(port)).replace("{host}", "127.0.0.1")
+
+
+def listening(port: int) -> bool:
+    """Something accepts connections on 127.0.0.1:`port`."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False

@@ -9,7 +9,6 @@ proxy, and always stopped.
 from __future__ import annotations
 
 import os
-import socket
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -20,7 +19,7 @@ from passcycle.scenarios.faults import FaultProxy
 from passcycle.scenarios.load import free_port
 from passcycle.scenarios.processes import OwnedProcess, log_tail
 from passcycle.scenarios.safety import check_target
-from passcycle.scenarios.service import fill_port
+from passcycle.scenarios.service import fill_port, listening
 
 POLL_SECONDS = 0.1
 
@@ -65,9 +64,9 @@ class Upstreams:
         for process in self.processes.values():
             process.stop()
 
-    def resolve(self, section: ServiceSection | None) -> ServiceSection | None:
+    def resolve(self, section: ServiceSection) -> ServiceSection:
         """The service's section with `{upstream.NAME}` written as each proxy's host:port."""
-        if section is None or not self.proxies:
+        if not self.proxies:
             return section
 
         def fill(text: str) -> str:
@@ -121,7 +120,7 @@ class Upstreams:
             raise RunError(f"upstreams.{name}.command: cannot start {argv[0]!r}: {exc}") from None
         self.processes[name] = process
         deadline = time.monotonic() + section.ready_timeout
-        while not _listening(port):
+        while not listening(port):
             if not process.running or time.monotonic() > deadline:
                 why = (
                     f"exited with code {process.poll()}"
@@ -137,11 +136,3 @@ class Upstreams:
                 )
             time.sleep(POLL_SECONDS)
         return port
-
-
-def _listening(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-            return True
-    except OSError:
-        return False
