@@ -166,8 +166,27 @@ def test_exit_codes(make_project, passcycle):
     lines = error.stderr.strip().splitlines()
     assert lines[0].startswith("error: passcycle.toml: kpis.coverage.target: cannot read")
     assert len(lines) == 2 and lines[1].startswith("Tip:")
-    missing = passcycle(ok, "test", "--", "tests/nope.py", expect=3)
-    assert "error:" in missing.stderr
+    runs = len(passcycle(ok, "history", "--json").json()["runs"])
+    missing = passcycle(ok, "test", "--", "tests/nope.py", expect=2)
+    lines = [line for line in missing.stderr.splitlines() if not line.startswith("no plan keys")]
+    assert lines[0] == "error: pytest usage error: file or directory not found: tests/nope.py"
+    assert len(lines) == 2 and lines[1].startswith("Tip:")
+    typo = passcycle(ok, "run", "--", "--no-such-flag", expect=2)
+    assert "error: pytest usage error: unrecognized arguments: --no-such-flag\n" in typo.stderr
+    # a typo is not history: neither command left a run behind
+    assert len(passcycle(ok, "history", "--json").json()["runs"]) == runs
+
+
+def test_paths_after_the_dashes_replace_the_plans_tests(make_project, passcycle):
+    root = make_project(KNOWN)
+    data = passcycle(root, "test", "--json", "--", "tests/test_calc.py::test_add", expect=0)
+    assert sum(data.json()["counts"].values()) == 1  # only what pytest would run
+    assert data.json()["run"]["partial"] is True
+    # `-k` runs part of the suite too; neither is what validate, report or baseline judge
+    passcycle(root, "test", "--", "-k", "add", expect=0)
+    assert passcycle(root, "validate", "--json", expect=2).stderr.startswith(
+        "error: no full run in the history"
+    )
 
 
 def test_pytest_arguments_pass_through(make_project, passcycle):
@@ -183,6 +202,25 @@ def test_xdist_gives_the_same_counts(make_project, passcycle):
     data = passcycle(root, "test", "--json", "--", "-n", "2", expect=1, autoload=True).json()
     assert data["counts"] == KNOWN_COUNTS
     assert data["coverage"]["total"] > 0
+
+
+def test_baseline_set_refuses_what_later_runs_must_not_match(make_project, passcycle):
+    root = make_project(KNOWN)
+    failed = passcycle(root, "run", "--json", expect=1).json()["run"]
+    refused = passcycle(root, "baseline", "set", expect=2)
+    assert refused.stderr.startswith(
+        f"error: run {failed['id']} failed its gate (status failed): a baseline is"
+    )
+    assert "--force" in refused.stderr
+    assert passcycle(root, "baseline", "show", "--json").json() == {"baseline": None}
+    forced = passcycle(root, "baseline", "set", "--force", "--json", expect=0).json()
+    assert forced["baseline"]["id"] == failed["id"]
+    part = passcycle(root, "test", "--json", "--", "-k", "add", expect=0).json()["run"]
+    refused = passcycle(root, "baseline", "set", str(part["id"]), expect=2)
+    assert f"run {part['id']} is a test of part of the suite" in refused.stderr
+    # validate and report judge the newest full run, not the slice that came after it
+    judged = passcycle(root, "validate", "--json", expect=1).json()
+    assert judged["run"]["id"] == failed["id"]
 
 
 def test_baseline_set_and_show(make_project, passcycle):

@@ -48,6 +48,8 @@ CiOpt = Annotated[
     bool,
     typer.Option("--ci", help="Also write JUnit XML and JSON; Markdown to $GITHUB_STEP_SUMMARY."),
 ]
+# validate, phase and report judge the whole suite unless told otherwise (#9)
+FULL_RUN_HELP = "Run id, 'full' (the newest full run), 'latest', 'baseline' or -N."
 WorkersOpt = Annotated[
     int, typer.Option("--workers", help="Locust worker processes for the scenarios.", min=0)
 ]
@@ -324,7 +326,7 @@ def cycle_(
 
 @app.command()
 def validate(
-    run: Annotated[str, typer.Argument(help="Run id, 'latest', 'baseline' or -N.")] = "latest",
+    run: Annotated[str, typer.Argument(help=FULL_RUN_HELP)] = "full",
     json_: JsonOpt = False,
 ) -> None:
     """Judge a recorded run again, without re-running it."""
@@ -340,7 +342,7 @@ def validate(
 
 @app.command()
 def phase(
-    run: Annotated[str, typer.Argument(help="Run to judge the criteria on.")] = "latest",
+    run: Annotated[str, typer.Argument(help=FULL_RUN_HELP)] = "full",
     json_: JsonOpt = False,
 ) -> None:
     """Show each phase's exit criteria, met or not, and the current phase."""
@@ -356,7 +358,7 @@ def phase(
 
 @app.command()
 def report(
-    run: Annotated[str, typer.Argument(help="Run id, 'latest', 'baseline' or -N.")] = "latest",
+    run: Annotated[str, typer.Argument(help=FULL_RUN_HELP)] = "full",
     formats: Annotated[
         str, typer.Option("--format", "-f", help="Comma-separated: html, md, junit, json.")
     ] = "html,md,junit,json",
@@ -439,13 +441,16 @@ def show(
 
 @baseline_app.command("set")
 def baseline_set(
-    run: Annotated[str, typer.Argument(help="Run id, 'latest' or -N.")] = "latest",
+    run: Annotated[str, typer.Argument(help=FULL_RUN_HELP)] = "full",
+    force: Annotated[
+        bool, typer.Option("--force", help="Accept a partial run or one that failed its gate.")
+    ] = False,
     json_: JsonOpt = False,
 ) -> None:
     """Make a run the baseline that later runs are compared with."""
     from passcycle import console
 
-    chosen = _cycle().set_baseline(run)
+    chosen = _cycle().set_baseline(run, force=force)
     if json_:
         console.print_json({"baseline": console.run_json(chosen)})
         return

@@ -5,6 +5,7 @@ from __future__ import annotations
 import glob
 import json
 import os
+import shutil
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -12,11 +13,18 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from passcycle.errors import ExitCode, PasscycleError, RunError, UsageError
+from passcycle.errors import (
+    ExitCode,
+    PasscycleError,
+    PytestUsageError,
+    RunError,
+    UsageError,
+)
 from passcycle.plan import Plan
 from passcycle.records import (
     BAD_OUTCOMES,
     OUTCOMES,
+    PARTIAL_KINDS,
     CoverageSummary,
     FileCoverage,
     Measurement,
@@ -50,6 +58,7 @@ class TestOutcome:
     detected: dict[str, str] = field(default_factory=dict)
     # the suite's wall time when it is not the run's own: a merge's longest shard
     suite_time: float | None = None
+    end: RunEnd | None = None  # how the run will end, while it is still running
 
     __test__ = False
 
@@ -60,6 +69,36 @@ class TestOutcome:
     @property
     def exit_code(self) -> ExitCode:
         return ExitCode(self.run.exit_code if self.run.exit_code is not None else 3)
+
+
+@dataclass(frozen=True, slots=True)
+class RunEnd:
+    """How a run ends: its status, exit code, note and outcome counts."""
+
+    status: str
+    code: ExitCode
+    note: str | None
+    counts: dict[str, int]
+
+
+def run_end(results: Sequence[TestResult], note: str | None, disagreement: str | None) -> RunEnd:
+    """A run's end from its results: never `passed` where pytest's own account says it
+    failed or did not finish (#9)."""
+    counts = count_outcomes(results)
+    if disagreement:
+        why = f"pytest and passcycle disagree: {disagreement}"
+        return RunEnd("error", ExitCode.RUN_ERROR, "; ".join(filter(None, [why, note])), counts)
+    if not results:
+        return RunEnd("error", ExitCode.RUN_ERROR, note or "no tests collected", counts)
+    if counts["failed"] or counts["error"]:
+        return RunEnd("failed", ExitCode.FAILED, note, counts)
+    return RunEnd("passed", ExitCode.OK, note, counts)
+
+
+def suite_cpu(results: Sequence[TestResult]) -> float | None:
+    """The CPU seconds of the suite's tests; None when the plugin measured none."""
+    measured = [r.cpu for r in results if r.cpu is not None]
+    return sum(measured) if measured else None
 
 
 def count_outcomes(results: Sequence[TestResult]) -> dict[str, int]:
@@ -96,28 +135,30 @@ class Cycle:
         coverage: bool = True,
         on_progress: ProgressHook | None = None,
         env: dict[str, str] | None = None,
+        finish: bool = True,
     ) -> TestOutcome:
-        """Run the suite with coverage and record every result as it finishes."""
+        """Run the suite with coverage and record every result as it finishes.
+
+        With `finish=False` the run stays `running` (its end is in `TestOutcome.end`) so
+        that the caller finishes it once everything else it does for the run is done: a
+        run killed meanwhile is never left `passed` (#9).
+        """
+        from passcycle.test.args import read_args
         from passcycle.test.runner import SuiteSpec, run_suite
 
         plan = self.plan
-        git = git_state(plan.root)
-        run = self.history.start_run(
-            plan.name,
-            kind,
-            commit=git.commit,
-            branch=git.branch,
-            dirty=git.dirty,
-            parent_id=parent_id,
-            plan_digest=plan.digest,
-        )
+        given = read_args(pytest_args)
+        partial = kind in PARTIAL_KINDS or select is not None or paths is not None or given.partial
+        run = self._start_run(kind, parent_id=parent_id, partial=partial)
         artifacts = self._artifacts(run.id)
         artifacts.mkdir(parents=True, exist_ok=True)
         self.history.set_artifacts(run.id, str(artifacts.relative_to(plan.root)))
         source = plan.source if coverage else []
+        # paths after -- replace the plan's, as they would on pytest's command line
+        tests = list(paths) if paths is not None else [] if given.paths else list(plan.tests)
         spec = SuiteSpec(
             root=plan.root,
-            tests=list(paths) if paths is not None else list(plan.tests),
+            tests=tests,
             source=list(source),
             pytest_args=[*plan.project.pytest_args, *pytest_args],
             python=plan.project.python or sys.executable,
@@ -131,24 +172,17 @@ class Cycle:
         try:
             suite = run_suite(spec, on_progress=on_progress, on_result=writer.add)
             writer.flush()
-        except KeyboardInterrupt:
-            writer.flush()
-            self.history.finish_run(
-                run.id, "interrupted", ExitCode.INTERRUPTED, "stopped by Ctrl-C"
-            )
-            raise
-        except PasscycleError as exc:
-            writer.flush()
-            self.history.finish_run(run.id, "error", exc.exit_code, exc.message)
+        except PytestUsageError:
+            # pytest refused its command line and ran nothing: a typo is not history
+            self.history.discard_run(run.id)
+            shutil.rmtree(artifacts, ignore_errors=True)
             raise
         except BaseException as exc:
             writer.flush()
-            self.history.finish_run(
-                run.id, "error", ExitCode.RUN_ERROR, f"passcycle failed: {exc!r}"
-            )
+            self._abort(run.id, exc)
             raise
 
-        if coverage and kind != "retest":
+        if coverage and not partial:
             # file hashes at the run: what `retest` compares with when git cannot tell
             from passcycle.fix.changes import SNAPSHOT_FILE, save_snapshot, snapshot
 
@@ -157,25 +191,53 @@ class Cycle:
             )
         results = writer.written
         measurements = [Measurement("suite_duration", suite.duration, "s", "tests")]
+        cpu = suite_cpu(results)
+        if cpu is not None:
+            measurements.append(Measurement("suite_cpu", cpu, "s", "tests"))
         if suite.coverage is not None:
             self.history.add_coverage(run.id, suite.coverage, suite.files)
         junit = self._import_junit(run.id)
         results = [*results, *junit]
         self.history.add_measurements(run.id, measurements)
-        counts = count_outcomes(results)
-        if not results:
-            status, code = "error", ExitCode.RUN_ERROR
-        elif counts["failed"] or counts["error"]:
-            status, code = "failed", ExitCode.FAILED
-        else:
-            status, code = "passed", ExitCode.OK
-        note = suite.note
-        if not results and note is None:
-            note = "no tests collected"
-        finished = self.history.finish_run(run.id, status, code, note, counts)
+        end = run_end(results, suite.note, suite.disagreement)
+        if finish:
+            run = self.history.finish_run(run.id, end.status, end.code, end.note, end.counts)
         return TestOutcome(
-            finished, results, suite.coverage, list(suite.files), note, dict(plan.detected)
+            run,
+            results,
+            suite.coverage,
+            list(suite.files),
+            end.note,
+            dict(plan.detected),
+            end=None if finish else end,
         )
+
+    def _start_run(self, kind: str, *, parent_id: int | None = None, partial: bool = False) -> Run:
+        """A new `running` run of this plan, with the tree's git state."""
+        git = git_state(self.plan.root)
+        return self.history.start_run(
+            self.plan.name,
+            kind,
+            commit=git.commit,
+            branch=git.branch,
+            dirty=git.dirty,
+            parent_id=parent_id,
+            plan_digest=self.plan.digest,
+            partial=partial,
+        )
+
+    def _abort(self, run_id: int, exc: BaseException) -> None:
+        """Close a run that an exception cut short, saying why."""
+        if isinstance(exc, KeyboardInterrupt):
+            self.history.finish_run(
+                run_id, "interrupted", ExitCode.INTERRUPTED, "stopped by Ctrl-C"
+            )
+        elif isinstance(exc, PasscycleError):
+            self.history.finish_run(run_id, "error", exc.exit_code, exc.message)
+        else:
+            self.history.finish_run(
+                run_id, "error", ExitCode.RUN_ERROR, f"passcycle failed: {exc!r}"
+            )
 
     def _import_junit(self, run_id: int) -> list[TestResult]:
         patterns = self.plan.project.junit
@@ -197,25 +259,10 @@ class Cycle:
         if run_id is not None:
             self.history.add_results(run_id, results)
             return results
-        git = git_state(self.plan.root)
-        run = self.history.start_run(
-            self.plan.name,
-            "import",
-            commit=git.commit,
-            branch=git.branch,
-            dirty=git.dirty,
-            plan_digest=self.plan.digest,
-        )
+        run = self._start_run("import")
         self.history.add_results(run.id, results)
-        counts = count_outcomes(results)
-        bad = counts["failed"] + counts["error"]
-        self.history.finish_run(
-            run.id,
-            "failed" if bad else "passed",
-            ExitCode.FAILED if bad else ExitCode.OK,
-            f"imported from {len(paths)} JUnit file(s)",
-            counts,
-        )
+        end = run_end(results, f"imported from {len(paths)} JUnit file(s)", None)
+        self.history.finish_run(run.id, end.status, end.code, end.note, end.counts)
         return results
 
     # --- Validate ------------------------------------------------------------------------
@@ -248,34 +295,37 @@ class Cycle:
         except PasscycleError as exc:
             self._refused(kind, exc)
             raise
-        outcome = self.test(pytest_args, kind=kind, on_progress=on_progress)
-        failed = [r.nodeid for r in outcome.results if r.outcome in BAD_OUTCOMES]
-        if failed and self.plan.validate.reruns and outcome.run.status != "error":
-            if on_stage:
-                on_stage(f"re-running {min(len(failed), MAX_RERUN)} failed tests in isolation")
-            self.rerun_failures(outcome.run, failed, pytest_args)
-        if (scenarios or drills) and outcome.run.status != "error":
-            if on_stage:
-                what = [
-                    f"{len(x)} {name if len(x) > 1 else name[:-1]}"
-                    for x, name in ((scenarios, "scenarios"), (drills, "drills"))
-                    if x
-                ]
-                on_stage(f"running {' and '.join(what)} against the service")
-            self.run_scenarios(outcome.run, workers=workers, on_progress=on_load)
-        return outcome, self.validate(outcome.run.id)
+        outcome = self.test(pytest_args, kind=kind, on_progress=on_progress, finish=False)
+        end = outcome.end
+        assert end is not None
+        notes: list[str] = []
+        try:
+            failed = [r.nodeid for r in outcome.results if r.outcome in BAD_OUTCOMES]
+            if failed and self.plan.validate.reruns and end.status != "error":
+                if on_stage:
+                    on_stage(f"re-running {min(len(failed), MAX_RERUN)} failed tests in isolation")
+                self.rerun_failures(outcome.run, failed, pytest_args)
+            if (scenarios or drills) and end.status != "error":
+                if on_stage:
+                    what = [
+                        f"{len(x)} {name if len(x) > 1 else name[:-1]}"
+                        for x, name in ((scenarios, "scenarios"), (drills, "drills"))
+                        if x
+                    ]
+                    on_stage(f"running {' and '.join(what)} against the service")
+                notes = self.run_scenarios(outcome.run, workers=workers, on_progress=on_load)
+        except BaseException as exc:
+            if self.history.get_run(outcome.run.id).status == "running":
+                self._abort(outcome.run.id, exc)
+            raise
+        note = "; ".join(filter(None, [end.note, *notes])) or None
+        finished = self.history.finish_run(outcome.run.id, end.status, end.code, note, end.counts)
+        outcome = replace(outcome, run=finished, note=note, end=None)
+        return outcome, self.validate(finished.id)
 
     def _refused(self, kind: str, exc: PasscycleError) -> None:
         """A run refused before it started is still recorded, with the reason."""
-        git = git_state(self.plan.root)
-        run = self.history.start_run(
-            self.plan.name,
-            kind,
-            commit=git.commit,
-            branch=git.branch,
-            dirty=git.dirty,
-            plan_digest=self.plan.digest,
-        )
+        run = self._start_run(kind)
         self.history.finish_run(run.id, "error", exc.exit_code, exc.message, counts={})
 
     def run_scenarios(
@@ -321,9 +371,6 @@ class Cycle:
             )
             raise
         self.history.add_measurements(run.id, found.measurements)
-        if found.notes:
-            note = "; ".join(found.notes)
-            self.history.set_note(run.id, f"{run.note}; {note}" if run.note else note)
         return list(found.notes)
 
     # --- Shards: one suite across machines ------------------------------------------------
@@ -404,7 +451,7 @@ class Cycle:
             branch=first.branch,
             dirty=first.dirty,
             plan_digest=self.plan.digest,
-        )
+        )  # the merge of a complete group is the whole suite
         results = merge_results(self.history.results(p.id) for p in parts)
         self.history.add_results(run.id, results)
         durations = [
@@ -428,26 +475,29 @@ class Cycle:
             merge_portable([b for b in blobs if b is not None], self.plan.root, data_file)
             summary, files = summarize(data_file, self.plan.root)
             self.history.add_coverage(run.id, summary, files)
-        counts = count_outcomes(results)
-        bad = counts["failed"] + counts["error"]
         ids = ", ".join(str(p.id) for p in parts)
         note = f"merged from {len(parts)} shards of {group} (runs {ids})"
         if any(blob is None for blob in blobs):
             note += "; coverage not merged: a shard ran without it"
-        finished = self.history.finish_run(
-            run.id,
-            "failed" if bad else "passed",
-            ExitCode.FAILED if bad else ExitCode.OK,
-            note,
-            counts,
-        )
-        outcome = TestOutcome(
-            finished, results, summary, list(files), note, suite_time=max(durations, default=None)
-        )
+        cpu = suite_cpu(results)
+        if cpu is not None:
+            self.history.add_measurements(run.id, [Measurement("suite_cpu", cpu, "s", "tests")])
+        end = run_end(results, note, None)
+        notes: list[str] = []
         if self.plan.model.scenarios or self.plan.model.drills:
             if on_stage:
                 on_stage("running the plan's scenarios against the service")
-            self.run_scenarios(finished, workers=workers, on_progress=on_load)
+            try:
+                notes = self.run_scenarios(run, workers=workers, on_progress=on_load)
+            except BaseException as exc:
+                if self.history.get_run(run.id).status == "running":
+                    self._abort(run.id, exc)
+                raise
+        note = "; ".join(filter(None, [end.note, *notes]))
+        finished = self.history.finish_run(run.id, end.status, end.code, note, end.counts)
+        outcome = TestOutcome(
+            finished, results, summary, list(files), note, suite_time=max(durations, default=None)
+        )
         return outcome, self.validate(run.id)
 
     def _artifacts(self, run_id: int) -> Path:
@@ -592,12 +642,27 @@ class Cycle:
     def runs(self, limit: int = 20) -> list[Run]:
         return self.history.runs(project=self.plan.name, limit=limit)
 
-    def set_baseline(self, ref: str | int = "latest") -> Run:
+    def set_baseline(self, ref: str | int = "full", *, force: bool = False) -> Run:
+        """Make a run the baseline. A run that did not finish is refused; one that is part
+        of the suite or failed its gate is refused unless `force` (#9)."""
         run = self.history.get_run(ref, project=self.plan.name)
         if run.status in ("running", "interrupted", "error"):
+            why = f": {run.note}" if run.note else ""
             raise UsageError(
-                f"run {run.id} is {run.status}: it cannot be the baseline",
+                f"run {run.id} is {run.status}{why}; it cannot be the baseline",
                 hint="pick a finished run from `passcycle history`",
+            )
+        refused = None
+        if run.partial:
+            refused = f"run {run.id} is a {run.kind} of part of the suite"
+        elif run.gate is False:
+            refused = f"run {run.id} failed its gate (status {run.status})"
+        elif run.gate is None and run.status != "passed":
+            refused = f"run {run.id} is {run.status} and was never judged"
+        if refused and not force:
+            raise UsageError(
+                f"{refused}: a baseline is what later runs must match",
+                hint="pick a full run that passed its gate, or give --force to insist",
             )
         self.history.set_baseline(self.plan.name, run.id)
         return run

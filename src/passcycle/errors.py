@@ -5,6 +5,7 @@ The exception tree::
     PasscycleError            message + hint + exit code; printed as one line, no traceback
      +-- PlanError            the plan is wrong (exit 2); the message names the file and key
      +-- UsageError           a command line that cannot work (exit 2)
+     |    +-- PytestUsageError  pytest refused its arguments (exit 2); no run is recorded
      +-- HistoryError         the history database cannot be opened or written (exit 3)
      +-- RunError             the suite or the service could not be run (exit 3)
 """
@@ -43,6 +44,10 @@ class UsageError(PasscycleError):
     """The command line asks for something that cannot work."""
 
     exit_code = ExitCode.USAGE_ERROR
+
+
+class PytestUsageError(UsageError):
+    """pytest refused its command line (its exit code 4) before running anything."""
 
 
 class HistoryError(PasscycleError):

@@ -10,6 +10,7 @@ OUTCOMES: tuple[str, ...] = ("passed", "failed", "error", "skipped", "xfailed", 
 BAD_OUTCOMES: frozenset[str] = frozenset({"failed", "error"})
 
 RUN_KINDS: tuple[str, ...] = ("run", "test", "retest", "ci", "shard", "import")
+PARTIAL_KINDS: tuple[str, ...] = ("retest", "shard")  # always part of the suite
 RUN_STATUSES: tuple[str, ...] = ("running", "passed", "failed", "error", "interrupted")
 
 ISSUE_KINDS: tuple[str, ...] = (
@@ -50,6 +51,7 @@ class TestResult:
     when: str | None = None  # the phase that decided a bad outcome: setup, call, teardown
     reruns: tuple[str, ...] = ()  # outcomes of isolated re-runs, first outcome never replaced
     fingerprint: str | None = None
+    cpu: float | None = None  # CPU seconds of setup + call + teardown; None: not measured
 
     __test__ = False  # not a pytest test class
 
@@ -113,6 +115,7 @@ class Run:
     counts: dict[str, int] = field(default_factory=dict)  # outcome -> number of tests
     gate: bool | None = None  # the verdict's gate; None until judged
     reasons: tuple[str, ...] = ()  # why the gate failed
+    partial: bool = False  # ran part of the suite (re-test, shard, -k, paths): not judged as full
 
     @property
     def duration(self) -> float | None:

@@ -8,6 +8,7 @@ import pytest
 import sqlalchemy as sa
 
 from passcycle.errors import ExitCode, HistoryError
+from passcycle.records import TestResult
 from passcycle.store import SCHEMA_VERSION, History
 from passcycle.store.engine import create_engine
 from passcycle.store.migrate import Step, ensure_schema, read_version
@@ -160,26 +161,35 @@ def test_an_older_schema_is_upgraded_by_its_steps(history_url: str, tmp_path: Pa
         History.open(history_url, root=tmp_path)
 
 
-def test_a_version_1_history_gains_the_shard_tables(history_url: str, tmp_path: Path):
+def test_a_version_1_history_gains_shards_cpu_and_partial(history_url: str, tmp_path: Path):
     with History.open(history_url, root=tmp_path) as history:
         run = history.start_run("calc", "run")
+        history.add_results(run.id, [TestResult("t.py::a", "passed")])
     engine = create_engine(sa.make_url(history_url))
     try:
         with engine.begin() as conn:  # back to what passcycle 0.1 wrote
             conn.exec_driver_sql("DROP TABLE coverage_data")
             conn.exec_driver_sql("DROP TABLE shards")
+            conn.exec_driver_sql("ALTER TABLE test_results DROP COLUMN cpu")
+            conn.exec_driver_sql("ALTER TABLE runs DROP COLUMN partial")
             conn.execute(sa.update(meta).where(meta.c.key == "schema_version").values(value="1"))
     finally:
         engine.dispose()
     with History.open(history_url, root=tmp_path) as history:
         assert history.get_run(run.id).kind == "run"  # kept
+        assert history.get_run(run.id).partial is False
+        assert history.results(run.id)[0].cpu is None  # not measured then
         history.add_shard(run.id, "calc", "g1", 1, 2)
         history.save_coverage_data(run.id, b"bytes")
         assert history.coverage_data(run.id) == b"bytes"
+        later = history.start_run("calc", "retest", partial=True)
+        history.add_results(later.id, [TestResult("t.py::a", "passed", cpu=0.25)])
+        assert history.results(later.id)[0].cpu == 0.25
+        assert history.get_run(later.id).partial is True
     engine = create_engine(sa.make_url(history_url))
     try:
         with engine.connect() as conn:
-            assert read_version(conn) == SCHEMA_VERSION == 2
+            assert read_version(conn) == SCHEMA_VERSION == 3
     finally:
         engine.dispose()
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from passcycle.errors import RunError
+from passcycle.errors import ExitCode, PytestUsageError, RunError
 from passcycle.test.covmap import tests_by_file
 from passcycle.test.runner import Progress, SuiteSpec, run_suite
 
@@ -390,10 +390,14 @@ def test_pytest_that_cannot_start_is_a_run_error(make_project):
     with pytest.raises(RunError, match="No module named pytest") as raised:
         run_suite(spec(root, python=str(no_site)))
     assert raised.value.hint.startswith("install pytest in that interpreter")
-    with pytest.raises(RunError, match=r"pytest usage error: .*no-such-option"):
+    # pytest's own `error:` line, alone, whatever pytest prints before it (9.2: "usage: ...")
+    with pytest.raises(PytestUsageError) as refused:
         run_suite(spec(root, pytest_args=["--no-such-option"]))
-    with pytest.raises(RunError, match="usage error: file or directory not found: missing"):
+    assert refused.value.message == ("pytest usage error: unrecognized arguments: --no-such-option")
+    assert refused.value.exit_code == ExitCode.USAGE_ERROR
+    with pytest.raises(PytestUsageError) as refused:
         run_suite(spec(root, tests=["missing"]))
+    assert refused.value.message == "pytest usage error: file or directory not found: missing"
 
 
 def test_a_crash_under_xdist_is_a_crash_error(make_project):

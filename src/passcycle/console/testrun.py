@@ -116,6 +116,7 @@ def run_json(run: Run) -> dict[str, Any]:
         "id": run.id,
         "project": run.project,
         "kind": run.kind,
+        "partial": run.partial,
         "status": run.status,
         "started": run.started.isoformat(),
         "finished": run.finished.isoformat() if run.finished else None,

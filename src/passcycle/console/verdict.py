@@ -112,10 +112,14 @@ def show_verdict(verdict: Any, suggestions: dict[str, Any] | None = None) -> Non
             for c in missing:
                 out.print(f"   [red]✘[/] {clean(c.text, 40):<40} [dim]{clean(c.evidence, 50)}[/]")
     out.print()
+    what = f"run {verdict.run.id}"
+    if verdict.run.partial:  # a re-test or a slice: its gate is not the suite's
+        parent = f" of run {verdict.run.parent_id}" if verdict.run.parent_id else ""
+        what += f" ({verdict.run.kind}{parent}: part of the suite)"
     if verdict.gate:
-        out.print(Text(f"GATE PASSED  run {verdict.run.id}", style="bold green"))
+        out.print(Text(f"GATE PASSED  {what}", style="bold green"))
     else:
-        out.print(Text(f"GATE FAILED  run {verdict.run.id}", style="bold red"))
+        out.print(Text(f"GATE FAILED  {what}", style="bold red"))
         for reason in verdict.reasons[:8]:
             out.print(f"  · {clean(reason, 94)}")
 

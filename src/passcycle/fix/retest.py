@@ -30,7 +30,7 @@ class IssueProgress:
 def base_run(plan: Plan, history: History) -> Run:
     """The latest full run that finished and kept its impact map."""
     for run in history.runs(project=plan.name, limit=50):
-        if run.kind not in FULL_KINDS or run.status not in ("passed", "failed"):
+        if run.kind not in FULL_KINDS or run.partial or run.status not in ("passed", "failed"):
             continue
         if run.artifacts and (plan.root / run.artifacts / MAP_FILE).is_file():
             return run

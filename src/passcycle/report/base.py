@@ -33,7 +33,6 @@ NOISE = 0.02  # a relative change this small is labelled neither better nor wors
 MIN_FLIPS = 2  # one flip is a break or a fix; flaky is back and forth
 RECENT_RUNS = 30  # runs of history that trends, charts and flip rates look back over
 FLIP_WINDOW = 20  # runs whose outcomes make a flip rate
-PARTIAL_KINDS = ("retest", "shard")  # runs of a selection: their pass rate is not the suite's
 
 # ANSI/VT100 sequences (CSI, OSC, two-byte escapes), then any control character left.
 # "<n>" is how fingerprints mask the numbers of a sequence kept in an issue title.

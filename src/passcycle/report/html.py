@@ -20,7 +20,6 @@ from passcycle.console import fmt_duration
 from passcycle.cycle import pass_rate
 from passcycle.records import Issue
 from passcycle.report.base import (
-    PARTIAL_KINDS,
     ReportContext,
     clip_lines,
     first_line,
@@ -161,7 +160,7 @@ def _kpi_rows(ctx: ReportContext) -> list[dict[str, Any]]:
 
 
 def _chart_data(ctx: ReportContext) -> dict[str, Any]:
-    full = [r for r in ctx.recent_runs if r.kind not in PARTIAL_KINDS and r.counts]
+    full = [r for r in ctx.recent_runs if not r.partial and r.counts]
     coverage = dict(ctx.trends.get("coverage", ()))
     if ctx.coverage is not None:
         coverage[ctx.run.id] = ctx.coverage.percent

@@ -12,7 +12,6 @@ from passcycle.plan import Plan
 from passcycle.records import BAD_OUTCOMES, Issue, PhaseStatus, Run, TestResult
 from passcycle.report.base import (
     MIN_FLIPS,
-    PARTIAL_KINDS,
     FlakyTest,
     first_line,
     flips,
@@ -93,7 +92,7 @@ def weekly_review(
         reversed([r for r in scanned if start <= r.started <= end and r.status != "running"])
     )
     ids = {r.id for r in runs}
-    full = [r for r in runs if r.kind not in PARTIAL_KINDS and r.counts]
+    full = [r for r in runs if not r.partial and r.counts]
     baseline = history.baseline(plan.name)
 
     latest_run = next(

@@ -123,6 +123,7 @@ class History:
         parent_id: int | None = None,
         plan_digest: str | None = None,
         artifacts: str | Path | None = None,
+        partial: bool = False,
     ) -> Run:
         """Record a new run as `running`, owned by this process."""
         if kind not in RUN_KINDS:
@@ -142,6 +143,7 @@ class History:
             "plan_digest": plan_digest,
             "artifacts": str(artifacts) if artifacts is not None else None,
             "counts": {},
+            "partial": partial,
         }
         with self._tx(write=True) as conn:
             run_id = rows.inserted_id(conn.execute(sa.insert(runs), values))
@@ -279,6 +281,12 @@ class History:
                 trend.setdefault(row.name, []).append((row.run_id, row.value))
         return trend
 
+    def discard_run(self, run_id: int) -> None:
+        """Forget a run that never ran (pytest refused its command line): a typo is not
+        history. Its rows go with it (ON DELETE CASCADE)."""
+        with self._tx(write=True) as conn:
+            conn.execute(sa.delete(runs).where(runs.c.id == run_id))
+
     def set_artifacts(self, run_id: int, path: str | Path | None) -> None:
         with self._tx(write=True) as conn:
             self._update_run(conn, run_id, {"artifacts": None if path is None else str(path)})
@@ -339,20 +347,23 @@ class History:
             return list(conn.scalars(sa.select(runs.c.project).distinct().order_by(runs.c.project)))
 
     def get_run(self, ref: str | int, project: str | None = None) -> Run:
-        """A run by id (42, "#42"), "latest"/"last", "baseline[:NAME]" or "-N" (N-th newest)."""
+        """A run by id (42, "#42"), "latest"/"last", "full" (the newest finished run of the
+        whole suite), "baseline[:NAME]" or "-N" (N-th newest)."""
         text = str(ref).strip().lower()
         if text.lstrip("#").isdigit():
             with self._tx() as conn:
                 return self._run(conn, int(text.lstrip("#")), project)
         if text.startswith("baseline"):
             return self._baseline_ref(text.partition(":")[2] or "default", project)
+        if text == "full":
+            return self._latest_full(project)
         nth = 1 if text in ("latest", "last") else None
         if (match := _NTH.fullmatch(text)) and int(match[1]) > 0:
             nth = int(match[1])
         if nth is None:
             raise UsageError(
                 f"cannot read the run {ref!r}",
-                hint='give a run id, "latest", "baseline" or -N for the N-th newest run',
+                hint='give a run id, "latest", "full", "baseline" or -N for the N-th newest run',
             )
         query = sa.select(runs).order_by(runs.c.id.desc()).offset(nth - 1).limit(1)
         if project is not None:
@@ -361,6 +372,25 @@ class History:
             row = conn.execute(query).mappings().first()
         if row is None:
             raise UsageError(f"no run {ref} in the history", hint=NOT_FOUND_HINT)
+        return rows.run_from_row(row)
+
+    def _latest_full(self, project: str | None) -> Run:
+        """The newest finished run of the whole suite: not a re-test, a shard or `test -k`."""
+        query = (
+            sa.select(runs)
+            .where(runs.c.partial.is_(False), runs.c.status.in_(("passed", "failed", "error")))
+            .order_by(runs.c.id.desc())
+            .limit(1)
+        )
+        if project is not None:
+            query = query.where(runs.c.project == project)
+        with self._tx() as conn:
+            row = conn.execute(query).mappings().first()
+        if row is None:
+            raise UsageError(
+                "no full run in the history",
+                hint="passcycle run runs the whole suite; give a run id to judge another",
+            )
         return rows.run_from_row(row)
 
     def _baseline_ref(self, name: str, project: str | None) -> Run:

@@ -48,6 +48,7 @@ def run_from_row(row: Row) -> Run:
         counts=dict(row["counts"] or {}),
         gate=None if row.get("gate") is None else bool(row["gate"]),
         reasons=tuple(row.get("reasons") or ()),
+        partial=bool(row.get("partial") or False),
     )
 
 
@@ -68,6 +69,7 @@ def result_row(run_id: int, result: TestResult) -> dict[str, Any]:
         "stage": result.when,
         "reruns": list(result.reruns),
         "fingerprint": result.fingerprint,
+        "cpu": result.cpu,
     }
 
 
@@ -84,6 +86,7 @@ def result_from_row(row: Row) -> TestResult:
         when=row["stage"],
         reruns=tuple(row["reruns"] or ()),
         fingerprint=row["fingerprint"],
+        cpu=row.get("cpu"),
     )
 
 

@@ -30,7 +30,9 @@ from sqlalchemy import (
 #    coverage_totals, issues, issue_runs, baselines, kpi_values (+ runs.gate, runs.reasons).
 # 2: shards (which shard of which group a `shard` run is) and coverage_data (a shard's
 #    coverage data file, so that shards run on other machines merge into one run).
-SCHEMA_VERSION = 2
+# 3: test_results.cpu (each test's CPU seconds: what judges a slower suite) and runs.partial
+#    (a run of part of the suite: a re-test, a shard, `test -k` or `test PATH`).
+SCHEMA_VERSION = 3
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -109,6 +111,7 @@ runs = Table(
     Column("counts", JsonText),
     Column("gate", Boolean),  # the verdict's gate; NULL until the run is judged
     Column("reasons", JsonText),  # why the gate failed
+    Column("partial", Boolean, nullable=False, default=False),  # v3: part of the suite
     Index("ix_runs_project_kind", "project", "kind"),
     Index("ix_runs_project_id", "project", "id"),
     Index("ix_runs_status", "status"),
@@ -130,6 +133,7 @@ test_results = Table(
     Column("stage", Text),  # TestResult.when: setup, call or teardown ("when" is SQL)
     Column("reruns", JsonText),
     Column("fingerprint", Text),
+    Column("cpu", Float),  # v3: CPU seconds of setup, call and teardown; NULL: not measured
     Index("ix_test_results_run", "run_id"),
     Index("ix_test_results_nodeid", "nodeid", "run_id"),
 )

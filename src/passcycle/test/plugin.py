@@ -538,6 +538,9 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
         _map.boundary(None)  # code run between tests (hooks, collection): no test's
     elif _cov is not None:
         _cov.switch_context(item.nodeid)
+    # CPU time, not wall time, is what judges a slower suite: other jobs on a shared
+    # runner stretch every test's wall time at once, but barely its CPU time (#9).
+    item._passcycle_cpu = time.process_time()  # type: ignore[attr-defined]
     try:
         yield
     finally:
@@ -582,6 +585,10 @@ def _hidden(entry: Any, excinfo: pytest.ExceptionInfo[BaseException]) -> bool:
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
     outcome = yield
     report = outcome.get_result()
+    started = getattr(item, "_passcycle_cpu", None)
+    if call.when == "teardown" and started is not None:
+        # a plain attribute, so that it travels with the report through pytest-xdist
+        report.passcycle_cpu = round(time.process_time() - started, 6)
     if report.failed and call.excinfo is not None:
         excinfo = call.excinfo
         # A plain attribute travels with the report through pytest-xdist's serialisation.
@@ -596,12 +603,14 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
 
 class _Recorder:
-    """Folds the setup/call/teardown reports of each test into one result event."""
+    """Folds every report of a test (setup, call, its subtests, teardown) into one result
+    event, so that a test is bad whenever pytest counted any of its reports as bad (#9)."""
 
     def __init__(self, path: str) -> None:
         self.out = open(path, "a", encoding="utf-8")  # noqa: SIM115 - open for the session
         self.pending: dict[str, dict[str, Any]] = {}
         self.collected_sent = False
+        self.stopped: str | None = None  # why pytest stopped early (pytest.exit, Ctrl-C)
 
     def emit(self, event: dict[str, Any]) -> None:
         self.out.write(json.dumps(event) + "\n")
@@ -618,8 +627,11 @@ class _Recorder:
             # teardown is not reported); the last attempt decides, as pytest counts it.
             self.pending.pop(report.nodeid, None)
             return
-        state = self.pending.setdefault(report.nodeid, {"duration": 0.0, "outcome": None})
-        state["duration"] += getattr(report, "duration", 0.0) or 0.0
+        state = self.pending.setdefault(
+            report.nodeid, {"duration": 0.0, "outcome": None, "subfailures": []}
+        )
+        if not _is_subtest(report):  # a subtest's duration is inside its test's call
+            state["duration"] += getattr(report, "duration", 0.0) or 0.0
         if report.when not in {"setup", "call", "teardown"}:
             # pytest-xdist's report for a worker that died mid-test (when="???"). pytest
             # counts it as failed; we record it as a crash error, like the runner does when
@@ -635,6 +647,18 @@ class _Recorder:
     @staticmethod
     def _fold(state: dict[str, Any], report: pytest.TestReport) -> None:
         xfail = hasattr(report, "wasxfail")
+        if report.when == "teardown":
+            state["cpu"] = getattr(report, "passcycle_cpu", None)
+        if _is_subtest(report):
+            # unittest's self.subTest and pytest's `subtests`: one report per subtest, before
+            # the test's own call report. A failed subtest fails its test, as pytest's exit
+            # status says; a passing one decides nothing (#9: the first passing subtest
+            # used to decide, and a build pytest failed passed).
+            if report.failed:
+                state["subfailures"].append(report)
+                if state["outcome"] not in _BAD:
+                    state.update(outcome="failed", when="call", report=report)
+            return
         if report.when == "call":
             if report.passed:
                 outcome = "xpassed" if xfail else "passed"
@@ -651,12 +675,9 @@ class _Recorder:
         # The first bad outcome decides. A teardown error after a good outcome turns the
         # result into an error: pytest counts that test twice (e.g. passed and error), we
         # keep one result per test.
-        current = state["outcome"]
-        if current is not None and not (outcome == "error" and current not in _BAD):
+        if state["outcome"] in _BAD:
             return
-        state["outcome"] = outcome
-        state["when"] = report.when
-        state["report"] = report
+        state.update(outcome=outcome, when=report.when, report=report)
 
     @staticmethod
     def _crash(report: pytest.TestReport) -> dict[str, Any]:
@@ -692,7 +713,12 @@ class _Recorder:
             "frames": [],
             "when": state.get("when") if outcome in _BAD else None,
         }
+        if state.get("cpu") is not None:
+            event["cpu"] = state["cpu"]
         if report is None:
+            return event
+        if state["subfailures"]:
+            event.update(_subtest_details(state["subfailures"]))
             return event
         details = getattr(report, "passcycle", None)
         if outcome in _BAD:
@@ -710,6 +736,46 @@ class _Recorder:
             elif isinstance(report.longrepr, tuple):
                 event["message"] = _bounded_head(str(report.longrepr[2]).removeprefix("Skipped: "))
         return event
+
+
+def _is_subtest(report: Any) -> bool:
+    # pytest >= 9 (SubtestReport) and the pytest-subtests plugin (SubTestReport): both carry
+    # the subtest's `context`, also after pytest-xdist has sent them to the controller.
+    return report.when == "call" and hasattr(report, "context") and "Sub" in type(report).__name__
+
+
+def _subtest_label(report: Any) -> str:
+    context = report.context
+    parts = []
+    if getattr(context, "msg", None) is not None:
+        parts.append(f"[{context.msg}]")
+    kwargs = getattr(context, "kwargs", None) or {}
+    if kwargs:
+        parts.append("(" + ", ".join(f"{k}={v}" for k, v in kwargs.items()) + ")")
+    return " ".join(parts) or "(<subtest>)"
+
+
+def _subtest_details(failures: list[Any]) -> dict[str, Any]:
+    """A test failed by its subtests: the first failure's type and frames (what the issue
+    groups by), and every failing subtest's message."""
+    first = getattr(failures[0], "passcycle", None) or {}
+    messages = []
+    tracebacks = []
+    for report in failures:
+        label = _subtest_label(report)
+        details = getattr(report, "passcycle", None) or {}
+        text = report.longreprtext
+        message = details.get("message") or (text.strip().splitlines() or [""])[-1]
+        messages.append(f"{label} {message}")
+        tracebacks.append(f"--- subtest {label} ---\n{text}")
+    plural = "s" if len(failures) > 1 else ""
+    return {
+        "exc_type": first.get("exc_type"),
+        "frames": first.get("frames", []),
+        "message": _bounded_head(f"{len(failures)} subtest{plural} failed: " + "; ".join(messages)),
+        "traceback": _bounded_tail("\n".join(tracebacks)),
+        "subtests_failed": len(failures),
+    }
 
 
 _recorder: _Recorder | None = None
@@ -761,6 +827,29 @@ def pytest_collectreport(report: pytest.CollectReport) -> None:
     )
 
 
+def _pytest_bad_nodeids(config: pytest.Config) -> list[str] | None:
+    """The tests pytest's own summary counts as failed or errored: what the runner checks
+    its folded results against (#9). None when pytest's terminal reporter is off."""
+    reporter = config.pluginmanager.getplugin("terminalreporter")
+    stats = getattr(reporter, "stats", None)
+    if not isinstance(stats, dict):
+        return None
+    bad = {
+        str(report.nodeid)
+        for key in ("failed", "error")
+        for report in stats.get(key, [])
+        if getattr(report, "nodeid", None) is not None
+    }
+    return sorted(bad)
+
+
+def pytest_keyboard_interrupt(excinfo: pytest.ExceptionInfo[BaseException]) -> None:
+    # pytest.exit() and Ctrl-C both end the session here; the reason goes to the runner.
+    if _recorder is not None:
+        reason = str(getattr(excinfo.value, "msg", "") or excinfo.value or excinfo.typename)
+        _recorder.stopped = _bounded_head(f"{excinfo.typename}: {reason}", 300)
+
+
 def pytest_runtest_logstart(nodeid: str, location: Any) -> None:
     if _recorder is not None:
         _recorder.emit({"e": "start", "nodeid": nodeid})
@@ -788,6 +877,12 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     _combine_coverage()
     if _recorder is not None:
         exitstatus = int(getattr(config, "_passcycle_exitstatus", 0))
-        _recorder.emit({"e": "finish", "exitstatus": exitstatus})
+        finish: dict[str, Any] = {"e": "finish", "exitstatus": exitstatus}
+        bad = _pytest_bad_nodeids(config)
+        if bad is not None:
+            finish["bad"] = bad
+        if _recorder.stopped:
+            finish["stopped"] = _recorder.stopped
+        _recorder.emit(finish)
         _recorder.out.close()
         _recorder = None

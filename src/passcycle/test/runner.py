@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from passcycle.errors import RunError
+from passcycle.errors import PytestUsageError, RunError
 from passcycle.records import BAD_OUTCOMES, CoverageSummary, FileCoverage, Frame, TestResult
 
 PLUGIN_MODULE = "passcycle_pytest_plugin"
@@ -87,6 +87,9 @@ class SuiteOutcome:
     coverage_file: Path | None
     duration: float
     log: Path
+    # pytest's own account and passcycle's disagree (exit status or failed tests): the run
+    # cannot be passed (#9); None when they agree
+    disagreement: str | None = None
 
 
 def run_suite(
@@ -134,6 +137,7 @@ def _result_from_event(event: dict[str, Any]) -> TestResult:
         traceback=event.get("traceback"),
         frames=tuple(Frame(str(p), int(n), str(f), bool(i)) for p, n, f, i in event["frames"]),
         when=event.get("when"),
+        cpu=event.get("cpu"),
     )
 
 
@@ -165,6 +169,10 @@ class _Run:
         self.finish_status: int | None = None
         self.events_offset = 0  # every process appends to one events file
         self.log_start = 0  # where the current process's output starts in pytest.log
+        self.process_bad: set[str] = set()  # what this process's events said failed
+        self.pytest_bad: list[str] | None = None  # what pytest's own summary counts as failed
+        self.stopped: str | None = None  # why pytest stopped early, from its finish event
+        self.disagreements: list[str] = []
 
     # -- the whole run ----------------------------------------------------------------------
 
@@ -192,6 +200,7 @@ class _Run:
             returncode, killed = self._run_process(plugin_dir, select, attempt)
             if self.finish_status is not None and not killed:
                 status = self.finish_status
+                self._check_agreement(status)
                 # A crash or hang recorded earlier is a failure the last process did not see.
                 return PYTEST_FAILED if crashed and status == PYTEST_OK else status
             # The process died before the session finished: a crash, or our watchdog.
@@ -211,10 +220,7 @@ class _Run:
         if self.collected_ids is not None:
             return
         if returncode == PYTEST_USAGE_ERROR:
-            raise RunError(
-                f"pytest usage error: {self._first_error()}\n{self._log_tail()}",
-                hint="check the plan's tests and pytest_args",
-            )
+            raise self._usage_error()
         why = "died" if returncode < 0 else "stopped"
         raise RunError(
             f"pytest {why} before collecting any test ({_death(returncode)[0]}); "
@@ -303,8 +309,40 @@ class _Run:
             env["PASSCYCLE_SELECT"] = str(select_file)
         return env
 
+    def _check_agreement(self, status: int) -> None:
+        """pytest's exit status and summary against the results this process recorded: where
+        they disagree, a fold of reports lost or invented a failure, and the run must not
+        pass on passcycle's word alone (#9)."""
+        ours = self.process_bad
+        problems = []
+        if status == PYTEST_FAILED and not ours:
+            problems.append("pytest exited 1 (tests failed) but passcycle recorded no failure")
+        elif status == PYTEST_OK and ours:
+            problems.append(f"pytest exited 0 but passcycle recorded {len(ours)} failed tests")
+        elif status == PYTEST_INTERRUPTED and not ours:
+            why = f" ({self.stopped})" if self.stopped else ""
+            problems.append(f"pytest was interrupted{why} before the session finished")
+        elif status == PYTEST_INTERNAL_ERROR:
+            problems.append("pytest stopped with an internal error (exit 3)")
+        if self.pytest_bad is not None:
+            theirs = set(self.pytest_bad)
+            missing, extra = sorted(theirs - ours), sorted(ours - theirs)
+            if missing:
+                problems.append(
+                    f"pytest counted {len(missing)} failed tests passcycle did not"
+                    f" (e.g. {missing[0]})"
+                )
+            if extra:
+                problems.append(
+                    f"passcycle recorded {len(extra)} failed tests pytest did not (e.g. {extra[0]})"
+                )
+        self.disagreements.extend(problems)
+
     def _run_process(self, plugin_dir: Path, select: list[str] | None, attempt: int) -> tuple:
         self.running.clear()
+        self.process_bad = set()
+        self.pytest_bad = None
+        self.stopped = None
         self.finish_status = None
         self.log_start = self.log_path.stat().st_size if self.log_path.exists() else 0
         env = self._environment(plugin_dir, select, attempt)
@@ -385,9 +423,12 @@ class _Run:
             result = _result_from_event(event)
             if result.exc_type == "Crash":  # a pytest-xdist worker died; xdist replaced it
                 self.notes.append(f"the interpreter crashed in {result.nodeid} (xdist worker)")
+            if result.outcome in BAD_OUTCOMES:
+                self.process_bad.add(result.nodeid)
             self._add(result)
         elif kind == "collect_error":
             self.collect_errors += 1
+            self.process_bad.add(event["nodeid"])
             self._add(
                 TestResult(
                     nodeid=event["nodeid"],
@@ -401,6 +442,8 @@ class _Run:
             )
         elif kind == "finish":
             self.finish_status = int(event["exitstatus"])
+            self.pytest_bad = event.get("bad")
+            self.stopped = event.get("stopped")
 
     def _add(self, result: TestResult) -> None:
         self.results.append(result)
@@ -430,11 +473,21 @@ class _Run:
             return ""
         return "\n".join(text.rstrip().splitlines()[-lines:])
 
+    def _usage_error(self) -> PytestUsageError:
+        return PytestUsageError(
+            f"pytest usage error: {self._first_error()}",
+            hint="check the plan's [project] tests and pytest_args, and the arguments after --",
+        )
+
     def _first_error(self) -> str:
+        """pytest's own line saying what is wrong with its command line."""
         lines = [ln.strip() for ln in self._log_tail(lines=200).splitlines() if ln.strip()]
-        for line in lines:  # argparse: "__main__.py: error: unrecognized arguments: -x"
-            if re.match(r"\S+: error: ", line):
-                return line.split(": ", 1)[1]
+        for line in lines:
+            # argparse: "python -m pytest: error: unrecognized arguments: -x" (pytest >= 9.2
+            # prints "ERROR: usage: ..." first, so the program name may hold spaces)
+            found = re.search(r": error: (.+)$", line)
+            if found:
+                return found.group(1).strip()
         first = next((ln for ln in lines if ln.startswith("ERROR:")), lines[0] if lines else "")
         return first.removeprefix("ERROR:").strip()
 
@@ -449,10 +502,7 @@ class _Run:
     def _outcome(self, exit_status: int) -> SuiteOutcome:
         ran_tests = len(self.results) > self.collect_errors
         if exit_status == PYTEST_USAGE_ERROR and not ran_tests:
-            raise RunError(
-                f"pytest usage error: {self._first_error()}\n{self._log_tail()}",
-                hint="check the plan's tests and pytest_args",
-            )
+            raise self._usage_error()
         notes = list(self.notes)
         if self.collect_errors:
             plural = "s" if self.collect_errors > 1 else ""
@@ -487,6 +537,7 @@ class _Run:
             coverage_file=coverage_file,
             duration=time.monotonic() - self.started,
             log=self.log_path,
+            disagreement="; ".join(self.disagreements) or None,
         )
 
     def _finish_coverage(self) -> Path | None:

@@ -24,8 +24,6 @@ from passcycle.validate.kpis import kpi_specs
 from passcycle.validate.phases import evaluate
 from passcycle.validate.triage import SeverityRules, breach_issue, rank, triage
 
-PARTIAL_KINDS = ("retest", "shard")
-
 
 def rules_for(plan: Plan) -> SeverityRules:
     v = plan.validate
@@ -60,7 +58,7 @@ def judge_run(plan: Plan, history: History, run: Run, *, save: bool = True) -> V
         {r.nodeid for r in base_data.results if r.outcome == "passed"} if base_data else set()
     )
     previous = {i.fingerprint: i for i in history.issues(plan.name)}
-    partial = run.kind in PARTIAL_KINDS
+    partial = run.partial
     issues = triage(
         results,
         previous=previous,
@@ -108,6 +106,11 @@ def judge_run(plan: Plan, history: History, run: Run, *, save: bool = True) -> V
 
     regressions = regressed_tests(results, baseline_passed, flaky, quarantine)
     gate, reasons = _gate(verdicts, open_issues, regressions, flaky, quarantine, results)
+    if run.status in ("error", "interrupted"):
+        # a run that did not end as a test session should (pytest stopped early, or pytest
+        # and passcycle disagree on what failed) never passes, whatever its results say (#9)
+        gate = False
+        reasons.insert(0, f"the run ended {run.status}: {run.note or 'no reason recorded'}")
     ranked = rank(open_issues, top=None)
     phases = evaluate(
         plan,
