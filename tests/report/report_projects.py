@@ -158,7 +158,7 @@ def build_shop(root: Path) -> Project:
     with quiet_children(), History.open(url, root=root) as history:
         cycle = Cycle(plan, history)
         first, _ = cycle.run()
-        cycle.set_baseline(first.run.id)
+        cycle.set_baseline(first.run.id, force=True)
         fixed = CODE_BROKEN.replace("return a + b  #", "return a * b  #")
         write(root, {"src/pkg/__init__.py": fixed})
         second, _ = cycle.run()

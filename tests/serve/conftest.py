@@ -115,7 +115,7 @@ def build_history(root: Path, url: str) -> Built:
     with History.open(url, root=root) as history:
         cycle = Cycle(plan, history)
         verdicts.append(cycle.run()[1])
-        cycle.set_baseline(verdicts[0].run.id)
+        cycle.set_baseline(verdicts[0].run.id, force=True)
         write_tests(root, BAD_TESTS)
         verdicts.append(cycle.run()[1])
         # what a fault scenario records with run 2 (the scenario tests run real ones)
