@@ -391,14 +391,27 @@ def serve(
         "127.0.0.1"
     ),
     port: Annotated[int, typer.Option("--port", "-p", help="Port.")] = 8765,
+    allow_host: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--allow-host",
+            envvar="PASSCYCLE_ALLOW_HOSTS",
+            help="Also answer requests for this host name (repeatable; *.example.com, or *).",
+        ),
+    ] = None,
 ) -> None:
     """The dashboard over the history, with /metrics for Prometheus."""
     from passcycle import console
     from passcycle.serve import serve as serve_dashboard
+    from passcycle.serve.hosts import trusted_hosts
 
+    hosts = trusted_hosts(host, allow_host or ())  # a bad name stops before the history opens
     cycle = _cycle()
-    console.info(f"dashboard on http://{host}:{port}/ — history {cycle.history.display_url}")
-    serve_dashboard(cycle.history.url, cycle.plan.name, host, port, plan=cycle.plan)
+    where = console.clean(cycle.history.display_url)  # a path may hold [brackets], not markup
+    console.info(f"dashboard on http://{console.clean(host)}:{port}/ — history {where}")
+    names = console.clean(", ".join(hosts))
+    console.info(f"answering requests for {names} (--allow-host NAME adds one)")
+    serve_dashboard(cycle.history.url, cycle.plan.name, host, port, plan=cycle.plan, hosts=hosts)
 
 
 @app.command()

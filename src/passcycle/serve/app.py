@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -10,11 +10,13 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from passcycle.errors import HistoryError, UsageError
 from passcycle.plan import Plan
 from passcycle.serve import api, metrics, views
 from passcycle.serve.board import Board
+from passcycle.serve.hosts import LOOPBACK_NAMES, trusted_hosts
 from passcycle.store import History
 
 DEFAULT_HOST = "127.0.0.1"  # the dashboard is private unless --host shares it
@@ -40,11 +42,13 @@ def create_app(
     *,
     plan: Plan | None = None,
     poll_seconds: float = views.POLL_SECONDS,
+    hosts: Sequence[str] = LOOPBACK_NAMES,
 ) -> FastAPI:
     """The dashboard over `history_url`, for `project` (None: the newest run's project).
 
     With `plan`, the overview also shows the plan's phases judged on the stored KPIs.
     Pages ask every `poll_seconds` whether a run landed, and reload when one did.
+    Requests whose `Host` is not one of `hosts` (see `hosts.trusted_hosts`) get 400.
     """
     history = History.open(history_url, root=plan.root if plan else None)
 
@@ -80,6 +84,10 @@ def create_app(
     async def history_failed(request: Request, exc: HistoryError) -> Response:
         return _error(request, env, 503, exc.message)
 
+    # Added last, so it runs first: a request for another host name reaches nothing,
+    # /metrics and the JSON API included.
+    app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(hosts), www_redirect=False)
+
     app.include_router(api.router(board))
     app.include_router(metrics.router(history, project))
     app.include_router(views.router(board, env, poll_seconds))
@@ -104,9 +112,11 @@ def serve(
     port: int = DEFAULT_PORT,
     *,
     plan: Plan | None = None,
+    hosts: Sequence[str] | None = None,
 ) -> None:
-    """Run the dashboard until Ctrl-C; blocks."""
+    """Run the dashboard until Ctrl-C; blocks. `hosts` defaults to the names `host` serves."""
     import uvicorn
 
-    app = create_app(history_url, project, plan=plan)
+    chosen = trusted_hosts(host) if hosts is None else hosts
+    app = create_app(history_url, project, plan=plan, hosts=chosen)
     uvicorn.run(app, host=host, port=port, log_level="warning", server_header=False)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote_plus
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -23,6 +25,14 @@ DEFAULT_PATH = Path(".passcycle") / "history.db"
 BUSY_TIMEOUT = 30.0  # seconds a SQLite writer waits for another one before giving up
 CONNECT_TIMEOUT = 10  # seconds to reach a database server
 URL_HINT = "write e.g. sqlite:///.passcycle/history.db or postgresql+psycopg://user@host/db"
+MASK = "***"
+# Query keys libpq reads as secrets (`passfile` is only where they are kept): psycopg hands
+# the query to libpq, so `?password=` works as `user:password@` does and is shown as little.
+SECRET_KEYS = frozenset({"password", "sslpassword"})
+# For text that is not a URL SQLAlchemy can read: user:SECRET@ (to the last @, as a
+# password may hold one) and SECRET_KEY=SECRET after ?, & or a space (libpq's key=value).
+_USERINFO = re.compile(r"(://[^/?#@:]*):[^/?#]*@")
+_QUERY_SECRET = re.compile(r"([?&;\s](?:" + "|".join(sorted(SECRET_KEYS)) + r")=)[^&#\s]*", re.I)
 
 
 def resolve_url(url: str | None, root: Path | None) -> URL:
@@ -32,8 +42,10 @@ def resolve_url(url: str | None, root: Path | None) -> URL:
     chosen = url or os.environ.get(ENV_VAR) or f"sqlite:///{root / DEFAULT_PATH}"
     try:
         parsed = sa.make_url(chosen)
-    except ArgumentError:
-        raise HistoryError(f"cannot read the history URL {chosen!r}", hint=URL_HINT) from None
+    except (ArgumentError, ValueError):  # ValueError: a port that is not a number
+        raise HistoryError(
+            f"cannot read the history URL {display(chosen)!r}", hint=URL_HINT
+        ) from None
     if is_sqlite_file(parsed) and not Path(parsed.database or "").is_absolute():
         parsed = parsed.set(database=str(root / (parsed.database or "")))
     return parsed
@@ -43,9 +55,38 @@ def is_sqlite_file(url: URL) -> bool:
     return url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:")
 
 
-def display(url: URL) -> str:
-    """The URL as users see it: any password masked."""
-    return url.render_as_string(hide_password=True)
+def display(url: URL | str) -> str:
+    """The URL as users see it: every password masked, in the user info and in the query.
+
+    Every place that shows a history URL (errors, `passcycle serve`, the dashboard, reprs)
+    goes through here, so a secret added to SECRET_KEYS is hidden everywhere at once.
+    """
+    if isinstance(url, str):
+        text = url
+        try:
+            url = sa.make_url(text)
+        except (ArgumentError, ValueError):
+            masked = _USERINFO.sub(rf"\1:{MASK}@", text)
+            return _QUERY_SECRET.sub(rf"\1{MASK}", masked)
+    secret = {key: MASK for key in url.query if key.lower() in SECRET_KEYS}
+    shown = url.update_query_dict(secret) if secret else url
+    # The query is rendered quoted, which would show the mask as %2A%2A%2A.
+    return shown.render_as_string(hide_password=True).replace(quote_plus(MASK), MASK)
+
+
+def scrub(text: str, url: URL) -> str:
+    """`text` (a driver's message) without the URL's secrets, should the driver echo them."""
+    for secret in sorted(_secrets(url), key=len, reverse=True):
+        text = text.replace(secret, MASK)
+    return text
+
+
+def _secrets(url: URL) -> set[str]:
+    found = {url.password} if url.password else set()
+    for key, value in url.query.items():
+        if key.lower() in SECRET_KEYS:
+            found.update([value] if isinstance(value, str) else value)
+    return {str(secret) for secret in found if secret}
 
 
 def create_engine(url: URL) -> Engine:
@@ -68,7 +109,8 @@ def create_engine(url: URL) -> Engine:
         engine = sa.create_engine(url, connect_args=connect_args, **options)
     except (ArgumentError, NoSuchModuleError, ImportError) as exc:
         raise HistoryError(
-            f"cannot use the history URL {display(url)}: {_first_line(exc)}", hint=URL_HINT
+            f"cannot use the history URL {display(url)}: {scrub(_first_line(exc), url)}",
+            hint=URL_HINT,
         ) from None
     if backend == "sqlite":
         _configure_sqlite(engine)
@@ -142,7 +184,7 @@ def transaction(engine: Engine, *, write: bool = False) -> Iterator[Connection]:
 def history_error(exc: SQLAlchemyError, url: URL) -> HistoryError:
     """What went wrong with the database, in one line, with what to do about it."""
     where = display(url)
-    text = _first_line(exc.orig if isinstance(exc, DBAPIError) else exc)
+    text = scrub(_first_line(exc.orig if isinstance(exc, DBAPIError) else exc), url)
     lowered = text.lower()
     path = url.database if is_sqlite_file(url) else None
     if path and "file is not a database" in lowered:

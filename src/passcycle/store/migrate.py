@@ -11,7 +11,7 @@ from sqlalchemy.engine import URL, Connection, Engine
 from passcycle import __version__
 from passcycle.errors import HistoryError
 from passcycle.store import schema
-from passcycle.store.engine import display, transaction
+from passcycle.store.engine import display, scrub, transaction
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,7 +135,7 @@ def _upgrade(conn: Connection, url: URL, current: int, version: int, steps: Sequ
         try:
             step.apply(conn)
         except sa.exc.SQLAlchemyError as exc:
-            reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+            reason = scrub(str(getattr(exc, "orig", None) or exc).strip().splitlines()[0], url)
             raise HistoryError(
                 f"upgrading the history {display(url)} to schema {target} "
                 f"({step.description}) failed: {reason}",
