@@ -5,8 +5,10 @@ passcycle only and passcycle decides how they stop. They are stopped, in order:
 
 1. SIGTERM to the process group, then SIGKILL after a grace period;
 2. psutil finds stragglers that left the group (daemons, `setsid` children) and kills them;
-3. if passcycle itself dies, Linux sends the group leader a signal (PR_SET_PDEATHSIG), and
-   an atexit hook stops whatever is still registered when the interpreter exits normally.
+3. an atexit hook stops whatever is still registered when the interpreter exits normally;
+4. if passcycle itself dies, even by SIGKILL, the guardian (guardian.py) stops every group
+   still registered, and Linux sends each group leader SIGTERM (PR_SET_PDEATHSIG) in case
+   the guardian is gone too. What this does and does not reach is written in guardian.py.
 """
 
 from __future__ import annotations
@@ -25,9 +27,12 @@ from pathlib import Path
 
 import psutil
 
+from passcycle.scenarios.guardian import Guardian
+
 _PR_SET_PDEATHSIG = 1
 _live: dict[int, OwnedProcess] = {}
 _live_lock = threading.Lock()
+_guardian = Guardian()
 
 
 def _parent_death_signal() -> Callable[[], None] | None:
@@ -85,6 +90,7 @@ class OwnedProcess:
             raise
         self.pid = self.popen.pid
         self._stopped = False
+        _guardian.watch(self.pid, grace)
         with _live_lock:
             _live[self.pid] = self
 
@@ -132,6 +138,7 @@ class OwnedProcess:
         self._log_handle.close()
         with _live_lock:
             _live.pop(self.pid, None)
+        _guardian.release(self.pid)
 
     def tail(self, lines: int = 10) -> list[str]:
         return log_tail(self.log, lines)
