@@ -28,7 +28,7 @@ FOREIGN = {
     "tools/sandbox/pyvenv.cfg",  # nested, inside a folder of the project's own
     "tools/sandbox/bin/activate_this.py",
     "condaenv/conda-meta/history",
-    "condaenv/lib/helper.py",
+    "condaenv/lib/tools.py",
     "venv/bin/activate_this.py",  # the convention, even without pyvenv.cfg
     "env/lib/thing.py",
     "vendor/lib/python3.11/dist-packages/x.py",
