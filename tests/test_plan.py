@@ -55,6 +55,19 @@ def test_plan_file_wins_over_pyproject(tmp_path):
     assert load_plan(tmp_path).name == "from-plan"
 
 
+def test_a_plan_kept_outside_the_project_applies_to_the_project_folder(tmp_path):
+    project = tmp_path / "checkout"
+    (project / "tests").mkdir(parents=True)
+    plan_file = tmp_path / "plans" / "checkout.toml"
+    plan_file.parent.mkdir()
+    plan_file.write_text('[project]\nname = "theirs"\ntests = ["tests"]\n')
+    plan = load_plan(project, plan_file)
+    assert plan.root == project.resolve() and plan.path == plan_file.resolve()
+    assert plan.name == "theirs" and plan.tests == ["tests"]
+    # without a project folder, the plan's folder is the project
+    assert load_plan(None, plan_file).root == plan_file.parent.resolve()
+
+
 def test_init_writes_the_seed_plan(tmp_path):
     path = init_plan(tmp_path)
     plan = load_plan(tmp_path)

@@ -246,6 +246,10 @@ def _read_toml(path: Path) -> dict[str, Any]:
 
 
 def load_plan(root: Path | None = None, plan_file: Path | None = None) -> Plan:
+    """The plan of the project in `root` (default: the current folder). With `plan_file`
+    and no `root`, the project is the plan file's folder; with both, a plan kept outside
+    the project (one for a checkout of someone else's repository) applies to `root`."""
+    given = root
     root = (root or Path.cwd()).resolve()
     if plan_file is not None:
         plan_file = plan_file if plan_file.is_absolute() else (Path.cwd() / plan_file)
@@ -256,7 +260,8 @@ def load_plan(root: Path | None = None, plan_file: Path | None = None) -> Plan:
             data = data.get("tool", {}).get("passcycle", {})
         resolved = plan_file.resolve()
         path: Path | None = resolved
-        root = resolved.parent
+        if given is None:
+            root = resolved.parent
     else:
         path, data = find_plan_file(root)
     model = parse_plan(data, path.name if path else PLAN_FILE)

@@ -187,3 +187,106 @@ def test_parse_diff_reads_binary_and_new_files() -> None:
     modified, added, deleted = parse_diff(diff)
     assert modified == {"img.png": FileChange(whole_file=True)}
     assert added == {"new.py"} and deleted == {"old.py"}
+
+
+# -- what is new: only what appeared after the run; never a virtualenv --------------------------
+
+
+def add_venv(root: Path, name: str = ".venv") -> None:
+    """What `python -m venv` leaves, with an installed package holding tests of its own."""
+    package = root / name / "lib/python3.11/site-packages/fakepkg"
+    (package / "tests").mkdir(parents=True)
+    (root / name / "pyvenv.cfg").write_text("home = /usr/bin\n")
+    (package / "__init__.py").write_text("")
+    (package / "conftest.py").write_text("raise ImportError('not for this project')\n")
+    (package / "tests/test_x.py").write_text("def test_x():\n    pass\n")
+
+
+def test_an_untracked_file_is_new_only_if_it_appeared_after_the_run(project: Path) -> None:
+    (project / "src/pkg/draft.py").write_text("D = 1\n")  # untracked before the run
+    (project / "notes.txt").write_text("todo\n")  # untracked, outside the folders
+    (project / "scripts").mkdir()
+    (project / "scripts/tool.py").write_text("T = 1\n")  # in an untracked folder
+    add_venv(project)
+    snap = snapshot(project, ["src/pkg", "tests"])
+    assert {"src/pkg/draft.py", "notes.txt", "scripts/tool.py"} <= set(snap)
+    assert not any(".venv" in p for p in snap)
+    unchanged = changes_since(project, commit=head(project), snapshot=snap)
+    assert unchanged.empty, unchanged
+
+    (project / "scripts/tool.py").write_text("T = 2\n")
+    (project / "src/pkg/later.py").write_text("L = 1\n")  # after the run
+    (project / "notes.txt").unlink()
+    (project / ".venv/lib/python3.11/site-packages/fakepkg/conftest.py").write_text("# new\n")
+    changes = changes_since(project, commit=head(project), snapshot=snap)
+    assert changes.added == {"src/pkg/later.py"}
+    assert changes.modified == {"scripts/tool.py": FileChange(whole_file=True)}
+    assert changes.deleted == {"notes.txt"}
+
+
+def test_a_file_committed_since_the_run_unchanged_is_no_change(project: Path) -> None:
+    (project / "src/pkg/draft.py").write_text("D = 1\n")
+    snap = snapshot(project, ["src/pkg", "tests"])
+    base = head(project)
+    git(project, "add", "src/pkg/draft.py")
+    git(project, "commit", "-qm", "draft")
+    assert changes_since(project, commit=base, snapshot=snap).empty
+
+
+def test_git_never_counts_an_untracked_virtualenv(project: Path) -> None:
+    add_venv(project)
+    add_venv(project, "tools/py311")  # any name, deeper down
+    (project / "build/lib/pkg").mkdir(parents=True)
+    (project / "build/lib/pkg/conftest.py").write_text("")
+    changes = changes_since(project, commit=head(project), snapshot=None)
+    assert changes.empty, changes
+
+
+def test_dirty_files_at_the_run_are_judged_since_the_run(project: Path) -> None:
+    # docs/ is no folder of the plan: git alone would call it changed at every re-test
+    (project / "docs/index.md").write_text("# docs, edited before the run\n")
+    snap = snapshot(project, ["src/pkg", "tests"])
+    assert changes_since(project, commit=head(project), snapshot=snap).empty
+    (project / "docs/index.md").write_text("# docs\n")  # reverted since: a change
+    changes = changes_since(project, commit=head(project), snapshot=snap)
+    assert changes.modified == {"docs/index.md": FileChange(whole_file=True)}
+
+
+def test_ignored_files_are_no_change_before_the_first_commit(tmp_path: Path) -> None:
+    # a repository without a commit: file hashes, listed by git's ignore rules
+    root = tmp_path / "fresh"
+    (root / "tests/fixtures").mkdir(parents=True)
+    (root / "tests/test_a.py").write_text("def test_a():\n    pass\n")
+    (root / "tests/fixtures/cache.json").write_text("{}\n")
+    (root / ".gitignore").write_text("tests/fixtures/cache.json\n")
+    git(root, "init", "-q")
+    snap = snapshot(root, ["tests"])
+    assert set(snap) == {"tests/test_a.py", ".gitignore"}  # everything is untracked yet
+    (root / "tests/fixtures/cache.json").write_text('{"warm": true}\n')
+    assert changes_since(root, commit=None, snapshot=snap).empty
+
+
+def test_without_git_a_virtualenv_under_the_folders_is_skipped(tmp_path: Path) -> None:
+    root = tmp_path / "flat"
+    root.mkdir()
+    (root / "calc.py").write_text("def add(a, b):\n    return a + b\n")
+    (root / "test_calc.py").write_text("def test_add():\n    pass\n")
+    add_venv(root, "py311")
+    add_venv(root)
+    snap = snapshot(root, ["."])  # a flat project: tests and source are the whole folder
+    assert set(snap) == {"calc.py", "test_calc.py"}
+    (root / "py311/lib/python3.11/site-packages/fakepkg/conftest.py").write_text("# new\n")
+    (root / "py311/lib/python3.11/site-packages/fakepkg/new.py").write_text("")
+    (root / "calc.py").write_text("def add(a, b):\n    return b + a\n")
+    changes = changes_since(root, commit=None, snapshot=snap)
+    assert changes.modified == {"calc.py": FileChange(whole_file=True)}
+    assert changes.added == set() and changes.deleted == set()
+
+
+def test_snapshot_of_an_older_run_still_loads(tmp_path: Path, project: Path) -> None:
+    # runs recorded before the folders were kept saved the hashes alone
+    path = tmp_path / "files.json"
+    path.write_text('{"src/pkg/mod.py": "aa", "tests/test_mod.py": "bb"}')
+    snap = load_snapshot(path)
+    assert snap is not None and snap.folders == ("src/pkg", "tests")
+    assert dict(snap) == {"src/pkg/mod.py": "aa", "tests/test_mod.py": "bb"}

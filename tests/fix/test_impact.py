@@ -552,3 +552,55 @@ def test_test_helper_change_selects_its_importers(baseline: Baseline, project: P
     )
     assert not selection.everything
     assert selection.args == ["tests/test_text.py"]
+
+
+def test_conftest_outside_the_suite_widens_nothing(baseline: Baseline, project: Path) -> None:
+    # docs/ holds no test of the suite; src/pkg holds none either: pytest pointed at them
+    # would import code of no concern to the project (another project's conftest, even)
+    (project / "docs").mkdir()
+    (project / "docs/conftest.py").write_text("raise ImportError('sphinx only')\n")
+    (project / "src/pkg/conftest.py").write_text("import pytest\n")
+    selection = retest(baseline, project)
+    assert selection.tests == [] and selection.reasons == [] and not selection.everything
+    assert sorted(selection.ignored) == [
+        "docs/conftest.py: outside the source and tests",
+        "src/pkg/conftest.py: no test of the suite under src/pkg",
+    ]
+
+
+def test_reasons_name_the_import_chain(baseline: Baseline, project: Path, tmp_path: Path) -> None:
+    (project / "src/pkg/util.py").write_text("LIMIT = 3\n")
+    (project / "src/pkg/api.py").write_text("from pkg.util import LIMIT\n\nDEFAULT = LIMIT * 2\n")
+    (project / "tests/test_default.py").write_text(
+        "from pkg.api import DEFAULT\n\n\ndef test_default():\n    assert DEFAULT == 6\n"
+    )
+    edit(project, "tests/api/conftest.py", "import pytest", "import pytest\nimport pkg.api")
+    git(project, "add", "-A")
+    git(project, "commit", "-qm", "api")
+    base = git(project, "rev-parse", "HEAD").strip()
+    edit(project, "src/pkg/util.py", "LIMIT = 3", "LIMIT = 4")
+    selection = select(
+        project,
+        changes=changes_since(project, commit=base, snapshot=None),
+        test_map=baseline.test_map,
+        last_results=baseline.results,
+        recent_failure_rate={},
+        durations={},
+        source=["src/pkg"],
+        tests=["tests"],
+        plan_file=None,
+    )
+    why = "module-level change at src/pkg/util.py:1"
+    assert selection.reasons == [
+        f"{why}, imported by tests/api/conftest.py via src/pkg/api.py: every test under tests/api"
+    ]
+    assert (
+        "tests/test_default.py",
+        f"imports src/pkg/util.py via src/pkg/api.py ({why})",
+    ) in [(t.nodeid, t.reason) for t in selection.tests]
+    assert sorted(selection.args) == ["tests/api", "tests/test_default.py"]
+    ran = run_selected(project, selection, tmp_path / "art")
+    assert ran == {
+        "tests/test_default.py::test_default": "failed",
+        "tests/api/test_api.py::test_greeting": "passed",
+    }

@@ -3,6 +3,7 @@
 from passcycle.fix.changes import (
     ChangeSet,
     FileChange,
+    Snapshot,
     changes_since,
     load_snapshot,
     save_snapshot,
@@ -17,6 +18,7 @@ __all__ = [
     "HistoryInfo",
     "Selected",
     "Selection",
+    "Snapshot",
     "Suggestion",
     "changes_since",
     "explain",

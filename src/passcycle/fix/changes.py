@@ -10,7 +10,12 @@ Two sources, best first:
 
 With both, the snapshot corrects git: a run taken on a dirty work tree recorded its map
 against the dirty files, not the commit, so a file that is unchanged since the run is
-dropped, and one whose content at the run was not the commit's is changed as a whole.
+dropped, and one whose content at the run was not the commit's is changed as a whole. An
+untracked file is new only if it appeared after the run: one that was there, unchanged, is
+no change.
+
+Either way only the project's own files count (fix/tree.py): never a virtualenv, installed
+packages, build output, caches, or what git ignores.
 """
 
 from __future__ import annotations
@@ -19,14 +24,14 @@ import hashlib
 import json
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from passcycle.fix.tree import Tree
 from passcycle.vcs import git
 
 SNAPSHOT_FILE = "files.json"
-OWN_FOLDER = ".passcycle"
 
 # Config files that change how tests run or what they import (at the project root).
 CONFIG_FILES: frozenset[str] = frozenset(
@@ -45,11 +50,6 @@ CONFIG_FILES: frozenset[str] = frozenset(
         "Pipfile.lock",
     }
 )
-# Folders never walked: tools' caches, environments, build output.
-SKIPPED_DIRS: frozenset[str] = frozenset(
-    {"__pycache__", "node_modules", "build", "dist", "venv", "env", "htmlcov"}
-)
-SKIPPED_SUFFIXES: tuple[str, ...] = (".pyc", ".pyo", ".egg-info")
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,72 +93,114 @@ class ChangeSet:
 
 # -- snapshot ---------------------------------------------------------------------------
 
+# Past this size a file is told by its size and modification time: an untracked data file
+# of gigabytes must not be read at every run.
+LARGE_FILE = 32 * 1024 * 1024
+
+
+class Snapshot(Mapping[str, str]):
+    """File -> content hash at a run, and the folders it was taken over (the plan's source
+    and tests). Beside the files under those folders it holds the config files at the root
+    and, in a git repository, every untracked file and every tracked file that differed
+    from the commit: what the run saw that the commit does not say."""
+
+    __slots__ = ("files", "folders")
+
+    def __init__(self, files: Mapping[str, str], folders: Iterable[str]) -> None:
+        self.files = dict(sorted(files.items()))
+        self.folders = tuple(folders)
+
+    def __getitem__(self, path: str) -> str:
+        return self.files[path]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.files)
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __repr__(self) -> str:
+        return f"Snapshot({len(self.files)} files over {list(self.folders)})"
+
 
 def _hash(data: bytes) -> str:
     return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
-def _walk(folder: Path) -> Iterable[Path]:
-    for dirpath, dirnames, filenames in os.walk(folder):
-        dirnames[:] = [
-            d
-            for d in dirnames
-            if not d.startswith(".") and d not in SKIPPED_DIRS and not d.endswith(".egg-info")
-        ]
-        for name in filenames:
-            if not name.endswith(SKIPPED_SUFFIXES) and not name.startswith("."):
-                yield Path(dirpath, name)
+def _digest(path: Path) -> str | None:
+    try:
+        info = path.stat()
+        if info.st_size > LARGE_FILE:
+            return f"stat:{info.st_size}:{info.st_mtime_ns}"
+        return _hash(path.read_bytes())
+    except OSError:  # gone, or a folder (a submodule git lists as a file)
+        return None
 
 
-def _relative(path: Path, root: Path) -> str:
-    return path.relative_to(root).as_posix()
-
-
-def snapshot(root: Path, paths: Iterable[str]) -> dict[str, str]:
-    """Content hashes (blake2b) of the files a re-test depends on: every file under `paths`
-    (the plan's source and tests folders, or single modules), the config files at the root,
-    requirements*.txt and conftest.py files."""
-    root = root.resolve()
-    found: set[Path] = set()
+def _scope(root: Path, paths: Iterable[str]) -> list[str]:
+    """The plan's folders and files, relative to `root`; those outside it are not ours."""
+    found = []
     for entry in paths:
         target = (root / entry).resolve()
-        if target.is_file():
-            found.add(target)
-        elif target.is_dir():
-            found.update(_walk(target))
-    for name in CONFIG_FILES:
-        if (root / name).is_file():
-            found.add(root / name)
-    found.update(p for p in root.glob("requirements*.txt") if p.is_file())
-    hashes = {}
-    for path in found:
         try:
-            relative = _relative(path, root)
+            relative = target.relative_to(root).as_posix()
         except ValueError:  # a source folder outside the root (a symlink): not ours to watch
             continue
-        try:
-            hashes[relative] = _hash(path.read_bytes())
-        except OSError:
-            continue
-    return dict(sorted(hashes.items()))
+        if relative not in found:
+            found.append(relative)
+    return found
 
 
-def save_snapshot(path: Path, snap: Mapping[str, str]) -> None:
+def snapshot(root: Path, paths: Iterable[str], *, also: Iterable[str] = ()) -> Snapshot:
+    """Content hashes (blake2b) of the files a re-test depends on: the project's own files
+    under `paths` (the plan's source and tests folders, or single modules), the config files
+    at the root, requirements*.txt, and in a git repository the untracked files and the
+    tracked ones that differ from HEAD (see Snapshot); `also`: more files to hash."""
+    root = root.resolve()
+    tree = Tree(root)
+    folders = _scope(root, paths)
+    found: set[str] = set()
+    untracked = tree.untracked()
+    if untracked is None:  # no git: walk, skipping what is never the project's
+        for folder in folders:
+            found.update(tree.walk(folder))
+    else:
+        found.update(untracked)
+        found.update(tree.tracked(folders) or () if folders else ())
+        found.update(tree.dirty())
+    found.update(name for name in CONFIG_FILES if (root / name).is_file())
+    found.update(p.name for p in root.glob("requirements*.txt") if p.is_file())
+    found.update(also)
+    hashes = {}
+    for relative in found:
+        digest = _digest(root / relative)
+        if digest is not None:
+            hashes[relative] = digest
+    return Snapshot(hashes, folders)
+
+
+def save_snapshot(path: Path, snap: Snapshot) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(dict(snap), indent=0, sort_keys=True), encoding="utf-8")
+    data = {"folders": list(snap.folders), "files": snap.files}
+    tmp.write_text(json.dumps(data, indent=0, sort_keys=True), encoding="utf-8")
     os.replace(tmp, path)  # a killed run never leaves half a snapshot
 
 
-def load_snapshot(path: Path) -> dict[str, str] | None:
-    """The saved snapshot, or None when there is none or it cannot be read."""
+def load_snapshot(path: Path) -> Snapshot | None:
+    """The saved snapshot, or None when there is none or it cannot be read. Runs recorded
+    before the folders were kept hold the hashes alone: their folders are inferred."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
     if not isinstance(data, dict):
         return None
-    return {str(k): str(v) for k, v in data.items()}
+    files, folders = data.get("files"), data.get("folders")
+    if isinstance(files, dict) and isinstance(folders, list):
+        return Snapshot({str(k): str(v) for k, v in files.items()}, map(str, folders))
+    flat = {str(k): str(v) for k, v in data.items()}
+    return Snapshot(flat, _folders(flat))
 
 
 # -- git --------------------------------------------------------------------------------
@@ -219,11 +261,6 @@ def _file_change(hunks: list[Hunk]) -> FileChange:
     return FileChange(frozenset(old), frozenset(new), False, tuple(hunks))
 
 
-def _own(path: str) -> bool:
-    """passcycle's own artifacts (runs, history) are no change to the project."""
-    return path == OWN_FOLDER or path.startswith(OWN_FOLDER + "/")
-
-
 def old_content(root: Path, commit: str, path: str) -> str | None:
     """The text of `path` (relative to `root`) at `commit`, or None."""
     return git(root, "show", f"{commit}:./{path}")
@@ -234,6 +271,8 @@ def _git_changes(root: Path, commit: str) -> ChangeSet | None:
         return None
     diff = git(
         root,
+        "-c",
+        "core.quotePath=false",
         "diff",
         "-U0",
         "--no-color",
@@ -245,19 +284,24 @@ def _git_changes(root: Path, commit: str) -> ChangeSet | None:
         ".",
         timeout=60.0,
     )
-    untracked = git(root, "ls-files", "--others", "--exclude-standard", "--", ".")
+    tree = Tree(root)
+    untracked = tree.untracked()
     if diff is None or untracked is None:
         return None
     modified, added, deleted = parse_diff(diff)
-    added.update(line for line in untracked.splitlines() if line.strip())
-    modified = {p: c for p, c in modified.items() if not _own(p)}
-    added = {p for p in added if not _own(p)}
-    deleted = {p for p in deleted if not _own(p)}
-    return ChangeSet(modified, frozenset(added), frozenset(deleted), base=commit, note="git")
+    added.update(untracked)
+    # a committed virtualenv or build folder is no more the project's than an untracked one
+    return ChangeSet(
+        {p: c for p, c in modified.items() if tree.own(p)},
+        frozenset(p for p in added if tree.own(p)),
+        frozenset(p for p in deleted if tree.own(p)),
+        base=commit,
+        note="git",
+    )
 
 
-def _snapshot_changes(root: Path, snap: Mapping[str, str]) -> ChangeSet:
-    current = snapshot(root, _folders(snap))
+def _snapshot_changes(root: Path, snap: Snapshot) -> ChangeSet:
+    current = snapshot(root, snap.folders)
     modified = {
         p: FileChange(whole_file=True) for p, h in current.items() if p in snap and snap[p] != h
     }
@@ -267,8 +311,8 @@ def _snapshot_changes(root: Path, snap: Mapping[str, str]) -> ChangeSet:
 
 
 def _folders(snap: Mapping[str, str]) -> list[str]:
-    """The folders and files a snapshot covered, to take a new one alike: per top-level
-    name, the deepest folder holding all of its files (`src/pkg`, `tests`)."""
+    """The folders and files a snapshot of an older run covered, to take a new one alike:
+    per top-level name, the deepest folder holding all of its files (`src/pkg`, `tests`)."""
     groups: dict[str, list[str]] = {}
     for path in snap:
         groups.setdefault(path.split("/", 1)[0], []).append(path)
@@ -281,15 +325,18 @@ def _folders(snap: Mapping[str, str]) -> list[str]:
     return sorted(folders)
 
 
-def _in_scope(path: str, folders: list[str]) -> bool:
-    return any(path == f or path.startswith(f + "/") for f in folders)
+def _in_scope(path: str, folders: Iterable[str]) -> bool:
+    return any(f in ("", ".") or path == f or path.startswith(f + "/") for f in folders)
 
 
-def _reconcile(root: Path, changes: ChangeSet, snap: Mapping[str, str]) -> ChangeSet:
+def _reconcile(root: Path, changes: ChangeSet, snap: Snapshot) -> ChangeSet:
     """git's view, corrected by what the files were at the run (see the module docstring).
-    Files outside the snapshot's folders keep git's view."""
-    folders = _folders(snap)
-    now = snapshot(root, folders)
+    Files the snapshot did not hash (tracked, outside its folders, clean at the run) keep
+    git's view."""
+    folders = snap.folders
+    # every file hashed at the run is hashed again, wherever it is: an untracked file or a
+    # dirty one outside the folders that is gone or reverted since is a change too
+    now = snapshot(root, folders, also=snap)
     modified: dict[str, FileChange] = {}
     added: set[str] = set()
     deleted: set[str] = set()
@@ -307,9 +354,10 @@ def _reconcile(root: Path, changes: ChangeSet, snap: Mapping[str, str]) -> Chang
             modified[path] = change
     for path in changes.added:
         if path not in snap:
-            added.add(path)
+            added.add(path)  # appeared after the run
         elif now.get(path) != snap[path]:
             modified[path] = FileChange(whole_file=True)
+        # else: untracked, or new to git, but there unchanged at the run: no change
     for path in changes.deleted:
         if path in snap or not _in_scope(path, folders):
             deleted.add(path)
@@ -318,7 +366,7 @@ def _reconcile(root: Path, changes: ChangeSet, snap: Mapping[str, str]) -> Chang
     for path, digest in now.items():
         if path not in seen and path in snap and snap[path] != digest:
             modified[path] = FileChange(whole_file=True)
-        elif path not in seen and path not in snap:
+        elif path not in seen and path not in snap and _in_scope(path, folders):
             added.add(path)  # present at the commit, absent at the run
     deleted.update(path for path in snap if path not in now)
     return ChangeSet(
@@ -330,9 +378,7 @@ def _reconcile(root: Path, changes: ChangeSet, snap: Mapping[str, str]) -> Chang
     )
 
 
-def changes_since(
-    root: Path, *, commit: str | None, snapshot: Mapping[str, str] | None
-) -> ChangeSet:
+def changes_since(root: Path, *, commit: str | None, snapshot: Snapshot | None) -> ChangeSet:
     """What changed in the project since a run taken at `commit` with file hashes `snapshot`."""
     snap = snapshot
     found = _git_changes(root, commit) if commit else None

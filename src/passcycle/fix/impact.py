@@ -20,6 +20,11 @@ Rules, in the order they apply (each selected test or widening carries a one-lin
    a non-Python file under the source or tests folders, a helper no test file imports, no
    map at all.
 
+Widening never reaches beyond the project's own tests and source: a conftest.py widens only
+when its folder holds tests of the suite, and the change itself never holds a virtualenv,
+installed packages or build output (fix/tree.py). A reason that follows an import names the
+chain: `imports src/pkg/util.py via src/pkg/api.py` (the test imports api, api imports util).
+
 Order: failed first, then by recent failure rate, then fastest first.
 """
 
@@ -34,6 +39,7 @@ from pathlib import Path
 from passcycle.fix.changes import ChangeSet, FileChange, old_content
 from passcycle.fix.code import file_impact
 from passcycle.fix.imports import Imports
+from passcycle.fix.tree import Tree
 from passcycle.records import BAD_OUTCOMES, TestResult
 
 DEPENDENCY_FILES: frozenset[str] = frozenset(
@@ -106,6 +112,11 @@ def explain(selection: Selection) -> list[str]:
 def _under(path: str, folder: str) -> bool:
     path = path.split("::", 1)[0]
     return folder in ("", ".") or path == folder or path.startswith(folder.rstrip("/") + "/")
+
+
+def _via(chain: Sequence[str]) -> str:
+    """` via a.py via b.py`: the modules an import goes through, in import order."""
+    return "".join(f" via {module}" for module in chain)
 
 
 def _folder(path: str) -> str:
@@ -250,11 +261,32 @@ class _Selector:
         ):
             self.widen(f"{path} changed: dependencies")
         elif name == "conftest.py":
-            folder = _folder(path)
-            self.widen(f"conftest.py changed: every test under {folder}", folder)
+            self.conftest(path, "conftest.py changed")
         else:
             return False
         return True
+
+    def conftest(self, path: str, reason: str) -> None:
+        """A conftest.py serves the tests under its folder: those of the project run again.
+        One elsewhere (docs, scripts, a package's own tests) serves no test of the suite, and
+        pytest, pointed at it, would import code of no concern to the project."""
+        folder = _folder(path)
+        if not any(_under(t, folder) for t in self.tests):  # it does not hold a tests folder
+            if not (self.in_tests(path) or self.in_source(path)):
+                self.ignored.append(f"{path}: outside the source and tests")
+                return
+            if not self.tests_under(folder):
+                self.ignored.append(f"{path}: no test of the suite under {folder}")
+                return
+        self.widen(f"{reason}: every test under {folder}", folder)
+
+    def tests_under(self, folder: str) -> bool:
+        """A test the run knew is under `folder`, or, within the tests folders, a test file."""
+        if any(_under(nodeid, folder) for nodeid in self.known):
+            return True
+        if not self.in_tests(folder):
+            return False
+        return any(is_test_file(p) for p in Tree(self.root).walk(folder))
 
     def added(self, path: str) -> None:
         if self.config(path):
@@ -319,20 +351,27 @@ class _Selector:
         that can read it."""
         users = self.imports.closure(path, names)
         for nodeid, files in self.test_map.items():
-            ran = users.intersection(files)
-            if ran:
-                via = "" if path in ran else f" via {min(ran)}"
-                self.pick(nodeid, f"imports {path}{via} ({why})")
-        for user in sorted(users):
+            ran = users.keys() & files.keys()
+            if not ran:
+                continue
+            file = nodeid.split("::", 1)[0]
+            if file in users:  # the test's own imports, as written
+                chain = users[file]
+            elif path in ran:
+                chain = ()
+            else:  # through what it ran: a fixture's module, a plugin
+                first = min(ran, key=lambda m: (len(users[m]), m))
+                chain = (first, *users[first])
+            self.pick(nodeid, f"imports {path}{_via(chain)} ({why})")
+        for user, chain in sorted(users.items()):
             if user.rsplit("/", 1)[-1] == "conftest.py":
-                folder = _folder(user)
-                self.widen(f"{user} imports {path} ({why}): every test under {folder}", folder)
+                self.conftest(user, f"{why}, imported by {user}{_via(chain)}")
             elif is_test_file(user) and self.in_tests(user):
-                self.pick_file(user, f"imports {path} ({why})")
+                self.pick_file(user, f"imports {path}{_via(chain)} ({why})")
 
     def helper_change(self, path: str) -> None:
         """A Python file that is no test and not under the source: a test helper, a script."""
-        users = {u for u in self.imports.closure(path) if u != path}
+        users = {u: c for u, c in self.imports.closure(path).items() if u != path}
         if path not in self.imports.files.values() and not self.in_tests(path):
             self.ignored.append(f"{path}: outside the source and tests")
             return
@@ -341,11 +380,11 @@ class _Selector:
             self.widen(f"{path} changed and no test file imports it: it may be loaded by name")
             return
         for user in sorted(test_users):
+            via = _via(users[user])
             if user.endswith("conftest.py"):
-                folder = _folder(user)
-                self.widen(f"{user} imports {path}: every test under {folder}", folder)
+                self.conftest(user, f"{path} changed, imported by {user}{via}")
             else:
-                self.pick_file(user, f"imports {path} (changed)")
+                self.pick_file(user, f"imports {path}{via} (changed)")
 
 
 def select(

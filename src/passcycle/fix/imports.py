@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import ast
+from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+
+from passcycle.fix.tree import Tree
 
 
 class Imports:
@@ -15,12 +18,10 @@ class Imports:
     def __init__(self, root: Path, folders: Iterable[str]) -> None:
         self.root = root
         self.files: dict[str, str] = {}  # module name -> path
+        tree = Tree(root)  # a virtualenv under a tests folder of "." is not the project's
         for folder in folders:
-            base = root / folder
-            candidates = [base] if base.is_file() else sorted(base.rglob("*.py"))
-            for file in candidates:
-                relative = file.relative_to(root).as_posix()
-                if file.suffix == ".py" and "/." not in "/" + relative:
+            for relative in sorted(tree.walk(folder), key=lambda p: p.split("/")):
+                if relative.endswith(".py"):
                     self.files.setdefault(self.module(relative), relative)
 
     def module(self, path: str) -> str:
@@ -88,21 +89,32 @@ class Imports:
                     bind(f"{base}.{alias.name}" if base else alias.name, None)
         return found
 
-    def closure(self, path: str, names: set[str] | None = None) -> set[str]:
-        """`path` and every project module that imports it, directly or not. With `names`
-        (what the change rebinds), only the importers that can read one of them."""
-        seen: dict[str, set[str] | None] = {path: names}
-        todo = [path]
+    def closure(self, path: str, names: set[str] | None = None) -> dict[str, tuple[str, ...]]:
+        """`path` and every project module that imports it, directly or not, each with the
+        modules it imports `path` through, in import order (() when it imports `path`
+        itself). With `names` (what the change rebinds), only the importers that can read
+        one of them."""
+        carried: dict[str, set[str] | None] = {path: names}
+        via: dict[str, tuple[str, ...]] = {path: ()}
+        todo = deque([path])  # breadth first: the shortest chain is the one named
         while todo:
-            target = todo.pop()
-            for user in self.dependents.get(target, ()):
-                if user in seen:
+            target = todo.popleft()
+            for user in sorted(self.dependents.get(target, ())):
+                affected, reads = self.uses[user][target].reads(carried[target])
+                if not affected:
                     continue
-                affected, carried = self.uses[user][target].reads(seen[target])
-                if affected:
-                    seen[user] = carried
+                if user not in carried:
+                    via[user] = () if target == path else (target, *via[target])
+                    carried[user] = reads
                     todo.append(user)
-        return set(seen)
+                    continue
+                # reached again, reading more of the change: its importers must see that too
+                before = carried[user]
+                wider = None if before is None or reads is None else before | reads
+                if before is not None and wider != before:
+                    carried[user] = wider
+                    todo.append(user)
+        return via
 
 
 @dataclass
