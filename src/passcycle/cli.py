@@ -132,15 +132,15 @@ def test(
 ) -> None:
     """Run the test suite with coverage and record the run. Arguments after -- go to pytest."""
     from passcycle import console
+    from passcycle.test.shards import parse_shard
 
+    # a bad K/N is refused before the plan is read or anything is printed
+    number, total = parse_shard(shard) if shard is not None else (0, 0)
     cycle = _cycle()
     if not json_:
         console.show_detected(cycle.plan.detected)
     progress = console.Progress()
     if shard is not None:
-        from passcycle.test.shards import parse_shard
-
-        number, total = parse_shard(shard)
         if no_cov:
             raise UsageError("--shard needs coverage: the merged run's coverage is theirs")
         with progress.live():

@@ -7,11 +7,10 @@ import json
 import re
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, get_args, get_origin
 
-from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator
 
-from passcycle.catalogue import BUILTIN_KPIS
 from passcycle.errors import PlanError
 from passcycle.scenarios.config import (
     DrillSection,
@@ -20,7 +19,17 @@ from passcycle.scenarios.config import (
     ServiceSection,
     UpstreamSection,
 )
-from passcycle.sections import Fraction, Seconds, Section, TargetField, parse_target_value
+from passcycle.sections import (
+    Count,
+    Fraction,
+    NumberError,
+    Seconds,
+    Section,
+    TargetField,
+    counts,
+    parse_target_value,
+    shares,
+)
 from passcycle.serve.alerts import AlertsSection
 
 PLAN_FILE = "passcycle.toml"
@@ -47,20 +56,21 @@ class ProjectSection(Section):
 class KpiSpec(Section):
     target: TargetField | None = None
     source: str = ""  # built-in KPIs know their own; "metric:NAME" or "command:..." for custom ones
-    regression: Fraction | None = None  # worse than the baseline by more than this, significantly
+    # worse than the baseline by more than this, significantly; 1000%: ten times worse
+    regression: Annotated[float, shares(most=10.0)] | None = None
     unit: str = ""
     description: str = ""
 
 
 class ValidateSection(Section):
-    reruns: int = Field(default=2, ge=0, le=20)  # isolated re-runs of each failed test
-    top: int = Field(default=5, ge=1, le=100)  # the plan's "top 5 critical issues"
+    reruns: Annotated[int, counts(0, 20)] = 2  # isolated re-runs of each failed test
+    top: Annotated[int, counts(1, 100)] = 5  # the plan's "top 5 critical issues"
     quarantine: list[str] = []  # node id patterns of known-flaky tests: reported, not gating
     diff_base: str = "origin/main"  # git base for diff_coverage
     slow_test: Seconds = 5.0  # a test slower than this is reported as slow
     critical_share: Fraction = 0.10  # an issue hitting this share of the tests is critical
-    critical_min_tests: int = 5
-    high_min_tests: int = 3
+    critical_min_tests: Count = 5
+    high_min_tests: Count = 3
 
 
 class FixSection(Section):
@@ -71,7 +81,7 @@ class FixSection(Section):
 
 
 _KEYWORDS = ("baseline", "no critical issues", "no regressions", "all kpis", "gate")
-_CRITERION = re.compile(r"^\s*(?P<name>[A-Za-z_][\w.:-]*)\s*(?P<target>(?:<=|>=|==|!=|<|>).*)?$")
+CRITERION = re.compile(r"^\s*(?P<name>[A-Za-z_][\w.:-]*)\s*(?P<target>(?:<=|>=|==|!=|<|>).*)?$")
 
 
 class PhaseSection(Section):
@@ -84,7 +94,7 @@ class PhaseSection(Section):
         for criterion in criteria:
             if criterion.strip().lower() in _KEYWORDS:
                 continue
-            match = _CRITERION.match(criterion)
+            match = CRITERION.match(criterion)
             if match is None:
                 raise ValueError(
                     f"cannot read criterion {criterion!r}; write a KPI target such as"
@@ -114,44 +124,6 @@ class PlanModel(Section):
         if isinstance(kpis, dict):
             return {k: {"target": v} if isinstance(v, str) else v for k, v in kpis.items()}
         return kpis
-
-    @field_validator("kpis")
-    @classmethod
-    def _known_sources(cls, kpis: dict[str, KpiSpec]) -> dict[str, KpiSpec]:
-        for name, spec in kpis.items():
-            if name not in BUILTIN_KPIS and not spec.source:
-                raise ValueError(
-                    f"{name}: a custom KPI needs a source"
-                    ' ("metric:NAME" or "command:..."); built-in KPIs are '
-                    + ", ".join(BUILTIN_KPIS)
-                )
-            if spec.source and not spec.source.startswith(("metric:", "command:", "builtin:")):
-                raise ValueError(
-                    f"{name}.source: cannot read {spec.source!r};"
-                    ' write "metric:NAME" or "command:COMMAND"'
-                )
-        return kpis
-
-    @model_validator(mode="after")
-    def _upstreams_used(self) -> PlanModel:
-        known = sorted(self.upstreams)
-        have = ", ".join(known) or "none declared"
-        for index, scenario in enumerate(self.scenarios):
-            for number, fault in enumerate(scenario.faults):
-                if fault.upstream not in self.upstreams:
-                    raise ValueError(
-                        f"scenarios[{index}] ({scenario.name}).faults[{number}]: no upstream"
-                        f" {fault.upstream!r} (upstreams: {have}); declare [upstreams."
-                        f"{fault.upstream}] with its address or command"
-                    )
-        if self.service is not None:
-            texts = [*self.service.argv, *self.service.env.values()]
-            for name in re.findall(r"\{upstream\.([^}]*)\}", " ".join(texts)):
-                if name not in self.upstreams:
-                    raise ValueError(
-                        f"service: {{upstream.{name}}} names no upstream (upstreams: {have})"
-                    )
-        return self
 
     @field_validator("phases")
     @classmethod
@@ -235,14 +207,60 @@ def find_plan_file(root: Path) -> tuple[Path | None, dict[str, Any]]:
     return None, {}
 
 
+# Deeper than any plan needs (a step's `json` body included); much deeper and the TOML
+# reader, the validation and the JSON written for Locust would recurse past Python's limit.
+MAX_DEPTH = 64
+
+
 def _read_toml(path: Path) -> dict[str, Any]:
     try:
         with path.open("rb") as handle:
-            return tomllib.load(handle)
+            data = tomllib.load(handle)
     except tomllib.TOMLDecodeError as exc:
         raise PlanError(f"{path.name}: not valid TOML: {exc}", hint="fix the TOML syntax") from None
+    except RecursionError:
+        raise _too_deep(path.name, _deep_line(path)) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise PlanError(f"{path.name}: cannot read it: {exc}") from None
+    return data
+
+
+def _too_deep(filename: str, where: str) -> PlanError:
+    return PlanError(
+        f"{filename}: {where}: nested more than {MAX_DEPTH} levels deep",
+        hint="a plan needs a few levels of tables and arrays; flatten this value",
+    )
+
+
+def _deep_key(data: Any) -> str | None:
+    """The key of the first value nested more than MAX_DEPTH deep, or None. Iterative: the
+    point is not to recurse."""
+    stack: list[tuple[Any, str, int]] = [(data, "", 0)]
+    while stack:
+        value, key, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return key.split("[")[0] or "the top level"
+        if isinstance(value, dict):
+            stack.extend((v, f"{key}.{k}" if key else str(k), depth + 1) for k, v in value.items())
+        elif isinstance(value, list):
+            stack.extend((v, f"{key}[{i}]", depth + 1) for i, v in enumerate(value))
+    return None
+
+
+def _deep_line(path: Path) -> str:
+    """Where a file too deep for the TOML reader gets deep: its line and key, found by
+    counting brackets (strings are not told apart: this only points at the place)."""
+    depth = 0
+    try:
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return "a value"
+    for number, line in enumerate(lines, 1):
+        depth += line.count("[") + line.count("{") - line.count("]") - line.count("}")
+        if line.count("[") + line.count("{") > MAX_DEPTH or depth > MAX_DEPTH:
+            key = line.split("=", 1)[0].strip() if "=" in line else ""
+            return f"line {number}" + (f" ({key})" if key else "")
+    return "a value"
 
 
 def load_plan(root: Path | None = None, plan_file: Path | None = None) -> Plan:
@@ -271,22 +289,44 @@ def load_plan(root: Path | None = None, plan_file: Path | None = None) -> Plan:
 
 def parse_plan(data: dict[str, Any], filename: str = PLAN_FILE) -> PlanModel:
     """Validate plan data; any problem becomes one PlanError line naming the file and key."""
+    from passcycle.plancheck import problems
+
     if not isinstance(data, dict):
         raise PlanError(f"{filename}: the plan must be a table of sections")
+    deep = _deep_key(data)
+    if deep is not None:
+        raise _too_deep(filename, deep)
     try:
-        return PlanModel.model_validate(data)
+        model = PlanModel.model_validate(data)
     except ValidationError as exc:
         raise PlanError(_describe(exc, filename), hint=_hint(exc)) from None
+    except PlanError as exc:  # raised as it is inside validation, to keep secrets out
+        raise PlanError(f"{filename}: {exc.message}", hint=exc.hint) from None
+    problem = next(problems(model), None)
+    if problem is not None:
+        raise PlanError(f"{filename}: {problem.key}: {problem.message}", hint=problem.hint)
+    return model
+
+
+def _key(loc: tuple[Any, ...]) -> str:
+    """pydantic's ("scenarios", 1, "name") as the plan writes it: scenarios[1].name."""
+    text = ""
+    for part in loc:
+        if part == "[key]":  # pydantic's mark of a mistake in a table's key, not its value
+            continue
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += f".{part}" if text else str(part)
+    return text.replace("validate_", "validate")
 
 
 def _describe(exc: ValidationError, filename: str) -> str:
     error = exc.errors()[0]
-    # pydantic marks a mistake in a table's key (not its value) with a "[key]" part
-    loc = ".".join(str(part) for part in error["loc"] if part != "[key]")
-    loc = loc.replace("validate_", "validate")
+    loc = _key(error["loc"])
     kind = error["type"]
     if kind == "extra_forbidden":
-        parent = ".".join(str(p) for p in error["loc"][:-1])
+        parent = _key(error["loc"][:-1])
         allowed = _allowed_keys(error["loc"][:-1])
         where = f"[{parent}]" if parent else "the top level"
         return f"{filename}: unknown key {loc!r} in {where}; allowed: {allowed}"
@@ -300,6 +340,8 @@ def _describe(exc: ValidationError, filename: str) -> str:
 
 def _hint(exc: ValidationError) -> str:
     error = exc.errors()[0]
+    if isinstance(error.get("ctx", {}).get("error"), NumberError):
+        return "docs/plan.md lists the range of every number of the plan (Limits)"
     loc = [str(p) for p in error["loc"]]
     if loc and loc[0] == "kpis":
         return (
@@ -310,22 +352,37 @@ def _hint(exc: ValidationError) -> str:
 
 def _allowed_keys(loc: tuple[Any, ...]) -> str:
     model: type[BaseModel] = PlanModel
+    item: type[BaseModel] | None = None  # the model of a list's items or a table's values
     for part in loc:
+        if item is not None:  # `part` is the index or the key: its value is an item
+            model, item = item, None
+            continue
         field = model.model_fields.get(str(part)) or model.model_fields.get(f"{part}_")
-        if field is None:
-            # inside a dict (kpis.NAME, phases.N): the value model
-            if model is PlanModel and str(loc[0]) == "kpis":
-                model = KpiSpec
-                continue
-            if model is PlanModel and str(loc[0]) == "phases":
-                model = PhaseSection
-                continue
+        found, many = _model_of(field.annotation if field else None)
+        if found is None:
             break
-        annotation = field.annotation
-        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-            model = annotation
+        if many:
+            item = found
+        else:
+            model = found
     names = [f.alias or name for name, f in model.model_fields.items()]
     return ", ".join(names)
+
+
+def _model_of(annotation: Any) -> tuple[type[BaseModel] | None, bool]:
+    """The section model in a field's type, and whether it is the item of a list or table:
+    `ServiceSection | None` -> (ServiceSection, False); `list[StepSection]` -> (.., True)."""
+    many = False
+    for _ in range(3):  # Optional, then list/dict, then Optional again
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            return annotation, many
+        args = [a for a in get_args(annotation) if a is not type(None)]
+        if not args:
+            break
+        if get_origin(annotation) in (list, dict):
+            many = True
+        annotation = args[-1]
+    return None, False
 
 
 # --- detection: a project with no plan still works ------------------------------------

@@ -78,6 +78,12 @@ class Target:
         """True when `value` (in the base unit) meets the target."""
         return OPERATORS[self.op](value, self.value)
 
+    def fits(self, unit: str) -> bool:
+        """Whether a value measured in `unit` can be judged by this target: same dimension,
+        or a plain number on either side (`coverage >= 90` reads as percent)."""
+        have = UNITS.get(unit, ("number", 1.0))[0]
+        return have == self.dimension or "number" in (have, self.dimension)
+
     @property
     def higher_is_better(self) -> bool:
         return self.op in (">", ">=")

@@ -9,7 +9,7 @@ from collections import Counter
 
 import pytest
 
-from passcycle.errors import UsageError
+from passcycle.errors import ExitCode, UsageError
 from passcycle.test.junit import read_junit
 
 HANDMADE = """\
@@ -134,3 +134,29 @@ def test_reports_we_refuse_name_the_file(tmp_path, text, expected):
 def test_missing_report_is_a_usage_error(tmp_path):
     with pytest.raises(UsageError, match="cannot read the report"):
         read_junit([tmp_path / "nope.xml"])
+
+
+@pytest.mark.parametrize("time", ["1e400", "nan", "-inf", "-0.5", "soon"])
+def test_a_time_that_is_not_seconds_refuses_the_report(make_project, passcycle, time):
+    # "1e400" was read as infinity, and `show --json`, reports and the dashboard broke on it
+    root = make_project({"tests/test_a.py": "def test_ok():\n    pass\n"})
+    (root / "other.xml").write_text(
+        '<testsuite><testcase classname="a.B" name="fast" time="0.5"/>'
+        f'<testcase classname="a.B" name="odd" time="{time}"/></testsuite>'
+    )
+    report = root / "other.xml"
+    result = passcycle(root, "import", "junit", str(report), expect=ExitCode.USAGE_ERROR)
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert lines[0] == (
+        f"error: {report}: testcase 'a.B::odd': time='{time}' is not a number of seconds >= 0"
+    )
+    assert lines[1:] == [
+        'Tip: fix the runner\'s report: time="0.25", or no time attribute when unknown'
+    ]
+    assert passcycle(root, "history", "--json", expect=0).json()["runs"] == []
+
+
+def test_a_missing_time_reads_as_zero(tmp_path):
+    path = tmp_path / "report.xml"
+    path.write_text('<testsuite><testcase name="a"/><testcase name="b" time=""/></testsuite>')
+    assert [r.duration for r in read_junit([path])] == [0.0, 0.0]

@@ -69,7 +69,7 @@ def project(make_project) -> Path:
 
 def test_shard_specs_are_read_or_refused() -> None:
     assert parse_shard("2/8") == (2, 8) and parse_shard(" 1 / 1 ") == (1, 1)
-    for bad in ("0/2", "3/2", "2", "a/b", ""):
+    for bad in ("0/2", "3/2", "2", "a/b", "", "1/1001", "1/99999999999999999999", "١/٢"):
         with pytest.raises(Exception, match="--shard: cannot read"):
             parse_shard(bad)
 
@@ -127,6 +127,31 @@ def test_merge_names_the_shard_that_is_missing(project: Path, passcycle) -> None
     assert len([x for x in result.stderr.splitlines() if x.startswith("error:")]) == 1
     none = passcycle(project, "merge", "--group", "other", expect=ExitCode.USAGE_ERROR)
     assert "no shard runs of group 'other' for project 'calc'" in none.stderr
+
+
+@pytest.mark.parametrize(
+    ("spec", "says"),
+    [
+        # ran until killed, using 3 GB
+        ("1/99999999999999999999", "N must be from 1 to 1000"),
+        ("1/1001", "N must be from 1 to 1000"),
+        ("3/2", "K must be from 1 to N (2)"),
+        ("0/2", "K must be from 1 to N (2)"),
+        ("1/0", "N must be from 1 to 1000"),
+        ("-1/2", ""),
+        ("a/b", ""),
+        ("1.5/2", ""),
+    ],
+)
+def test_a_shard_spec_out_of_range_is_one_line(make_project, passcycle, spec, says) -> None:
+    root = make_project({"tests/test_a.py": "def test_ok():\n    pass\n"})
+    result = passcycle(root, "test", f"--shard={spec}", expect=ExitCode.USAGE_ERROR, timeout=60)
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert lines[0] == f"error: --shard: cannot read {spec!r}" + (f": {says}" if says else "")
+    assert lines[1:] == [
+        "Tip: write K/N with 1 <= K <= N, e.g. --shard 2/8 for the second of 8 shards"
+    ]
+    assert passcycle(root, "history", "--json", expect=0).json()["runs"] == []
 
 
 def test_bad_shard_options_are_one_line(project: Path, passcycle) -> None:

@@ -5,7 +5,7 @@ step live beside it (testrun, verdict, fixing) and are re-exported here."""
 
 from __future__ import annotations
 
-import json
+import math
 import re
 import sys
 import time
@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.text import Text
 
+from passcycle import strictjson
 from passcycle.records import OUTCOMES
 
 out = Console(highlight=False, soft_wrap=False)
@@ -50,8 +51,9 @@ def first_line(text: str | None, limit: int = 120) -> str:
 
 
 def print_json(data: Any) -> None:
-    # plain print: --json output must be exactly the document, never wrapped or styled
-    sys.stdout.write(json.dumps(data, indent=2, default=str, ensure_ascii=False) + "\n")
+    # plain print: --json output must be exactly the document, never wrapped or styled;
+    # strict, so that jq and JSON.parse read it (no NaN or Infinity)
+    sys.stdout.write(strictjson.dumps(data, indent=2, default=str, ensure_ascii=False) + "\n")
 
 
 def error_line(message: str, hint: str | None = None) -> None:
@@ -65,8 +67,8 @@ def info(message: str) -> None:
 
 
 def fmt_duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "—"
+    if seconds is None or not math.isfinite(seconds):
+        return "—"  # unknown; histories written before JUnit times were checked hold inf
     if seconds < 1:
         return f"{seconds * 1000:.0f}ms"
     if seconds < 60:

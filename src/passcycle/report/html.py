@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -15,7 +14,7 @@ from typing import Any, TextIO
 
 import jinja2
 
-from passcycle import __version__
+from passcycle import __version__, strictjson
 from passcycle.console import fmt_duration
 from passcycle.cycle import pass_rate
 from passcycle.records import Issue
@@ -90,7 +89,7 @@ def traceback_lines(text: str) -> list[tuple[str, str]]:
 def safe_json(data: Any) -> str:
     """JSON for a <script type="application/json"> block: `<`, `>` and `&` as \\u escapes,
     so no text from a test (`</script>`, `<!--`) can end the block or open markup."""
-    text = json.dumps(data, ensure_ascii=False, default=str, allow_nan=False)
+    text = strictjson.dumps(data, ensure_ascii=False, default=str)
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 

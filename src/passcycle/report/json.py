@@ -3,9 +3,9 @@ coverage per file, KPI trends and scenario latency beside it."""
 
 from __future__ import annotations
 
-import json
 from typing import Any, TextIO
 
+from passcycle import strictjson
 from passcycle.console import test_json, verdict_json
 from passcycle.cycle import TestOutcome
 from passcycle.report.base import ReportContext
@@ -53,5 +53,5 @@ def report_json(ctx: ReportContext) -> dict[str, Any]:
 
 class JsonReporter:
     def write(self, ctx: ReportContext, out: TextIO) -> None:
-        json.dump(report_json(ctx), out, indent=2, default=str, ensure_ascii=False)
+        out.write(strictjson.dumps(report_json(ctx), indent=2, default=str, ensure_ascii=False))
         out.write("\n")

@@ -7,12 +7,20 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BeforeValidator, Field, field_validator, model_validator
 
-from passcycle.sections import Fraction, Seconds, Section
-from passcycle.targets import TargetSyntaxError, parse_quantity
+from passcycle.sections import (
+    PositiveSeconds,
+    Seconds,
+    Section,
+    counts,
+    numbers,
+    shares,
+    times,
+)
 
 METHODS = ("get", "post", "put", "patch", "delete", "head", "options")
 BUILTIN_VALUES = ("user", "iteration", "uuid")  # usable as {user} etc. without `save`
 DEFAULT_MAX_REQUESTS = 100_000
+MAX_USERS = 100_000
 
 # The JSON path subset of `save`: $ then .key, [0], [-1], ["key"] or ['key'].
 _JSON_PATH = re.compile(r"^\$(?:\.[A-Za-z_][\w-]*|\[-?\d+\]|\[\"[^\"]*\"\]|\['[^']*'\])*$")
@@ -30,27 +38,28 @@ def _name(name: str) -> str:
 Name = Annotated[str, AfterValidator(_name)]
 
 
-def _think(value: Any) -> tuple[float, float]:
+def _think(value: Any) -> Any:
     """`1s`, 0.5 or `["1s", "3s"]`: a fixed or a uniform random wait between iterations."""
     if isinstance(value, tuple | list):
         if len(value) != 2:
             raise ValueError('write one time ("1s") or two (["1s", "3s"]) for a random range')
-        low, high = (_seconds(v) for v in value)
-    else:
-        low = high = _seconds(value)
-    if low < 0 or high < low:
-        raise ValueError("think time must be >= 0, and the range written low to high")
-    return (low, high)
+        return value
+    return (value, value)
 
 
-def _seconds(value: Any) -> float:
-    try:
-        return parse_quantity(value, "time")
-    except TargetSyntaxError as exc:
-        raise ValueError(str(exc)) from None
+def _low_to_high(value: tuple[float, float]) -> tuple[float, float]:
+    if value[1] < value[0]:
+        low, high = (repr(f"{v:g}s") for v in value)
+        raise ValueError(f"[{low}, {high}] is high to low; write [{high}, {low}]")
+    return value
 
 
-ThinkTime = Annotated[tuple[float, float], BeforeValidator(_think)]
+ThinkTime = Annotated[
+    tuple[Annotated[float, times()], Annotated[float, times()]],
+    BeforeValidator(_think),
+    AfterValidator(_low_to_high),
+]
+StatusCode = Annotated[int, counts(100, 599)]
 
 
 class ServiceSection(Section):
@@ -62,13 +71,13 @@ class ServiceSection(Section):
     env: dict[str, str] = Field(default_factory=dict)
     cwd: str = ""  # relative to the project folder
     health: str = "/health"  # a path answered 2xx when ready; "" waits for the port only
-    ready_timeout: Seconds = 30.0
+    ready_timeout: PositiveSeconds = 30.0
     stop_timeout: Seconds = 10.0  # SIGTERM, then SIGKILL after this long
     metrics: str = ""  # path of a Prometheus text or flat JSON endpoint
     # hosts load may go to besides loopback: names, IPs, CIDRs
     allow_hosts: list[str] = Field(default_factory=list)
-    sample_interval: Seconds = Field(default=0.5, gt=0)  # RSS and CPU of its processes
-    probe_interval: Seconds = Field(default=1.0, gt=0)  # health probes for `uptime`
+    sample_interval: PositiveSeconds = 0.5  # RSS and CPU of its processes
+    probe_interval: PositiveSeconds = 1.0  # health probes for `uptime`
 
     @model_validator(mode="after")
     def _one_target(self) -> ServiceSection:
@@ -98,7 +107,7 @@ class StepSection(Section):
     headers: dict[str, str] = Field(default_factory=dict)
     params: dict[str, str | int | float] = Field(default_factory=dict)
     # accepted status codes; empty: any code below 400
-    expect: list[int] = Field(default_factory=list)
+    expect: list[StatusCode] = Field(default_factory=list)
     save: dict[str, str] = Field(default_factory=dict)  # variable -> JSON path of the response
     name: str = ""  # the name in the statistics; default "METHOD path"
     think_time: Seconds = 0.0  # wait after this step
@@ -184,10 +193,10 @@ class UpstreamSection(Section):
     command: str | list[str] = ""  # or passcycle starts it, with {port}, and stops it
     env: dict[str, str] = Field(default_factory=dict)  # for the command; {port} works
     cwd: str = ""  # relative to the project folder
-    ready_timeout: Seconds = Field(default=30.0, gt=0)  # until the command listens
+    ready_timeout: PositiveSeconds = 30.0  # until the command listens
     # the proxy's loopback port; 0 picks a free one. Fix it for a service that runs
     # already (service.url) and so cannot be told {upstream.NAME}
-    proxy_port: int = Field(default=0, ge=0, le=65535)
+    proxy_port: Annotated[int, counts(0, 65535)] = 0
 
     @model_validator(mode="after")
     def _one_place(self) -> UpstreamSection:
@@ -215,11 +224,11 @@ class FaultSection(Section):
 
     upstream: str
     kind: Literal["latency", "error", "reset", "blackhole", "down"]
-    after: Seconds = Field(default=0.0, ge=0)
-    for_: Seconds | None = Field(default=None, alias="for", gt=0)
-    delay: Seconds = Field(default=0.0, ge=0)  # latency: added before each request goes on
-    status: int = Field(default=503, ge=100, le=599)  # error: the status answered instead
-    share: Fraction = Field(default=1.0, gt=0, le=1)  # of requests (connections for down)
+    after: Seconds = 0.0
+    for_: PositiveSeconds | None = Field(default=None, alias="for")
+    delay: Seconds = 0.0  # latency: added before each request goes on
+    status: StatusCode = 503  # error: the status answered instead
+    share: Annotated[float, shares(above=True)] = 1.0  # of requests (connections for down)
 
     @model_validator(mode="after")
     def _needs(self) -> FaultSection:
@@ -246,16 +255,17 @@ class ScenarioSection(Section):
     """One load scenario: users, how long, and what each user does."""
 
     name: Name
-    users: int = Field(default=10, ge=1, le=100_000)
-    spawn_rate: float | None = Field(default=None, gt=0)  # users started per second; default all
-    duration: Seconds = Field(default=30.0, gt=0)  # a hard bound even with iterations
-    iterations: int | None = Field(default=None, ge=1)  # per user, then it stops
-    max_requests: int = Field(default=DEFAULT_MAX_REQUESTS, ge=1)  # the scenario stops here
+    users: Annotated[int, counts(1, MAX_USERS)] = 10
+    # users started per second; default: all at once
+    spawn_rate: Annotated[float, numbers(0, MAX_USERS, above=True)] | None = None
+    duration: PositiveSeconds = 30.0  # a hard bound even with iterations
+    iterations: Annotated[int, counts(1)] | None = None  # per user, then it stops
+    max_requests: Annotated[int, counts(1)] = DEFAULT_MAX_REQUESTS  # the scenario stops here
     think_time: ThinkTime = (0.0, 0.0)  # between iterations
     steps: list[StepSection] = Field(default_factory=list)
     locustfile: str = ""  # the user's own, relative to the project folder
     host: str = ""  # default: the service; anything else must be allowed by allow_hosts
-    stop_timeout: Seconds = Field(default=1.0, ge=0)  # for users to finish their task at the end
+    stop_timeout: Seconds = 1.0  # for users to finish their task at the end
     faults: list[FaultSection] = Field(default_factory=list)  # injected into [upstreams]
 
     @model_validator(mode="after")
@@ -304,9 +314,9 @@ class DrillSection(Section):
     name: Name
     signal: str = "SIGKILL"  # how the service dies: its whole process group gets it
     before: list[StepSection] = Field(default_factory=list)  # writes, once per record
-    records: int = Field(default=10, ge=0, le=100_000)
+    records: Annotated[int, counts(0, 100_000)] = 10
     after: list[StepSection] = Field(default_factory=list)  # reads back, once per record
-    recover_timeout: Seconds = Field(default=60.0, gt=0)  # from the kill to healthy again
+    recover_timeout: PositiveSeconds = 60.0  # from the kill to healthy again
 
     @field_validator("signal", mode="before")
     @classmethod

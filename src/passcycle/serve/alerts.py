@@ -12,15 +12,16 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from passcycle import __version__
 from passcycle.errors import PlanError
 from passcycle.records import KpiVerdict, Verdict
-from passcycle.targets import TargetSyntaxError, format_value, parse_quantity
+from passcycle.sections import Seconds
+from passcycle.targets import format_value
 
 if TYPE_CHECKING:
     import httpx
@@ -34,13 +35,6 @@ LISTED = 10  # tests, KPIs or issues named in one alert
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
-def _seconds(value: Any) -> float:
-    try:
-        return parse_quantity(value, "time")
-    except TargetSyntaxError as exc:
-        raise ValueError(str(exc)) from None
-
-
 class AlertsSection(BaseModel):
     """[alerts] in the plan. It does not import plan.py (plan.py imports it): the config
     below is plan.Section's."""
@@ -49,9 +43,7 @@ class AlertsSection(BaseModel):
 
     webhooks: list[SecretStr] = Field(default_factory=list)
     on: list[Event] = Field(default_factory=lambda: list(DEFAULT_EVENTS))
-    timeout: Annotated[float, BeforeValidator(_seconds)] = (
-        5.0  # the most a run waits for all its webhooks together
-    )
+    timeout: Seconds = 5.0  # the most a run waits for all its webhooks together
 
     @field_validator("webhooks")
     @classmethod

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
@@ -12,6 +13,7 @@ from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
+from passcycle import strictjson
 from passcycle.errors import HistoryError, UsageError
 from passcycle.plan import Plan
 from passcycle.serve import api, metrics, views
@@ -34,6 +36,14 @@ SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
 }
+
+
+class StrictJSONResponse(JSONResponse):
+    """JSON that JSON.parse reads: NaN and infinities as null (starlette would raise, and
+    the page would get a 500 for one odd number in the history)."""
+
+    def render(self, content: Any) -> bytes:
+        return strictjson.dumps(content, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 def create_app(
@@ -63,6 +73,7 @@ def create_app(
         redoc_url=None,
         openapi_url=None,
         lifespan=lifespan,
+        default_response_class=StrictJSONResponse,
     )
     app.state.history = history
     board = Board(history, project, plan)
@@ -98,7 +109,7 @@ def create_app(
 
 def _error(request: Request, env: Environment, status: int, message: str) -> Response:
     if request.url.path.startswith("/api/"):
-        return JSONResponse({"error": message}, status_code=status)
+        return StrictJSONResponse({"error": message}, status_code=status)
     html = env.get_template("error.html").render(
         page="", project="", projects=[], version_tag="", poll_ms=0, status=status, message=message
     )

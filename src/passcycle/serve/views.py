@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from passcycle import __version__
+from passcycle import __version__, strictjson
 from passcycle.console import fmt_duration
 from passcycle.records import BAD_OUTCOMES, OUTCOMES, SEVERITIES
 from passcycle.serve import api
@@ -30,6 +30,7 @@ def environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    env.policies["json.dumps_function"] = strictjson.dumps  # `tojson`: no NaN or Infinity
     env.filters["value"] = lambda v, unit="": format_value(v, unit)
     env.filters["duration"] = fmt_duration
     env.filters["when"] = _when

@@ -6,6 +6,7 @@ expansion bombs and external entities) is refused before ElementTree sees it.
 
 from __future__ import annotations
 
+import math
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from xml.parsers import expat
@@ -48,11 +49,23 @@ def _parse(path: Path) -> ET.Element:
         raise UsageError(f"{path}: not well-formed XML ({exc})", hint=_HINT) from None
 
 
-def _seconds(raw: str | None) -> float:
-    try:
-        return max(0.0, float((raw or "0").replace(",", "")))
-    except ValueError:
+def _seconds(raw: str | None, path: Path, nodeid: str) -> float:
+    """A test's time="..." in seconds; missing is 0. A time that is not a finite number of
+    seconds >= 0 refuses the report: "1e400" read as infinity used to reach the history
+    and break every JSON written from it (`Infinity` is not JSON)."""
+    text = (raw or "").strip().replace(",", "")
+    if not text:
         return 0.0
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value < 0:
+        raise UsageError(
+            f"{path}: testcase {nodeid!r}: time={raw!r} is not a number of seconds >= 0",
+            hint='fix the runner\'s report: time="0.25", or no time attribute when unknown',
+        )
+    return value
 
 
 def _nodeid(case: ET.Element) -> tuple[str, str]:
@@ -68,9 +81,9 @@ def _nodeid(case: ET.Element) -> tuple[str, str]:
     return (f"{classname}::{name}" if classname else name), ""
 
 
-def _case(case: ET.Element) -> TestResult:
+def _case(case: ET.Element, path: Path) -> TestResult:
     nodeid, file = _nodeid(case)
-    duration = _seconds(case.get("time"))
+    duration = _seconds(case.get("time"), path, nodeid)
     children = {child.tag: child for child in reversed(list(case))}  # the first of each kind
     for tag, outcome in (("failure", "failed"), ("error", "error")):
         element = children.get(tag)
@@ -111,5 +124,5 @@ def read_junit(paths: list[Path]) -> list[TestResult]:
             raise UsageError(
                 f"{path}: not a JUnit XML report (its root element is <{root.tag}>)", hint=_HINT
             )
-        results.extend(_case(case) for case in root.iter("testcase"))
+        results.extend(_case(case, Path(path)) for case in root.iter("testcase"))
     return results

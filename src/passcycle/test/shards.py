@@ -17,19 +17,29 @@ from collections.abc import Iterable, Sequence
 from passcycle.errors import RunError, UsageError
 from passcycle.records import Run, TestResult
 
-_SPEC = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*$")
+_SPEC = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*$", re.ASCII)
 FINISHED = ("passed", "failed")  # a shard run that reached its end
+# More shards than machines anyone splits a suite across is a typo; and the split keeps a
+# load per shard, so an unbounded N (1/99999999999999999999) ran until killed.
+MAX_SHARDS = 1000
+_HINT = "write K/N with 1 <= K <= N, e.g. --shard 2/8 for the second of 8 shards"
 
 
 def parse_shard(text: str) -> tuple[int, int]:
-    """ "2/8" -> (2, 8); a usage error for anything else."""
+    """ "2/8" -> (2, 8); a usage error, one line saying which part is wrong, for anything else."""
     match = _SPEC.match(text or "")
-    if match is None or not 1 <= int(match[1]) <= int(match[2]):
+    if match is None:
+        raise UsageError(f"--shard: cannot read {text!r}", hint=_HINT)
+    number, total = int(match[1]), int(match[2])
+    if total < 1 or total > MAX_SHARDS:
         raise UsageError(
-            f"--shard: cannot read {text!r}",
-            hint="write K/N with 1 <= K <= N, e.g. --shard 2/8 for the second of 8 shards",
+            f"--shard: cannot read {text!r}: N must be from 1 to {MAX_SHARDS}", hint=_HINT
         )
-    return int(match[1]), int(match[2])
+    if number < 1 or number > total:
+        raise UsageError(
+            f"--shard: cannot read {text!r}: K must be from 1 to N ({total})", hint=_HINT
+        )
+    return number, total
 
 
 def complete_group(group: str, found: Sequence[tuple[Run, int, int]]) -> list[Run]:
