@@ -52,6 +52,7 @@ class TestResult:
     reruns: tuple[str, ...] = ()  # outcomes of isolated re-runs, first outcome never replaced
     fingerprint: str | None = None
     cpu: float | None = None  # CPU seconds of setup + call + teardown; None: not measured
+    solo: float | None = None  # wall seconds less those spent waiting for a CPU (contention)
 
     __test__ = False  # not a pytest test class
 

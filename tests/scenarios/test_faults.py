@@ -182,7 +182,7 @@ def test_an_outage_shows_in_the_phase_it_happened(app, tmp_path: Path) -> None:
             ("error_rate", "after"),
         )
     )
-    # requests fall in a phase by when they began: the few in flight (or queued in the
+    # requests fall in a phase by when they began: the few in flight (or solo in the
     # service, on a busy machine) as the fault started or ended may land across the line
     assert before.value < 5.0 and after.value < 5.0
     assert during.value > 95.0  # no fallback: the calls in the outage failed

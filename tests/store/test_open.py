@@ -171,6 +171,7 @@ def test_a_version_1_history_gains_shards_cpu_and_partial(history_url: str, tmp_
             conn.exec_driver_sql("DROP TABLE coverage_data")
             conn.exec_driver_sql("DROP TABLE shards")
             conn.exec_driver_sql("ALTER TABLE test_results DROP COLUMN cpu")
+            conn.exec_driver_sql("ALTER TABLE test_results DROP COLUMN solo")
             conn.exec_driver_sql("ALTER TABLE runs DROP COLUMN partial")
             conn.execute(sa.update(meta).where(meta.c.key == "schema_version").values(value="1"))
     finally:
@@ -183,8 +184,9 @@ def test_a_version_1_history_gains_shards_cpu_and_partial(history_url: str, tmp_
         history.save_coverage_data(run.id, b"bytes")
         assert history.coverage_data(run.id) == b"bytes"
         later = history.start_run("calc", "retest", partial=True)
-        history.add_results(later.id, [TestResult("t.py::a", "passed", cpu=0.25)])
+        history.add_results(later.id, [TestResult("t.py::a", "passed", cpu=0.25, solo=0.5)])
         assert history.results(later.id)[0].cpu == 0.25
+        assert history.results(later.id)[0].solo == 0.5
         assert history.get_run(later.id).partial is True
     engine = create_engine(sa.make_url(history_url))
     try:

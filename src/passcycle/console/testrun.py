@@ -172,6 +172,13 @@ def test_json(outcome: Any, all_results: bool = False) -> dict[str, Any]:
         data["detected"] = outcome.detected
     if all_results:
         data["results"] = [
-            {"nodeid": r.nodeid, "outcome": r.outcome, "duration": r.duration} for r in results
+            {
+                "nodeid": r.nodeid,
+                "outcome": r.outcome,
+                "duration": r.duration,
+                "cpu": r.cpu,
+                "solo": r.solo,
+            }
+            for r in results
         ]
     return data

@@ -281,6 +281,36 @@ class History:
                 trend.setdefault(row.name, []).append((row.run_id, row.value))
         return trend
 
+    def kpi_window(
+        self, project: str, before: int, limit: int = 30
+    ) -> list[tuple[Run, dict[str, float]]]:
+        """The judged runs of the whole suite before run `before`, newest first, with their
+        KPI values: what a KPI's spread between runs is measured on."""
+        r, t = runs, schema.kpi_values
+        query = (
+            sa.select(runs)
+            .where(
+                r.c.project == project,
+                r.c.id < before,
+                r.c.gate.is_not(None),
+                r.c.partial.is_(False),
+                r.c.status.in_(("passed", "failed")),
+            )
+            .order_by(r.c.id.desc())
+            .limit(limit)
+        )
+        with self._tx() as conn:
+            found = [rows.run_from_row(row) for row in conn.execute(query).mappings()]
+            values: dict[int, dict[str, float]] = {run.id: {} for run in found}
+            if found:
+                for row in conn.execute(
+                    sa.select(t.c.run_id, t.c.name, t.c.value).where(
+                        t.c.run_id.in_(list(values)), t.c.value.is_not(None)
+                    )
+                ):
+                    values[row.run_id][row.name] = row.value
+        return [(run, values[run.id]) for run in found]
+
     def discard_run(self, run_id: int) -> None:
         """Forget a run that never ran (pytest refused its command line): a typo is not
         history. Its rows go with it (ON DELETE CASCADE)."""

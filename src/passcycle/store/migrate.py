@@ -33,6 +33,7 @@ def _v2(conn: Connection) -> None:
 def _v3(conn: Connection) -> None:
     # ADD COLUMN with a constant default is plain DDL on both SQLite and PostgreSQL.
     conn.exec_driver_sql("ALTER TABLE test_results ADD COLUMN cpu FLOAT")
+    conn.exec_driver_sql("ALTER TABLE test_results ADD COLUMN solo FLOAT")
     conn.exec_driver_sql("ALTER TABLE runs ADD COLUMN partial BOOLEAN NOT NULL DEFAULT FALSE")
     runs = schema.runs
     conn.execute(sa.update(runs).where(runs.c.kind.in_(("retest", "shard"))).values(partial=True))
@@ -40,7 +41,7 @@ def _v3(conn: Connection) -> None:
 
 STEPS: tuple[Step, ...] = (
     Step(2, "shards and their coverage data", _v2),
-    Step(3, "each test's CPU time and partial runs", _v3),
+    Step(3, "each test's CPU and solo time, and partial runs", _v3),
 )
 
 # pg_advisory_xact_lock key ("pass"): two first runs against a new database must not both

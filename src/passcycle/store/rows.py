@@ -70,6 +70,7 @@ def result_row(run_id: int, result: TestResult) -> dict[str, Any]:
         "reruns": list(result.reruns),
         "fingerprint": result.fingerprint,
         "cpu": result.cpu,
+        "solo": result.solo,
     }
 
 
@@ -87,6 +88,7 @@ def result_from_row(row: Row) -> TestResult:
         reruns=tuple(row["reruns"] or ()),
         fingerprint=row["fingerprint"],
         cpu=row.get("cpu"),
+        solo=row.get("solo"),
     )
 
 

@@ -30,7 +30,8 @@ from sqlalchemy import (
 #    coverage_totals, issues, issue_runs, baselines, kpi_values (+ runs.gate, runs.reasons).
 # 2: shards (which shard of which group a `shard` run is) and coverage_data (a shard's
 #    coverage data file, so that shards run on other machines merge into one run).
-# 3: test_results.cpu (each test's CPU seconds: what judges a slower suite) and runs.partial
+# 3: test_results.cpu and .solo (each test's CPU seconds, and its wall seconds less those
+#    it waited for a CPU: what judges a slower suite) and runs.partial
 #    (a run of part of the suite: a re-test, a shard, `test -k` or `test PATH`).
 SCHEMA_VERSION = 3
 
@@ -134,6 +135,7 @@ test_results = Table(
     Column("reruns", JsonText),
     Column("fingerprint", Text),
     Column("cpu", Float),  # v3: CPU seconds of setup, call and teardown; NULL: not measured
+    Column("solo", Float),  # v3: wall seconds less those spent waiting for a CPU
     Index("ix_test_results_run", "run_id"),
     Index("ix_test_results_nodeid", "nodeid", "run_id"),
 )

@@ -138,6 +138,7 @@ def _result_from_event(event: dict[str, Any]) -> TestResult:
         frames=tuple(Frame(str(p), int(n), str(f), bool(i)) for p, n, f, i in event["frames"]),
         when=event.get("when"),
         cpu=event.get("cpu"),
+        solo=event.get("solo"),
     )
 
 

@@ -3,8 +3,8 @@ its target and the baseline."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 
 from passcycle.catalogue import BUILTIN_KPIS
 from passcycle.plan import KpiSpec, Plan
@@ -17,7 +17,9 @@ from passcycle.records import (
     TestResult,
 )
 from passcycle.targets import UNITS, format_value
+from passcycle.validate.baseline import Comparison, compare_samples
 from passcycle.validate.flaky import is_quarantined
+from passcycle.validate.noise import MIN_WALL_SECONDS, Spread, compare_to_history
 
 # When the plan declares no KPI at all, a run is judged by these: every test passes,
 # none is flaky; coverage is reported without a target.
@@ -148,10 +150,16 @@ def judge(
     plan: Plan,
     current: dict[str, Measurement],
     baseline: dict[str, Measurement] | None,
+    *,
+    spreads: Mapping[str, Spread] | None = None,
+    paired: Comparison | None = None,
 ) -> list[KpiVerdict]:
-    """Each KPI: value, target, status (pass / fail / not measured), baseline and delta."""
-    from passcycle.validate.baseline import compare_samples, compare_values
+    """Each KPI: value, target, status (pass / fail / not measured), baseline and delta.
 
+    Against the baseline, each KPI is judged beside the noise its history shows
+    (validate/noise.py): `spreads` per KPI name, and for `suite_duration` the `paired`
+    comparison of the tests both runs timed.
+    """
     verdicts = []
     for name, spec in kpi_specs(plan).items():
         builtin = BUILTIN_KPIS.get(name)
@@ -180,25 +188,10 @@ def judge(
                 if builtin
                 else bool(spec.target and spec.target.higher_is_better)
             )
-            if source == "coverage":
-                tolerance = (
-                    spec.regression * 100.0 if spec.regression is not None else COVERAGE_TOLERANCE
-                )
-                regressed = delta < -tolerance
-                if regressed:
-                    detail = f"coverage fell {abs(delta):.2f} points since the baseline"
-            elif spec.regression is not None:
-                if len(measured.samples) >= 5 and len(base.samples) >= 5:
-                    cmp = compare_samples(
-                        base.samples,
-                        measured.samples,
-                        higher_is_better=higher,
-                        min_effect=spec.regression,
-                    )
-                else:
-                    cmp = compare_values(
-                        base.value, value, higher_is_better=higher, min_effect=spec.regression
-                    )
+            cmp = _against_baseline(
+                name, spec, source, base, measured, higher, unit, spreads or {}, paired
+            )
+            if cmp is not None:
                 regressed = cmp.regressed
                 detail = cmp.detail
         if regressed:
@@ -218,6 +211,70 @@ def judge(
             )
         )
     return verdicts
+
+
+def _against_baseline(
+    name: str,
+    spec: KpiSpec,
+    source: str,
+    base: Measurement,
+    measured: Measurement,
+    higher: bool,
+    unit: str,
+    spreads: Mapping[str, Spread],
+    paired: Comparison | None,
+) -> Comparison | None:
+    """The KPI against its baseline beside its noise; None when it is not compared."""
+    history = spreads.get(name)
+    if source == "coverage":
+        # deterministic on one tree: a fall beyond the tolerance is real even with no history
+        tolerance = spec.regression * 100.0 if spec.regression is not None else COVERAGE_TOLERANCE
+        return compare_to_history(
+            base.value,
+            measured.value,
+            history,
+            higher_is_better=True,
+            min_effect=tolerance,
+            absolute=True,
+            unit=unit,
+        )
+    if spec.regression is None:
+        return None
+    if name == "suite_duration":
+        return _judge_duration(base, measured, history, spec.regression, paired)
+    cmp = compare_to_history(
+        base.value, measured.value, history, higher_is_better=higher,
+        min_effect=spec.regression, unit=unit,
+    )  # fmt: skip
+    if cmp.regressed and len(measured.samples) >= 5 and len(base.samples) >= 5:
+        # the samples of each run (response times) must show the shift too
+        within = compare_samples(
+            base.samples, measured.samples, higher_is_better=higher, min_effect=spec.regression
+        )
+        if not within.regressed:
+            return replace(cmp, regressed=False, detail=f"{cmp.detail}; {within.detail}")
+    return cmp
+
+
+def _judge_duration(
+    base: Measurement,
+    measured: Measurement,
+    history: Spread | None,
+    min_effect: float,
+    paired: Comparison | None,
+) -> Comparison:
+    """The suite's time: its tests' solo times paired with the baseline's; wall time is
+    shown beside it, and judged against its history only where solo times are missing."""
+    wall = compare_to_history(
+        base.value, measured.value, history, higher_is_better=False, min_effect=min_effect,
+        unit="s", min_change=MIN_WALL_SECONDS,
+    )  # fmt: skip
+    if paired is not None and paired.method == "paired solo time":
+        return replace(paired, detail=f"{paired.detail}; wall {wall.detail}")
+    if paired is None:
+        return wall
+    regressed = paired.regressed or wall.regressed
+    return replace(paired, regressed=regressed, detail=f"{paired.detail}; wall {wall.detail}")
 
 
 def _check_dimension(name: str, spec: KpiSpec, unit: str) -> None:

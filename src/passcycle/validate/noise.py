@@ -27,6 +27,7 @@ import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from passcycle.records import Run, TestResult
 from passcycle.targets import format_value
 from passcycle.validate.baseline import Comparison, relative_change
 
@@ -183,3 +184,54 @@ def compare_paired(
         len(shared),
         len(shared),
     )
+
+
+def timed_tests(results: Sequence[TestResult]) -> TestTimes:
+    """The passed tests' solo and CPU times (a failure stops early: its time says little)."""
+    solo: dict[str, float] = {}
+    cpu: dict[str, float] = {}
+    for r in results:
+        if r.outcome != "passed":
+            continue
+        if r.solo is not None:
+            solo[r.nodeid] = r.solo
+        if r.cpu is not None:
+            cpu[r.nodeid] = r.cpu
+    return TestTimes(solo, cpu)
+
+
+WINDOW_RUNS = 10  # recent full runs that measure a KPI's spread
+
+
+def history_spreads(
+    window: Sequence[tuple[Run, Mapping[str, float]]],
+    baseline: Run,
+    baseline_values: Mapping[str, float],
+) -> dict[str, Spread]:
+    """Each KPI's spread: over the baseline run and the runs of its tree (same commit, no
+    local changes) when there are `MIN_RUNS` of them, else over the recent full runs
+    around the baseline's value. `window` is the judged full runs before the current
+    one, newest first."""
+    same_tree = [
+        values
+        for run, values in window
+        if run.id != baseline.id
+        and baseline.commit
+        and run.commit == baseline.commit
+        and not run.dirty
+        and not baseline.dirty
+    ]
+    recent = [values for run, values in window[:WINDOW_RUNS] if run.id != baseline.id]
+    spreads: dict[str, Spread] = {}
+    for name, base_value in baseline_values.items():
+        tree = [base_value, *(v[name] for v in same_tree if name in v)]
+        if len(tree) >= MIN_RUNS:
+            found = spread(tree, "runs of the baseline's tree")
+        else:
+            others = [v[name] for v in recent if name in v]
+            found = spread([base_value, *others], "recent runs")
+            if found is not None:  # their spread, around the baseline's value
+                found = Spread(found.values, base_value, found.sigma, found.where)
+        if found is not None:
+            spreads[name] = found
+    return spreads

@@ -12,12 +12,15 @@ from passcycle.records import (
     FileCoverage,
     Issue,
     KpiVerdict,
+    Measurement,
     Run,
     TestResult,
     Verdict,
 )
 from passcycle.store import History
 from passcycle.validate import kpis as kpi_engine
+from passcycle.validate import noise
+from passcycle.validate.baseline import Comparison
 from passcycle.validate.diffcov import diff_coverage
 from passcycle.validate.flaky import classify, is_quarantined
 from passcycle.validate.kpis import kpi_specs
@@ -93,7 +96,8 @@ def judge_run(plan: Plan, history: History, run: Run, *, save: bool = True) -> V
     if partial:
         # a re-test ran a selection: its pass rate or coverage says nothing about the suite
         measured = {k: v for k, v in measured.items() if k not in _SUITE_WIDE}
-    verdicts = kpi_engine.judge(plan, measured, base_measured)
+    spreads, paired = _noise(plan, history, run, results, baseline_run, base_data, base_measured)
+    verdicts = kpi_engine.judge(plan, measured, base_measured, spreads=spreads, paired=paired)
 
     for verdict in verdicts:
         if verdict.status == "fail":
@@ -138,6 +142,33 @@ def judge_run(plan: Plan, history: History, run: Run, *, save: bool = True) -> V
         reasons=tuple(reasons),
         top=plan.validate.top,
     )
+
+
+def _noise(
+    plan: Plan,
+    history: History,
+    run: Run,
+    results: list[TestResult],
+    baseline_run: Run | None,
+    base_data: kpi_engine.RunData | None,
+    base_measured: dict[str, Measurement] | None,
+) -> tuple[dict[str, noise.Spread], Comparison | None]:
+    """What judging against the baseline needs to tell a change from noise: each KPI's
+    spread over comparable runs, and the suite's per-test times paired with the baseline's."""
+    if baseline_run is None or base_data is None or base_measured is None or run.partial:
+        return {}, None
+    window = history.kpi_window(plan.name, before=run.id, limit=3 * noise.WINDOW_RUNS)
+    base_values = {name: m.value for name, m in base_measured.items()}
+    spreads = noise.history_spreads(window, baseline_run, base_values)
+    spec = kpi_specs(plan).get("suite_duration")
+    paired = None
+    if spec is not None and spec.regression is not None:
+        paired = noise.compare_paired(
+            noise.timed_tests(base_data.results),
+            noise.timed_tests(results),
+            min_effect=spec.regression,
+        )
+    return spreads, paired
 
 
 _SUITE_WIDE = {

@@ -1,0 +1,183 @@
+"""Noise: a change within what comparable runs show is never a regression (#9)."""
+
+from __future__ import annotations
+
+import random
+import subprocess
+import sys
+from datetime import UTC, datetime
+
+import pytest
+
+from passcycle.records import Run, TestResult
+from passcycle.validate.noise import (
+    LARGE_BOUND,
+    MIN_PAIRED,
+    TestTimes,
+    compare_paired,
+    compare_to_history,
+    history_spreads,
+    spread,
+    timed_tests,
+)
+
+
+def _run(run_id: int, commit: str = "abc", dirty: bool = False) -> Run:
+    return Run(run_id, "p", "run", "passed", datetime.now(UTC), commit=commit, dirty=dirty)
+
+
+def test_with_too_little_history_only_a_large_change_fails():
+    small = compare_to_history(
+        1.0, 1.6, spread([1.0], "runs"), higher_is_better=False, min_effect=0.10
+    )
+    assert not small.regressed
+    assert "n=1: not enough runs to judge a regression" in small.detail
+    large = compare_to_history(1.0, 1.0 + LARGE_BOUND + 0.2, None, higher_is_better=False,
+                               min_effect=0.10)  # fmt: skip
+    assert large.regressed
+
+
+def test_a_change_within_the_spread_is_noise_whatever_its_size():
+    history = spread([10.0, 12.0, 9.0, 13.0, 10.5, 11.0], "runs of the baseline's tree")
+    assert history is not None and history.n == 6
+    within = compare_to_history(10.0, 12.5, history, higher_is_better=False, min_effect=0.10)
+    assert not within.regressed  # +25%, but runs of this tree went as far
+    assert "within the spread of 6" in within.detail
+    beyond = compare_to_history(10.0, 20.0, history, higher_is_better=False, min_effect=0.10)
+    assert beyond.regressed and "beyond the spread" in beyond.detail
+
+
+def test_a_history_that_never_varied_makes_any_large_enough_move_count():
+    history = spread([100.0, 100.0, 100.0], "runs of the baseline's tree")
+    assert compare_to_history(100.0, 111.0, history, higher_is_better=False,
+                              min_effect=0.10).regressed  # fmt: skip
+    assert not compare_to_history(100.0, 109.0, history, higher_is_better=False,
+                                  min_effect=0.10).regressed  # fmt: skip
+    # higher is better: a fall is the regression
+    assert compare_to_history(100.0, 85.0, history, higher_is_better=True,
+                              min_effect=0.10).regressed  # fmt: skip
+
+
+def test_coverage_falls_count_even_with_one_run_but_not_within_its_tolerance():
+    fell = compare_to_history(92.0, 87.0, None, higher_is_better=True, min_effect=0.1,
+                              absolute=True, unit="%")  # fmt: skip
+    assert fell.regressed
+    held = compare_to_history(92.0, 91.95, None, higher_is_better=True, min_effect=0.1,
+                              absolute=True, unit="%")  # fmt: skip
+    assert not held.regressed
+
+
+def test_wall_time_under_its_floor_is_never_a_regression():
+    # a tiny suite: 0.3 s -> 0.8 s is start-up noise, not a slower suite
+    tiny = compare_to_history(0.3, 0.8, spread([0.3, 0.3, 0.31], "runs"), higher_is_better=False,
+                              min_effect=0.10, min_change=1.0)  # fmt: skip
+    assert not tiny.regressed
+
+
+def _times(values: dict[str, float]) -> TestTimes:
+    return TestTimes(solo=values, cpu={})
+
+
+def test_paired_times_catch_a_slowdown_of_every_test():
+    rng = random.Random(1)
+    before = {f"t{i}": rng.uniform(0.001, 0.05) for i in range(200)}
+    after = {k: v * 1.3 * rng.uniform(0.97, 1.03) for k, v in before.items()}
+    found = compare_paired(_times(before), _times(after), min_effect=0.10)
+    assert found is not None and found.regressed
+    assert found.method == "paired solo time"
+    assert "over 200 tests both runs timed" in found.detail
+
+
+def test_paired_times_let_noise_and_small_shifts_pass():
+    rng = random.Random(2)
+    before = {f"t{i}": rng.uniform(0.001, 0.05) for i in range(200)}
+    noisy = {k: v * rng.uniform(0.8, 1.2) for k, v in before.items()}
+    assert not compare_paired(_times(before), _times(noisy), min_effect=0.10).regressed
+    # significant but small: 3% slower everywhere is under the plan's 10%
+    small = {k: v * 1.03 for k, v in before.items()}
+    shifted = compare_paired(_times(before), _times(small), min_effect=0.10)
+    assert shifted.p_value is not None and shifted.p_value < 0.01
+    assert not shifted.regressed
+
+
+def test_paired_needs_enough_shared_tests_and_falls_back_to_cpu():
+    few = {f"t{i}": 0.01 for i in range(MIN_PAIRED - 1)}
+    assert compare_paired(_times(few), _times(few), min_effect=0.1) is None
+    cpu = {f"t{i}": 0.01 * (i + 1) for i in range(50)}
+    slower = {k: v * 1.5 for k, v in cpu.items()}
+    found = compare_paired(TestTimes({}, cpu), TestTimes({}, slower), min_effect=0.1)
+    assert found is not None and found.method == "paired CPU time" and found.regressed
+
+
+def test_only_passed_tests_are_timed():
+    results = [
+        TestResult("a", "passed", duration=0.5, cpu=0.2, solo=0.3),
+        TestResult("b", "failed", duration=0.1, cpu=0.1, solo=0.1),
+        TestResult("c", "passed", duration=0.5),  # measured by an older passcycle
+    ]
+    times = timed_tests(results)
+    assert dict(times.solo) == {"a": 0.3} and dict(times.cpu) == {"a": 0.2}
+
+
+def test_spreads_come_from_the_baseline_tree_else_from_recent_runs():
+    baseline = _run(1)
+    window = [(_run(4), {"p95": 1.3}), (_run(3), {"p95": 1.1}), (_run(2), {"p95": 0.9})]
+    found = history_spreads(window, baseline, {"p95": 1.0})
+    assert found["p95"].where == "runs of the baseline's tree" and found["p95"].n == 4
+    other_tree = [(_run(3, commit="def"), {"p95": 1.2}), (_run(2, commit="def"), {"p95": 1.4})]
+    recent = history_spreads(other_tree, baseline, {"p95": 1.0})["p95"]
+    assert recent.where == "recent runs" and recent.centre == 1.0  # around the baseline
+    dirty = history_spreads([(_run(2, dirty=True), {"p95": 5.0})], baseline, {"p95": 1.0})
+    assert dirty["p95"].where == "recent runs" and dirty["p95"].n == 2
+
+
+@pytest.mark.slow
+def test_another_job_on_the_machine_fails_no_build_a_slower_function_does(make_project, passcycle):
+    root = make_project(
+        {
+            "src/calc/__init__.py": """
+                import os
+                SLOWER = float(os.environ.get("CALC_SLOWER", "0"))
+
+                def work(n):
+                    total = 0
+                    for i in range(int(n * (1 + SLOWER))):
+                        total += i * i % 7
+                    return total
+            """,
+            "tests/test_calc.py": """
+                import pytest
+                from calc import work
+
+                @pytest.mark.parametrize("i", range(40))
+                def test_work(i):
+                    assert work(30000) >= 0
+            """,
+            "pyproject.toml": '[tool.pytest.ini_options]\npythonpath = ["src"]\n',
+            "passcycle.toml": """
+                [project]
+                source = ["src/calc"]
+                [kpis]
+                test_pass_rate = "== 100%"
+                suite_duration = { target = "< 10min", regression = "10%" }
+            """,
+        }
+    )
+    passcycle(root, "run", expect=0)
+    passcycle(root, "baseline", "set", expect=0)
+    hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(3)]
+    try:
+        busy = passcycle(root, "run", "--json").json()
+    finally:
+        for hog in hogs:
+            hog.kill()
+            hog.wait()
+    duration = {k["name"]: k for k in busy["kpis"]}["suite_duration"]
+    assert busy["gate"]["passed"], duration
+    assert not duration["regressed"] and "solo time" in duration["detail"]
+
+    slower = passcycle(root, "run", "--json", env={"CALC_SLOWER": "0.5"}, expect=1).json()
+    duration = {k["name"]: k for k in slower["kpis"]}["suite_duration"]
+    assert duration["regressed"], duration
+    reason = next(r for r in slower["gate"]["reasons"] if r.startswith("suite_duration"))
+    assert "solo time" in reason and "Wilcoxon p=" in reason
