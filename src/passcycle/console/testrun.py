@@ -18,6 +18,7 @@ from passcycle.console import (
     out,
 )
 from passcycle.records import OUTCOMES, Run, TestResult
+from passcycle.test.covwarn import split_note
 
 # --- the Test phase summary --------------------------------------------------------------
 
@@ -48,8 +49,13 @@ def show_test_summary(outcome: Any, slowest: int = 5, failures: int = 10) -> Non
         line.append(f"{cov.percent:.{cov.precision}f}%", style="bold")
         line.append(f" (line {fmt_percent(cov.line)}, branch {fmt_percent(cov.branch)})")
     out.print(line)
-    if outcome.note:
-        out.print(Text(f"note: {outcome.note}", style="yellow"))
+    # coverage that measured nothing gets its own line: the coverage figure above is wrong
+    # for a reason the user can fix, not for lack of tests
+    rest, unmeasured = split_note(outcome.note)
+    if unmeasured:
+        out.print(Text(f"warning: {unmeasured}", style="bold yellow"))
+    if rest:
+        out.print(Text(f"note: {rest}", style="yellow"))
 
     results: Sequence[TestResult] = outcome.results
     timed = sorted((r for r in results if r.duration), key=lambda r: r.duration, reverse=True)

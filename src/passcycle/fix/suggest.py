@@ -8,7 +8,8 @@ concrete next step, by rules per issue kind (deterministic: no model, no network
 | error        | the missing module or fixture, the import, the crash or timeout      |
 | flaky        | the re-runs' outcomes, the flip rate and the durations               |
 | slow         | the slowest phase (setup/call/teardown) or the duration vs threshold |
-| coverage_gap | the uncovered lines of the worst files                               |
+| coverage_gap | the uncovered lines of the worst files; when coverage.py measured     |
+|              | nothing (the tests import another copy), how to measure what they run |
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from passcycle.records import BAD_OUTCOMES, FileCoverage, Frame, Issue, TestResult
+from passcycle.test.covwarn import FIX as UNMEASURED_FIX
+from passcycle.test.covwarn import is_unmeasured_cause
 from passcycle.vcs import git
 
 MAX_COMMITS = 10
@@ -59,7 +62,7 @@ def suggest(
     mine = [r for r in results if r.nodeid in issue.tests] or list(results)
     frame = _deepest(mine)
     location = f"{frame.path}:{frame.line}" if frame else issue.location
-    if issue.kind == "coverage_gap" and info.coverage:
+    if issue.kind == "coverage_gap" and info.coverage and not is_unmeasured_cause(issue.root_cause):
         worst = _worst(info.coverage)
         if worst:
             location = f"{worst[0].path}:{_first_line(worst[0].missing_lines) or 1}"
@@ -296,6 +299,9 @@ def _first_line(missing: str) -> int | None:
 
 
 def _coverage(issue: Issue, info: HistoryInfo) -> str:
+    if is_unmeasured_cause(issue.root_cause):
+        # the uncovered lines are every line: tests written for them would not count either
+        return f"{UNMEASURED_FIX}: {issue.root_cause}"
     worst = _worst(info.coverage)
     if not worst:
         return f"{issue.title}: run `coverage report -m` to find the uncovered lines"

@@ -9,8 +9,10 @@ Environment it reads:
 
     PASSCYCLE_EVENTS    file to append events to (one JSON object a line, flushed)
     PASSCYCLE_TIMEOUT   per-test timeout in seconds (SIGALRM, POSIX main thread)
-    PASSCYCLE_COVERAGE  JSON {"data_file", "source", "branch", "rcfile"}: measure, and
-                        record the lines each test ran (the impact map for re-tests)
+    PASSCYCLE_COVERAGE  JSON {"data_file", "source", "branch", "rcfile", "warnings"}:
+                        measure, and record the lines each test ran (the impact map for
+                        re-tests); each process writes coverage's warnings that mean
+                        nothing was measured to "<warnings>.<pid>.json"
     PASSCYCLE_COVERAGE_WRITE     seconds between writes of coverage data (default 1; 0:
                                  after every test, so that a crash loses nothing)
     PASSCYCLE_COVERAGE_CONTEXTS  "1": record the map as coverage's dynamic contexts, one
@@ -30,6 +32,7 @@ import heapq
 import itertools
 import json
 import os
+import re
 import signal
 import sys
 import threading
@@ -53,6 +56,7 @@ _INTERNAL_DIRS = tuple(
 
 _cov: Any = None  # the coverage.Coverage of this process, when measuring
 _map: _TestMap | None = None  # its per-test map, when coverage's collector allows it
+_config: pytest.Config | None = None  # this process's config, to tell its role at the end
 
 
 class Timeout(BaseException):
@@ -85,10 +89,11 @@ WRITE_SECONDS = 1.0
 @pytest.hookimpl(tryfirst=True)
 def pytest_load_initial_conftests(early_config: pytest.Config, parser: Any, args: Any) -> None:
     # Started this early (like pytest-cov) so that imports done by conftest files count.
-    global _cov, _map
+    global _cov, _map, _config
     raw = os.environ.get("PASSCYCLE_COVERAGE")
     if not raw or _cov is not None:
         return
+    _config = early_config
     spec = json.loads(raw)
     try:
         import coverage
@@ -343,11 +348,68 @@ def _stop_coverage() -> None:
         _map.write()
         _map = None
     cov.stop()
-    # A warning here would reach the user's `filterwarnings = error` and fail the session;
-    # "no data collected" is normal for an xdist controller.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    # A warning here would reach the user's `filterwarnings = error` and fail their suite,
+    # so coverage's warnings are caught and handed to the runner instead: those that say
+    # nothing was measured are how a suite that imports another copy of the package shows.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         cov.save()
+    with contextlib.suppress(Exception):  # a note lost is better than a suite failed
+        _write_warnings(caught)
+
+
+# coverage's warnings (coverage/inorout.py, control.py) that say what it measured is not
+# what the tests ran; each is issued by a process at save, so the runner agrees them.
+UNMEASURED_SLUGS = ("module-not-imported", "module-not-measured", "no-data-collected")
+# coverage formats a warning as "MESSAGE (SLUG); see URL#warning-SLUG" (Coverage._warn)
+_SLUGGED = re.compile(r"^(?P<message>.*?) \((?P<slug>[a-z-]+)\)(?:; see .*)?$", re.S)
+
+
+def _write_warnings(caught: list[warnings.WarningMessage]) -> None:
+    """This process's unmeasured warnings, its role, and where the source's modules came
+    from, in a small file per process: xdist workers write no events, but this they can."""
+    spec = json.loads(os.environ.get("PASSCYCLE_COVERAGE") or "{}")
+    prefix = spec.get("warnings")
+    if not prefix:
+        return
+    found = []
+    for item in caught:
+        if type(item.message).__name__ != "CoverageWarning":
+            continue
+        match = _SLUGGED.match(str(item.message))
+        if match and match["slug"] in UNMEASURED_SLUGS:
+            found.append({"slug": match["slug"], "message": match["message"].strip()})
+    config = _config
+    if config is not None and _is_worker(config):
+        role = "worker"
+    elif config is not None and _distributed(config):
+        role = "controller"  # runs no test: it measures nothing, by design
+    else:
+        role = "single"
+    report = {"role": role, "warnings": found, "imported": _imported(spec.get("source") or [])}
+    path = Path(f"{prefix}.{os.getpid()}.json")
+    partial = path.with_suffix(".part")
+    partial.write_text(json.dumps(report), encoding="utf-8")
+    os.replace(partial, path)  # the runner never reads half a file
+
+
+def _imported(source: list[str]) -> dict[str, str]:
+    """For each source folder, the file its package was imported from when that is not in
+    the folder: the copy the tests ran instead (an installed wheel, a vendored copy). A
+    source given as a package name is measured wherever it is imported from."""
+    # coverage read relative folders against the directory pytest started in
+    base = Path(_config.invocation_params.dir) if _config is not None else Path.cwd()
+    copies = {}
+    for entry in source:
+        folder = base / entry
+        module = sys.modules.get(folder.name) if folder.is_dir() else None
+        where = getattr(module, "__file__", None)
+        if not where:
+            continue
+        where = os.path.realpath(where)
+        if not where.startswith(os.path.realpath(folder) + os.sep):
+            copies[entry] = where
+    return copies
 
 
 def _combine_coverage() -> None:

@@ -25,6 +25,8 @@ from typing import Any, TextIO
 
 from passcycle.errors import PytestUsageError, RunError
 from passcycle.records import BAD_OUTCOMES, CoverageSummary, FileCoverage, Frame, TestResult
+from passcycle.test.covwarn import WARNINGS_PREFIX, read_unmeasured, warning_files
+from passcycle.test.covwarn import note as unmeasured_note
 
 PLUGIN_MODULE = "passcycle_pytest_plugin"
 MAX_RESUMES = 10
@@ -181,7 +183,7 @@ class _Run:
         self.artifacts.mkdir(parents=True, exist_ok=True)
         for stale in (self.events_path, self.log_path, self.data_file):
             stale.unlink(missing_ok=True)
-        for leftover in self.artifacts.glob("coverage.db.*"):
+        for leftover in [*self.artifacts.glob("coverage.db.*"), *warning_files(self.artifacts)]:
             leftover.unlink()
         plugin_dir = Path(tempfile.mkdtemp(prefix="passcycle-plugin-"))
         try:
@@ -302,6 +304,7 @@ class _Run:
                     "source": list(self.spec.source),
                     "branch": self.spec.branch,
                     "rcfile": _rcfile(self.spec.root),
+                    "warnings": str(self.artifacts / WARNINGS_PREFIX),
                 }
             )
         if select is not None:
@@ -526,7 +529,13 @@ class _Run:
             from passcycle.test.covmap import summarize
 
             summary, files = summarize(coverage_file, self.spec.root)
-            if not files:
+        if self.spec.source:
+            # coverage's own warning that it measured nothing says why better than a 0%
+            measured = summary.covered_lines if summary is not None else 0
+            unmeasured = read_unmeasured(self.artifacts, self.spec.root, measured)
+            if unmeasured is not None:
+                notes.append(unmeasured_note(unmeasured, list(self.spec.source)))
+            elif coverage_file is not None and not files:
                 notes.append(f"coverage measured no file of {', '.join(self.spec.source)}")
         return SuiteOutcome(
             results=list(self.results),

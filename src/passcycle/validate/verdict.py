@@ -18,6 +18,7 @@ from passcycle.records import (
     Verdict,
 )
 from passcycle.store import History
+from passcycle.test.covwarn import cause_from_note
 from passcycle.validate import kpis as kpi_engine
 from passcycle.validate import noise
 from passcycle.validate.baseline import Comparison
@@ -105,7 +106,7 @@ def judge_run(plan: Plan, history: History, run: Run, *, save: bool = True) -> V
             prior = previous.get(breach_issue(verdict).fingerprint)
             issue = breach_issue(verdict, kind=kind, previous=prior, run_id=run.id)
             # a KPI's source ("tests") is no root cause; a coverage gap's worst file is
-            cause = _breach_cause(verdict, history.coverage(run.id)[1])
+            cause = _breach_cause(verdict, history.coverage(run.id)[1], run.note)
             open_issues.append(replace(issue, root_cause=cause))
 
     regressions = regressed_tests(results, baseline_passed, flaky, quarantine)
@@ -280,8 +281,17 @@ def quarantined_tests(
     )
 
 
-def _breach_cause(verdict: KpiVerdict, files: list[FileCoverage]) -> str | None:
-    if verdict.source != "coverage" or not files:
+def _breach_cause(
+    verdict: KpiVerdict, files: list[FileCoverage], note: str | None = None
+) -> str | None:
+    if verdict.source != "coverage":
+        return None
+    # coverage said it measured nothing (the tests import another copy of the package):
+    # that, not the worst file's 0%, is the cause, and no test written would change it
+    unmeasured = cause_from_note(note)
+    if unmeasured:
+        return unmeasured[:200]
+    if not files:
         return None
     worst = min(files, key=lambda f: (f.percent, -f.statements))
     missing = f" (missing {worst.missing_lines})" if worst.missing_lines else ""
