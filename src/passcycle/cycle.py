@@ -17,7 +17,6 @@ from passcycle.errors import (
     ExitCode,
     PasscycleError,
     PytestUsageError,
-    RunError,
     UsageError,
 )
 from passcycle.plan import Plan
@@ -742,7 +741,10 @@ def open_history(plan: Plan, url: str | None = None) -> History:
     except PasscycleError:
         raise
     except Exception as exc:  # a driver error we did not foresee still gets one line
-        raise RunError(f"cannot open the history: {exc}") from None
+        from passcycle.store.engine import unforeseen
+
+        # without the URL's passwords: a driver may echo what it was given
+        raise unforeseen(exc, url, plan.root) from None
 
 
 __all__ = ["BAD_OUTCOMES", "Cycle", "TestOutcome", "count_outcomes", "open_history", "pass_rate"]
