@@ -15,16 +15,17 @@ from typing import Any
 
 import psutil
 
-# Each test starts a helper process, as a test of a server or a CLI does, writes its worker's
-# pid and the helper's, then sleeps far past the test's end. pytest-xdist workers stop some
-# seconds after their pytest dies (execnet interrupts them), but nothing stops the helpers.
+# Each test starts a process of its own, as a test of a server or a CLI does, writes the
+# pids of its worker and of that process, then sleeps far past the test's end. The workers
+# stop some seconds after their pytest dies (execnet interrupts them); nothing stops the
+# processes the tests started.
 SLEEPING_TESTS = """
 import os, subprocess, sys, time
 from pathlib import Path
 
 def _sleep():
-    helper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
-    Path(os.environ["WORKER_PIDS"], f"{os.getpid()}-{helper.pid}").touch()
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    Path(os.environ["WORKER_PIDS"], f"{os.getpid()}-{child.pid}").touch()
     time.sleep(120)
 
 def test_one(): _sleep()
@@ -79,7 +80,7 @@ def test_kill_9_of_passcycle_test_leaves_no_xdist_worker(
         started = {int(pid) for p in pids.iterdir() for pid in p.name.split("-")}
         tree = psutil.Process(driver.pid).children(recursive=True)
         commands = [_command(p) for p in tree]
-        assert started <= {p.pid for p in tree}, commands  # workers and helpers
+        assert started <= {p.pid for p in tree}, commands  # workers and their children
         assert any("guardian.py" in c for c in commands), commands
         killed = time.monotonic()
         driver.send_signal(signal.SIGKILL)
