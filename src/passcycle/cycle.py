@@ -17,7 +17,6 @@ from passcycle.errors import (
     ExitCode,
     PasscycleError,
     PytestUsageError,
-    RunError,
     UsageError,
 )
 from passcycle.plan import Plan
@@ -196,7 +195,13 @@ class Cycle:
             measurements.append(Measurement("suite_cpu", cpu, "s", "tests"))
         if suite.coverage is not None:
             self.history.add_coverage(run.id, suite.coverage, suite.files)
-        junit = self._import_junit(run.id)
+        try:
+            junit = self._import_junit(run.id)
+        except PasscycleError as exc:
+            # a bad report of another runner ends the run `error` with the reason, not
+            # `running` until the next command marks it `interrupted` as if killed
+            self._abort(run.id, exc)
+            raise
         results = [*results, *junit]
         self.history.add_measurements(run.id, measurements)
         end = run_end(results, suite.note, suite.disagreement)
@@ -246,7 +251,16 @@ class Cycle:
         paths = sorted({Path(p) for pat in patterns for p in glob.glob(str(self.plan.root / pat))})
         if not paths:
             return []
-        return self.import_junit(paths, run_id=run_id)
+        # Read once the suite has run, not before: the suite may write them (a runner it
+        # starts, pytest's --junitxml), and a report left half-written by a killed run must
+        # not refuse the run that rewrites it.
+        try:
+            return self.import_junit(paths, run_id=run_id)
+        except UsageError as exc:
+            raise UsageError(
+                f"[project] junit: {exc.message}",
+                hint="fix that runner's report, or leave it out of the plan's [project] junit",
+            ) from None
 
     def import_junit(self, paths: Sequence[Path], run_id: int | None = None) -> list[TestResult]:
         """Bring results of another runner into the history, as their own run or into one."""
@@ -727,7 +741,10 @@ def open_history(plan: Plan, url: str | None = None) -> History:
     except PasscycleError:
         raise
     except Exception as exc:  # a driver error we did not foresee still gets one line
-        raise RunError(f"cannot open the history: {exc}") from None
+        from passcycle.store.engine import unforeseen
+
+        # without the URL's passwords: a driver may echo what it was given
+        raise unforeseen(exc, url, plan.root) from None
 
 
 __all__ = ["BAD_OUTCOMES", "Cycle", "TestOutcome", "count_outcomes", "open_history", "pass_rate"]

@@ -195,10 +195,10 @@ def find_plan_file(root: Path) -> tuple[Path | None, dict[str, Any]]:
     """passcycle.toml wins over [tool.passcycle] in pyproject.toml; neither means defaults."""
     candidate = root / PLAN_FILE
     if candidate.is_file():
-        return candidate, _read_toml(candidate)
+        return candidate, read_toml(candidate)
     pyproject = root / "pyproject.toml"
     if pyproject.is_file():
-        data = _read_toml(pyproject)
+        data = read_toml(pyproject)
         section = data.get("tool", {}).get("passcycle")
         if section is not None:
             if not isinstance(section, dict):
@@ -212,7 +212,9 @@ def find_plan_file(root: Path) -> tuple[Path | None, dict[str, Any]]:
 MAX_DEPTH = 64
 
 
-def _read_toml(path: Path) -> dict[str, Any]:
+def read_toml(path: Path) -> dict[str, Any]:
+    """A TOML file passcycle reads (the plan, pyproject.toml); one that cannot be read, is
+    not TOML or nests deeper than the reader recurses is a PlanError naming the file."""
     try:
         with path.open("rb") as handle:
             data = tomllib.load(handle)
@@ -228,7 +230,8 @@ def _read_toml(path: Path) -> dict[str, Any]:
 def _too_deep(filename: str, where: str) -> PlanError:
     return PlanError(
         f"{filename}: {where}: nested more than {MAX_DEPTH} levels deep",
-        hint="a plan needs a few levels of tables and arrays; flatten this value",
+        hint="a plan or a project's config needs a few levels of tables and arrays; flatten"
+        " this value",
     )
 
 
@@ -273,7 +276,7 @@ def load_plan(root: Path | None = None, plan_file: Path | None = None) -> Plan:
         plan_file = plan_file if plan_file.is_absolute() else (Path.cwd() / plan_file)
         if not plan_file.is_file():
             raise PlanError(f"{plan_file}: no such plan file", hint="passcycle init writes one")
-        data = _read_toml(plan_file)
+        data = read_toml(plan_file)
         if plan_file.name == "pyproject.toml":
             data = data.get("tool", {}).get("passcycle", {})
         resolved = plan_file.resolve()

@@ -1,5 +1,6 @@
 """A `passcycle run` killed by SIGKILL in the middle of a scenario leaves no process behind:
-not the service, not the worker it forked, not an upstream's, not Locust."""
+not the service, not the worker it forked, not an upstream's, not Locust; and the next
+command records that run `interrupted`, never `passed`."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
@@ -74,8 +77,24 @@ def _command(proc: psutil.Process) -> str:
         return ""
 
 
+def assert_interrupted(passcycle: Callable[..., Any], root: Path) -> None:
+    """The next command finds the killed run `interrupted`, and its gate does not pass."""
+    listed = passcycle(root, "history", "--json", expect=0).json()["runs"]
+    assert len(listed) == 1, listed
+    run = listed[0]
+    assert run["status"] == "interrupted", run
+    assert run["note"] == "its process ended before the run finished", run
+    judged = passcycle(root, "validate", str(run["id"]), "--json", expect=1).json()
+    assert judged["run"]["status"] == "interrupted", judged["run"]
+    assert judged["gate"]["passed"] is False, judged["gate"]
+    reasons = judged["gate"]["reasons"]
+    assert reasons[0] == "the run ended interrupted: " + run["note"], reasons
+
+
 @pytest.mark.parametrize("forks", ["service", "upstream"])
-def test_kill_9_of_passcycle_leaves_no_process(tmp_path: Path, forks: str) -> None:
+def test_kill_9_of_passcycle_leaves_no_process(
+    tmp_path: Path, forks: str, passcycle: Callable[..., Any]
+) -> None:
     root = tmp_path / "project"
     _project(root, SERVICE + (UPSTREAM if forks == "upstream" else ""))
     env = {**os.environ, "NO_COLOR": "1", "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
@@ -103,6 +122,8 @@ def test_kill_9_of_passcycle_leaves_no_process(tmp_path: Path, forks: str) -> No
             p for p in tree if not gone(p.pid, timeout=max(0.1, killed + 10 - time.monotonic()))
         ]
         assert left == [], [_command(p) for p in left]
+        # The tests had all passed when it was killed: the run must not say so.
+        assert_interrupted(passcycle, root)
     finally:
         driver.kill()
         driver.wait()

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from passcycle.errors import HistoryError
 from passcycle.store import SCHEMA_VERSION, History
-from passcycle.store.engine import display
+from passcycle.store.engine import display, unforeseen
 from passcycle.store.schema import meta
 
 SECRET = "s3cret"
@@ -92,6 +92,32 @@ def test_an_unreadable_url_is_one_line_without_the_password(make_project, passcy
     )
     assert tip.startswith("Tip: write e.g. sqlite:///")
     assert not (root / ".passcycle").exists()  # nothing recorded anywhere
+
+
+def test_a_driver_error_nobody_foresaw_is_one_line_without_the_password(make_project, passcycle):
+    # pysqlite reads ?timeout= as a float and raises a bare ValueError echoing the value: no
+    # branch of the store foresees it, and the password given there too was printed as is
+    root = make_project({"tests/test_a.py": "def test_a():\n    pass\n"})
+    url = f"sqlite:///history.db?password={SECRET}&timeout={SECRET}"
+    result = passcycle(root, "--db", url, "history", expect=3)
+    assert SECRET not in result.stdout + result.stderr
+    error, tip = result.stderr.splitlines()
+    assert error == (
+        f"error: cannot open the history sqlite:///{root / 'history.db'}?password=***&timeout=***:"
+        " could not convert string to float: '***'"
+    )
+    assert tip == "Tip: check the history URL (--db, PASSCYCLE_DB or `history` in the plan)"
+    assert not (root / "history.db").exists()
+
+
+def test_an_unforeseen_error_with_an_unreadable_url_is_masked_too(tmp_path: Path):
+    # when reading the URL is what failed, its secrets are not known: mask what reads as one
+    url = f"postgresql://me:{SECRET}@db:port/q?sslpassword={SECRET}"
+    error = unforeseen(RuntimeError(f"driver said: {url}\nmore"), url, tmp_path)
+    assert isinstance(error, HistoryError) and error.exit_code == 3
+    assert error.message == (
+        "cannot open the history: driver said: postgresql://me:***@db:port/q?sslpassword=***"
+    )
 
 
 @pytest.mark.postgres

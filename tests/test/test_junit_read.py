@@ -160,3 +160,43 @@ def test_a_missing_time_reads_as_zero(tmp_path):
     path = tmp_path / "report.xml"
     path.write_text('<testsuite><testcase name="a"/><testcase name="b" time=""/></testsuite>')
     assert [r.duration for r in read_junit([path])] == [0.0, 0.0]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('<testsuite><testcase name="a">', "not well-formed XML (no element found: line 1"),
+        (
+            '<testsuite><testcase classname="a.B" name="odd" time="1e400"/></testsuite>',
+            "testcase 'a.B::odd': time='1e400' is not a number of seconds >= 0",
+        ),
+    ],
+)
+@pytest.mark.parametrize("command", ["test", "run"])
+def test_a_bad_report_in_the_plan_ends_the_run_as_an_error(
+    make_project, passcycle, command, text, expected
+):
+    # [project] junit is read after the suite: a bad report once left the run `running`,
+    # and the next command marked it `interrupted` as if passcycle had been killed
+    root = make_project(
+        {
+            "tests/test_a.py": "def test_ok():\n    pass\n",
+            "passcycle.toml": '[project]\njunit = ["reports/*.xml"]\n',
+            "reports/other.xml": text,
+        }
+    )
+    report = root / "reports" / "other.xml"
+    result = passcycle(root, command, expect=ExitCode.USAGE_ERROR)
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    error = next(i for i, line in enumerate(lines) if line.startswith("error:"))
+    assert lines[error].startswith(f"error: [project] junit: {report}: {expected}"), lines
+    assert lines[error + 1 :] == [
+        "Tip: fix that runner's report, or leave it out of the plan's [project] junit"
+    ]
+    runs = passcycle(root, "history", "--json", expect=0).json()["runs"]
+    assert [(r["status"], r["exit_code"]) for r in runs] == [("error", ExitCode.USAGE_ERROR)]
+    assert runs[0]["note"] == lines[error].removeprefix("error: ")
+    assert runs[0]["counts"]["passed"] == 1  # the suite's own results are kept
+    judged = passcycle(root, "validate", str(runs[0]["id"]), "--json", expect=1).json()
+    assert judged["gate"]["passed"] is False
+    assert judged["gate"]["reasons"][0] == f"the run ended error: {runs[0]['note']}"

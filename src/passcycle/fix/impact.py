@@ -40,6 +40,7 @@ from passcycle.fix.changes import ChangeSet, FileChange, old_content
 from passcycle.fix.code import file_impact
 from passcycle.fix.imports import Imports
 from passcycle.fix.tree import Tree
+from passcycle.plan import read_toml
 from passcycle.records import BAD_OUTCOMES, TestResult
 
 DEPENDENCY_FILES: frozenset[str] = frozenset(
@@ -133,15 +134,19 @@ def is_test_file(path: str) -> bool:
 
 
 def _pyproject_change(root: Path, base: str | None) -> str | None:
-    """Which judged table of pyproject.toml changed, or None when only inert ones did."""
+    """Which judged table of pyproject.toml changed, or None when only inert ones did.
+
+    The file as it is now must read: pytest, coverage and pip read it too, so a re-test of a
+    file they cannot read would only fail later, less clearly (a PlanError, exit 2). An
+    earlier content that does not read only means that the change cannot be judged."""
+    new = read_toml(root / "pyproject.toml")
     before = old_content(root, base, "pyproject.toml") if base else None
     if before is None:
         return "pyproject.toml changed (its earlier content is unknown)"
     try:
         old = tomllib.loads(before)
-        new = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError):
-        return "pyproject.toml changed and does not parse"
+    except (tomllib.TOMLDecodeError, RecursionError):
+        return "pyproject.toml changed and its earlier content does not parse"
     for keys in PYPROJECT_KEYS:
         if _dig(old, keys) != _dig(new, keys):
             table = ".".join(keys)

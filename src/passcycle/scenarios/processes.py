@@ -6,9 +6,10 @@ passcycle only and passcycle decides how they stop. They are stopped, in order:
 1. SIGTERM to the process group, then SIGKILL after a grace period;
 2. psutil finds stragglers that left the group (daemons, `setsid` children) and kills them;
 3. an atexit hook stops whatever is still registered when the interpreter exits normally;
-4. if passcycle itself dies, even by SIGKILL, the guardian (guardian.py) stops every group
-   still registered, and Linux sends each group leader SIGTERM (PR_SET_PDEATHSIG) in case
-   the guardian is gone too. What this does and does not reach is written in guardian.py.
+4. if passcycle itself dies, even by SIGKILL, the guardian (passcycle/guardian.py) stops
+   every group still registered, and Linux sends each group leader SIGTERM
+   (PR_SET_PDEATHSIG) in case the guardian is gone too. What this does and does not reach
+   is written in guardian.py.
 """
 
 from __future__ import annotations
@@ -27,12 +28,11 @@ from pathlib import Path
 
 import psutil
 
-from passcycle.scenarios.guardian import Guardian
+from passcycle.guardian import GUARDIAN as _guardian
 
 _PR_SET_PDEATHSIG = 1
 _live: dict[int, OwnedProcess] = {}
 _live_lock = threading.Lock()
-_guardian = Guardian()
 
 
 def _parent_death_signal() -> Callable[[], None] | None:

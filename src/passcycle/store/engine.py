@@ -66,12 +66,16 @@ def display(url: URL | str) -> str:
         try:
             url = sa.make_url(text)
         except (ArgumentError, ValueError):
-            masked = _USERINFO.sub(rf"\1:{MASK}@", text)
-            return _QUERY_SECRET.sub(rf"\1{MASK}", masked)
+            return _mask_text(text)
     secret = {key: MASK for key in url.query if key.lower() in SECRET_KEYS}
     shown = url.update_query_dict(secret) if secret else url
     # The query is rendered quoted, which would show the mask as %2A%2A%2A.
     return shown.render_as_string(hide_password=True).replace(quote_plus(MASK), MASK)
+
+
+def _mask_text(text: str) -> str:
+    """Every `user:SECRET@` and `?password=SECRET` in a text that is not one readable URL."""
+    return _QUERY_SECRET.sub(rf"\1{MASK}", _USERINFO.sub(rf"\1:{MASK}@", text))
 
 
 def scrub(text: str, url: URL) -> str:
@@ -79,6 +83,22 @@ def scrub(text: str, url: URL) -> str:
     for secret in sorted(_secrets(url), key=len, reverse=True):
         text = text.replace(secret, MASK)
     return text
+
+
+def unforeseen(exc: BaseException, url: str | None, root: Path | None) -> HistoryError:
+    """An error no branch here foresaw, in one line naming the history, without a password:
+    a driver may echo what it was given (pysqlite reads `?timeout=` as a float and echoes
+    the value it could not read)."""
+    hint = "check the history URL (--db, PASSCYCLE_DB or `history` in the plan)"
+    text = _first_line(exc)
+    try:
+        resolved = resolve_url(url, root)
+    except Exception:  # reading the URL is what failed: mask what reads as a password
+        return HistoryError(f"cannot open the history: {_mask_text(text)}", hint=hint)
+    # scrubbed whole: a password given again under another key is shown in the URL too
+    return HistoryError(
+        scrub(f"cannot open the history {display(resolved)}: {text}", resolved), hint=hint
+    )
 
 
 def _secrets(url: URL) -> set[str]:

@@ -4,6 +4,10 @@ pytest runs in the user's interpreter with passcycle's plugin (plugin.py, copied
 the run as `passcycle_pytest_plugin`), in its own process group. The runner tails the
 plugin's events, so a crash or a hang is pinned on the test that was running, and the
 rest of the suite is resumed in a fresh process instead of lost.
+
+That group is listed with the guardian (passcycle/guardian.py) while pytest runs: the
+parent-death signal stops pytest alone, and a passcycle killed by SIGKILL would otherwise
+leave pytest-xdist workers and the processes tests start running.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from passcycle.errors import PytestUsageError, RunError
+from passcycle.guardian import GUARDIAN
 from passcycle.records import BAD_OUTCOMES, CoverageSummary, FileCoverage, Frame, TestResult
 from passcycle.test.covwarn import WARNINGS_PREFIX, read_unmeasured, warning_files
 from passcycle.test.covwarn import note as unmeasured_note
@@ -31,6 +36,8 @@ from passcycle.test.covwarn import note as unmeasured_note
 PLUGIN_MODULE = "passcycle_pytest_plugin"
 MAX_RESUMES = 10
 POLL_SECONDS = 0.1
+# After a hung test's deadline before its group is killed; and, when passcycle dies, from
+# the guardian's SIGTERM to its SIGKILL.
 KILL_GRACE_SECONDS = 5.0
 LOG_TAIL_LINES = 15
 
@@ -372,10 +379,12 @@ class _Run:
                     hint="check the interpreter path (plan: project.python)",
                 ) from None
         try:
+            GUARDIAN.watch(proc.pid, KILL_GRACE_SECONDS)
             return self._watch(proc)
         finally:
             if proc.poll() is None:  # interrupted (Ctrl-C) or an error in a callback
                 _kill_group(proc)
+            GUARDIAN.release(proc.pid)
 
     def _watch(self, proc: subprocess.Popen) -> tuple[int, bool]:
         with open(self.events_path, "a+", encoding="utf-8") as events:

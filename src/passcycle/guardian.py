@@ -1,7 +1,8 @@
 """The guardian: a tiny process that stops passcycle's process groups when passcycle dies.
 
-passcycle starts the service, its upstreams and Locust each as the leader of a process
-group of its own (processes.py). While it lives, passcycle stops them itself. A SIGKILL
+passcycle starts the test phase's pytest (test/runner.py), the service, its upstreams and
+Locust (scenarios/processes.py) each as the leader of a process group of its own. While it
+lives, passcycle stops them itself. A SIGKILL
 runs none of that code, so a second process holds the other end of a pipe and keeps the
 list of groups: the kernel closes the pipe whatever kills passcycle, and on that EOF the
 guardian sends SIGTERM to every group still listed, then SIGKILL after its grace.
@@ -20,7 +21,10 @@ descendant that moves to a process group of its own (`setsid`, a double-forking 
 escapes killpg; while passcycle lives, psutil still finds it from the tree (processes.py),
 but after a SIGKILL of passcycle nothing knows of it. Nor a process started in the
 microseconds between fork and its registration here; the parent-death signal set on the
-leader (processes.py) covers that window for the leader itself.
+leader (processes.py, runner.py) covers that window for the leader itself.
+
+It sits beside the phases, not in one of them, so that the Test phase does not import the
+scenarios to use it.
 
 The protocol is one line per change, written by passcycle: `+PGID GRACE` and `-PGID`.
 The guardian lives only while passcycle owns a group: passcycle closes the pipe when the
@@ -137,6 +141,10 @@ class Guardian:
                 with contextlib.suppress(OSError):
                     os.close(self._pipe)
                 self._pipe = None
+
+
+# One per passcycle process: every group it owns is listed with the same guardian process.
+GUARDIAN = Guardian()
 
 
 # --- the guardian process ----------------------------------------------------------------
