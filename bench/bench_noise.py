@@ -42,6 +42,7 @@ GIT_ENV = {
     "GIT_COMMITTER_EMAIL": "bench@example.com",
 }
 QUICK = {"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1", "NO_COLOR": "1"}
+ENV: dict[str, str] = {}  # PYTHONPATH: the clone's source first, before an installed copy
 
 # -- the generated project ----------------------------------------------------------------
 
@@ -156,7 +157,8 @@ def passcycle(
 ) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "passcycle", "-C", str(root), *args],
-        capture_output=True, text=True, check=False, env={**os.environ, **QUICK, **(env or {})},
+        capture_output=True, text=True, check=False,
+        env={**os.environ, **QUICK, **ENV, **(env or {})},
     )  # fmt: skip
 
 
@@ -180,7 +182,9 @@ def judged_run(root: Path) -> Judged:
     )
 
 
-def write_plan(root: Path, python: str | None, source: str, tests: str) -> None:
+def write_plan(
+    root: Path, python: str | None, source: str, tests: str, pytest_args: list[str]
+) -> None:
     proc = passcycle(root, "init")
     if proc.returncode != 0:
         raise SystemExit(proc.stderr)
@@ -188,10 +192,14 @@ def write_plan(root: Path, python: str | None, source: str, tests: str) -> None:
     keys = [f'source = ["{source}"]', f'tests = ["{tests}"]']
     if python:
         keys.append(f'python = "{python}"')
+    if pytest_args:
+        keys.append(f"pytest_args = {json.dumps(pytest_args)}")
     text = plan.read_text(encoding="utf-8").replace(
         "[project]\n", "[project]\n" + "\n".join(keys) + "\n", 1
     )
     plan.write_text(text, encoding="utf-8")
+    git(root, "add", "passcycle.toml")  # the plan is part of the tree, as in a real project
+    git(root, "commit", "-qm", "passcycle plan")
 
 
 def git(root: Path, *args: str) -> None:
@@ -230,6 +238,9 @@ def main() -> None:
     parser.add_argument("--share", type=float, default=0.30, help="how much slower")
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--hogs", type=int, default=0, help="busy processes during the noise runs")
+    parser.add_argument(
+        "--pytest-arg", action="append", default=[], help="the plan's pytest_args (repeatable)"
+    )
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="bench-noise-"))
@@ -243,7 +254,12 @@ def main() -> None:
             git(root, "init", "-q")
             git(root, "add", "-A")
             git(root, "commit", "-qm", "generated")
-        write_plan(root, args.python, args.source, args.tests)
+        # the clone's package, not the copy the interpreter may have installed elsewhere
+        ENV["PYTHONPATH"] = str((root / args.source).parent)
+        write_plan(root, args.python, args.source, args.tests, args.pytest_arg)
+        # the first run after a clone fills caches (.pyc files, hypothesis's example
+        # database): it is not the baseline, as a CI runner's cached checkout would not be
+        judged_run(root)
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root,
                                 capture_output=True, text=True).stdout.strip()  # fmt: skip
         first = judged_run(root)
