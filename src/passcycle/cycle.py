@@ -32,6 +32,7 @@ from passcycle.records import (
     Verdict,
 )
 from passcycle.store import History
+from passcycle.validate.noise import suite_totals
 
 if TYPE_CHECKING:
     from passcycle.fix.impact import Selection
@@ -92,12 +93,6 @@ def run_end(results: Sequence[TestResult], note: str | None, disagreement: str |
     if counts["failed"] or counts["error"]:
         return RunEnd("failed", ExitCode.FAILED, note, counts)
     return RunEnd("passed", ExitCode.OK, note, counts)
-
-
-def suite_cpu(results: Sequence[TestResult]) -> float | None:
-    """The CPU seconds of the suite's tests; None when the plugin measured none."""
-    measured = [r.cpu for r in results if r.cpu is not None]
-    return sum(measured) if measured else None
 
 
 def count_outcomes(results: Sequence[TestResult]) -> dict[str, int]:
@@ -190,9 +185,7 @@ class Cycle:
             )
         results = writer.written
         measurements = [Measurement("suite_duration", suite.duration, "s", "tests")]
-        cpu = suite_cpu(results)
-        if cpu is not None:
-            measurements.append(Measurement("suite_cpu", cpu, "s", "tests"))
+        measurements.extend(suite_totals(results))
         if suite.coverage is not None:
             self.history.add_coverage(run.id, suite.coverage, suite.files)
         try:
@@ -493,9 +486,7 @@ class Cycle:
         note = f"merged from {len(parts)} shards of {group} (runs {ids})"
         if any(blob is None for blob in blobs):
             note += "; coverage not merged: a shard ran without it"
-        cpu = suite_cpu(results)
-        if cpu is not None:
-            self.history.add_measurements(run.id, [Measurement("suite_cpu", cpu, "s", "tests")])
+        self.history.add_measurements(run.id, suite_totals(results))
         end = run_end(results, note, None)
         notes: list[str] = []
         if self.plan.model.scenarios or self.plan.model.drills:

@@ -19,6 +19,7 @@ from passcycle.validate.noise import (
     history_spreads,
     spread,
     timed_tests,
+    within_history,
 )
 
 
@@ -181,3 +182,22 @@ def test_another_job_on_the_machine_fails_no_build_a_slower_function_does(make_p
     assert duration["regressed"], duration
     reason = next(r for r in slower["gate"]["reasons"] if r.startswith("suite_duration"))
     assert "solo time" in reason and "Wilcoxon p=" in reason
+
+
+def test_a_paired_slowdown_within_what_unchanged_runs_showed_is_noise():
+    rng = random.Random(3)
+    before = {f"t{i}": rng.uniform(0.001, 0.05) for i in range(200)}
+    slower = {k: v * 1.12 for k, v in before.items()}  # a whole run 12% slower
+    paired = compare_paired(_times(before), _times(slower), min_effect=0.10)
+    assert paired is not None and paired.regressed
+    total = sum(slower.values())
+    base = sum(before.values())
+    # unchanged runs of this tree moved their total by as much: noise
+    wide = spread([base, base * 1.1, base * 0.93, base * 1.14, base * 0.9], "runs")
+    assert not within_history(paired, total, wide).regressed
+    assert "within the spread of 5 runs" in within_history(paired, total, wide).detail
+    # they hardly moved: a real slowdown
+    narrow = spread([base, base * 1.01, base * 0.99, base * 1.005], "runs")
+    assert within_history(paired, total, narrow).regressed
+    # with too few runs to know, the paired test decides alone
+    assert within_history(paired, total, spread([base], "runs")).regressed

@@ -282,10 +282,11 @@ class History:
         return trend
 
     def kpi_window(
-        self, project: str, before: int, limit: int = 30
+        self, project: str, before: int, limit: int = 30, measured: Iterable[str] = ()
     ) -> list[tuple[Run, dict[str, float]]]:
         """The judged runs of the whole suite before run `before`, newest first, with their
-        KPI values: what a KPI's spread between runs is measured on."""
+        KPI values and the measurements named in `measured`: what a KPI's spread between
+        runs is measured on."""
         r, t = runs, schema.kpi_values
         query = (
             sa.select(runs)
@@ -309,6 +310,15 @@ class History:
                     )
                 ):
                     values[row.run_id][row.name] = row.value
+                m = schema.measurements
+                names = list(measured)
+                if names:
+                    for row in conn.execute(
+                        sa.select(m.c.run_id, m.c.name, m.c.value).where(
+                            m.c.run_id.in_(list(values)), m.c.name.in_(names)
+                        )
+                    ):
+                        values[row.run_id].setdefault(row.name, row.value)
         return [(run, values[run.id]) for run in found]
 
     def discard_run(self, run_id: int) -> None:

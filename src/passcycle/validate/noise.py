@@ -25,9 +25,9 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from passcycle.records import Run, TestResult
+from passcycle.records import Measurement, Run, TestResult
 from passcycle.targets import format_value
 from passcycle.validate.baseline import Comparison, relative_change
 
@@ -200,6 +200,18 @@ def timed_tests(results: Sequence[TestResult]) -> TestTimes:
     return TestTimes(solo, cpu)
 
 
+def suite_totals(results: Sequence[TestResult]) -> list[Measurement]:
+    """The passed tests' CPU and solo seconds summed: `suite_cpu` and `suite_solo`, kept with
+    each run so that the spread of a suite's solo time between runs is known."""
+    times = timed_tests(results)
+    return [
+        Measurement(name, sum(values.values()), "s", "tests")
+        for name, values in (("suite_cpu", times.cpu), ("suite_solo", times.solo))
+        if values
+    ]
+
+
+TOTALS = ("suite_cpu", "suite_solo")  # measurements, not KPIs, whose spread judging reads
 WINDOW_RUNS = 10  # recent full runs that measure a KPI's spread
 
 
@@ -235,3 +247,20 @@ def history_spreads(
         if found is not None:
             spreads[name] = found
     return spreads
+
+
+def within_history(paired: Comparison, total: float | None, history: Spread | None) -> Comparison:
+    """A paired verdict checked against how far the suite's total moved between runs that
+    changed nothing: a machine slower for a whole run (other jobs on the same cores slow
+    even CPU time a little) moves every test at once, which the paired test alone reads
+    as a regression."""
+    if total is None or history is None or history.n < MIN_RUNS:
+        return paired
+    band = SPREAD_K * history.sigma
+    beyond = total - history.centre > band
+    where = "beyond" if beyond else "within"
+    detail = (
+        f"{paired.detail}, {where} the spread of {history.n} {history.where}"
+        f" (±{format_value(band, 's')})"
+    )
+    return replace(paired, regressed=paired.regressed and beyond, detail=detail)

@@ -158,8 +158,11 @@ def _noise(
     spread over comparable runs, and the suite's per-test times paired with the baseline's."""
     if baseline_run is None or base_data is None or base_measured is None or run.partial:
         return {}, None
-    window = history.kpi_window(plan.name, before=run.id, limit=3 * noise.WINDOW_RUNS)
+    window = history.kpi_window(
+        plan.name, before=run.id, limit=3 * noise.WINDOW_RUNS, measured=noise.TOTALS
+    )
     base_values = {name: m.value for name, m in base_measured.items()}
+    base_values.update({m.name: m.value for m in base_data.measurements if m.name in noise.TOTALS})
     spreads = noise.history_spreads(window, baseline_run, base_values)
     spec = kpi_specs(plan).get("suite_duration")
     paired = None
@@ -169,6 +172,10 @@ def _noise(
             noise.timed_tests(results),
             min_effect=spec.regression,
         )
+    if paired is not None:
+        name = "suite_solo" if paired.method == "paired solo time" else "suite_cpu"
+        totals = {m.name: m.value for m in history.measurements(run.id)}
+        paired = noise.within_history(paired, totals.get(name), spreads.get(name))
     return spreads, paired
 
 
