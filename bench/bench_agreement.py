@@ -161,9 +161,12 @@ def run_passcycle(
     db = f"sqlite:///{scratch / 'history.db'}"
     base = [sys.executable, "-m", "passcycle", "--plan", str(plan), "-C", str(root), "--db", db]
     started = time.perf_counter()
-    proc = subprocess.run(
-        [*base, "run", "--json"], env=env, capture_output=True, text=True, timeout=timeout
-    )
+    try:
+        proc = subprocess.run(
+            [*base, "run", "--json"], env=env, capture_output=True, text=True, timeout=timeout
+        )
+    except subprocess.TimeoutExpired:
+        raise SystemExit(f"passcycle did not finish in {timeout:.0f} s (--timeout)") from None
     seconds = time.perf_counter() - started
     try:
         data = json.loads(proc.stdout)
@@ -187,7 +190,8 @@ def run_passcycle(
     for outcome, number in data["counts"].items():
         printed[AS_JUNIT.get(outcome, outcome)] += number
     if +printed != Counter(outcomes.values()):
-        raise SystemExit(f"passcycle's counts {dict(printed)} are not its results' {outcomes}")
+        theirs = dict(Counter(outcomes.values()))
+        raise SystemExit(f"passcycle's counts {dict(printed)} are not its results' {theirs}")
     details = {junit_key(f["nodeid"]): f"{f['exc_type']}: {f['message']}" for f in data["failures"]}
     note = data["run"]["note"] or ""
     gate = bool(data["gate"]["passed"])
