@@ -196,7 +196,7 @@ def test_locustfile_runs_without_passcycle(app, tmp_path: Path) -> None:
     with Service(app(), tmp_path, tmp_path / "a") as service:
         proc = subprocess.run(
             [sys.executable, "-m", "locust", "--headless", "-f", str(files[0]),
-             "--host", service.url, "-u", "2", "-r", "2", "-t", "2s", "--json", "--skip-log"],
+             "--host", service.url, "-u", "2", "-r", "2", "-t", "4s", "--json", "--skip-log"],
             capture_output=True, text=True, timeout=60, check=False,
             env={**__import__("os").environ, "PASSCYCLE_OUT": str(tmp_path / "out")},
         )  # fmt: skip
