@@ -86,7 +86,7 @@ def generate(root: Path) -> None:
     (root / "src" / "gen" / "core.py").write_text(CORE)
     (root / "src" / "gen" / "shapes.py").write_text(SHAPES)
     for k in range(5):
-        text = TESTS.format(count=40, size=3000, k=k)
+        text = TESTS.format(count=40, size=6000, k=k)
         (root / "tests" / f"test_gen_{k}.py").write_text(text)
     (root / "tests" / "test_shapes.py").write_text(
         "import pytest\nfrom gen import shapes\n\n\ndef test_sizes_are_positive():\n"
@@ -254,14 +254,14 @@ def main() -> None:
             git(root, "init", "-q")
             git(root, "add", "-A")
             git(root, "commit", "-qm", "generated")
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root,
+                                capture_output=True, text=True).stdout.strip()  # fmt: skip
         # the clone's package, not the copy the interpreter may have installed elsewhere
         ENV["PYTHONPATH"] = str((root / args.source).parent)
         write_plan(root, args.python, args.source, args.tests, args.pytest_arg)
         # the first run after a clone fills caches (.pyc files, hypothesis's example
         # database): it is not the baseline, as a CI runner's cached checkout would not be
         judged_run(root)
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root,
-                                capture_output=True, text=True).stdout.strip()  # fmt: skip
         first = judged_run(root)
         proc = passcycle(root, "baseline", "set", "--force")
         print(f"baseline: {proc.stdout.strip()} gate {'passed' if first.gate else 'failed'}")

@@ -53,6 +53,7 @@ class TestResult:
     fingerprint: str | None = None
     cpu: float | None = None  # CPU seconds of setup + call + teardown; None: not measured
     solo: float | None = None  # wall seconds less those spent waiting for a CPU (contention)
+    probe: float | None = None  # seconds of a fixed piece of work around it: machine speed
 
     __test__ = False  # not a pytest test class
 

@@ -161,7 +161,7 @@ def test_an_older_schema_is_upgraded_by_its_steps(history_url: str, tmp_path: Pa
         History.open(history_url, root=tmp_path)
 
 
-def test_a_version_1_history_gains_shards_cpu_and_partial(history_url: str, tmp_path: Path):
+def test_a_version_1_history_gains_shards_cpu_probe_and_partial(history_url: str, tmp_path: Path):
     with History.open(history_url, root=tmp_path) as history:
         run = history.start_run("calc", "run")
         history.add_results(run.id, [TestResult("t.py::a", "passed")])
@@ -172,6 +172,7 @@ def test_a_version_1_history_gains_shards_cpu_and_partial(history_url: str, tmp_
             conn.exec_driver_sql("DROP TABLE shards")
             conn.exec_driver_sql("ALTER TABLE test_results DROP COLUMN cpu")
             conn.exec_driver_sql("ALTER TABLE test_results DROP COLUMN solo")
+            conn.exec_driver_sql("ALTER TABLE test_results DROP COLUMN probe")
             conn.exec_driver_sql("ALTER TABLE runs DROP COLUMN partial")
             conn.execute(sa.update(meta).where(meta.c.key == "schema_version").values(value="1"))
     finally:
@@ -184,14 +185,18 @@ def test_a_version_1_history_gains_shards_cpu_and_partial(history_url: str, tmp_
         history.save_coverage_data(run.id, b"bytes")
         assert history.coverage_data(run.id) == b"bytes"
         later = history.start_run("calc", "retest", partial=True)
-        history.add_results(later.id, [TestResult("t.py::a", "passed", cpu=0.25, solo=0.5)])
+        timed = TestResult("t.py::a", "passed", cpu=0.25, solo=0.5, probe=2e-5)
+        history.add_results(later.id, [timed])
         assert history.results(later.id)[0].cpu == 0.25
         assert history.results(later.id)[0].solo == 0.5
+        assert history.results(later.id)[0].probe == 2e-5
+        history.set_times(later.id, {"t.py::a": (0.2, 0.4, 3e-5)})  # a faster second timing
+        assert history.results(later.id)[0].solo == 0.4
         assert history.get_run(later.id).partial is True
     engine = create_engine(sa.make_url(history_url))
     try:
         with engine.connect() as conn:
-            assert read_version(conn) == SCHEMA_VERSION == 3
+            assert read_version(conn) == SCHEMA_VERSION == 4
     finally:
         engine.dispose()
 

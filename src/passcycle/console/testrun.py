@@ -184,6 +184,7 @@ def test_json(outcome: Any, all_results: bool = False) -> dict[str, Any]:
                 "duration": r.duration,
                 "cpu": r.cpu,
                 "solo": r.solo,
+                "probe": r.probe,
             }
             for r in results
         ]

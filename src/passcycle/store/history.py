@@ -167,6 +167,24 @@ class History:
         if not updated:
             raise HistoryError(f"run {run_id} has no result for {nodeid}")
 
+    def set_times(
+        self, run_id: int, times: dict[str, tuple[float | None, float | None, float | None]]
+    ) -> None:
+        """Replace tests' (cpu, solo, probe) seconds, e.g. with the faster of two timings."""
+        if not times:
+            return
+        stmt = (
+            sa.update(test_results)
+            .where(
+                test_results.c.run_id == sa.bindparam("r"),
+                test_results.c.nodeid == sa.bindparam("n"),
+            )
+            .values(cpu=sa.bindparam("c"), solo=sa.bindparam("s"), probe=sa.bindparam("p"))
+        )
+        batch = [{"r": run_id, "n": n, "c": c, "s": s, "p": p} for n, (c, s, p) in times.items()]
+        with self._tx(write=True) as conn:
+            conn.execute(stmt, batch)
+
     def set_fingerprints(self, run_id: int, fingerprints: dict[str, str]) -> None:
         """Set the failure fingerprint of each named test of the run."""
         if not fingerprints:

@@ -39,9 +39,14 @@ def _v3(conn: Connection) -> None:
     conn.execute(sa.update(runs).where(runs.c.kind.in_(("retest", "shard"))).values(partial=True))
 
 
+def _v4(conn: Connection) -> None:
+    conn.exec_driver_sql("ALTER TABLE test_results ADD COLUMN probe FLOAT")
+
+
 STEPS: tuple[Step, ...] = (
     Step(2, "shards and their coverage data", _v2),
     Step(3, "each test's CPU and solo time, and partial runs", _v3),
+    Step(4, "the machine's speed around each test", _v4),
 )
 
 # pg_advisory_xact_lock key ("pass"): two first runs against a new database must not both

@@ -71,6 +71,7 @@ def result_row(run_id: int, result: TestResult) -> dict[str, Any]:
         "fingerprint": result.fingerprint,
         "cpu": result.cpu,
         "solo": result.solo,
+        "probe": result.probe,
     }
 
 
@@ -89,6 +90,7 @@ def result_from_row(row: Row) -> TestResult:
         fingerprint=row["fingerprint"],
         cpu=row.get("cpu"),
         solo=row.get("solo"),
+        probe=row.get("probe"),
     )
 
 

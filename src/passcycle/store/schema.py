@@ -33,7 +33,9 @@ from sqlalchemy import (
 # 3: test_results.cpu and .solo (each test's CPU seconds, and its wall seconds less those
 #    it waited for a CPU: what judges a slower suite) and runs.partial
 #    (a run of part of the suite: a re-test, a shard, `test -k` or `test PATH`).
-SCHEMA_VERSION = 3
+# 4: test_results.probe (seconds a fixed piece of work took around the test: the machine's
+#    speed then, so that tests are compared at equal speed).
+SCHEMA_VERSION = 4
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -136,6 +138,7 @@ test_results = Table(
     Column("fingerprint", Text),
     Column("cpu", Float),  # v3: CPU seconds of setup, call and teardown; NULL: not measured
     Column("solo", Float),  # v3: wall seconds less those spent waiting for a CPU
+    Column("probe", Float),  # v4: seconds of a fixed piece of work around the test
     Index("ix_test_results_run", "run_id"),
     Index("ix_test_results_nodeid", "nodeid", "run_id"),
 )

@@ -603,8 +603,8 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
     # Wall time alone cannot judge a slower suite: other jobs on a shared runner stretch
     # every test at once. The CPU time and the time spent ready to run but waiting for a
     # CPU (the run-queue delay) let the judge take contention out (validate/noise.py, #9).
-    clock = (time.perf_counter(), time.process_time(), _run_delay())
-    item._passcycle_clock = clock  # type: ignore[attr-defined]
+    probe = _probe()  # before the clock starts: the probe is not the test's time
+    item._passcycle_clock = (time.perf_counter(), time.process_time(), _run_delay(), probe)  # type: ignore[attr-defined]
     try:
         yield
     finally:
@@ -618,6 +618,21 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
 
 
 _schedstat: int | None = None  # a descriptor of /proc/thread-self/schedstat, kept open
+
+
+def _probe() -> float:
+    """Seconds a fixed piece of work takes now (the best of 2, ~25 us each): the machine's
+    speed as a test starts. A virtual CPU can run 1.5-2x slower for seconds at a time (an
+    idle spell, a busy neighbour on the host) with no wait to see; each test's time over
+    this is its time at equal speed (validate/noise.py)."""
+    best = 1.0
+    for _ in range(2):
+        started = time.perf_counter()
+        x = 0
+        for i in range(200):
+            x += i * i % 7
+        best = min(best, time.perf_counter() - started)
+    return best
 
 
 def _run_delay() -> float | None:
@@ -676,6 +691,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         if delay is not None and started[2] is not None:
             # the wall time it would have taken alone: less its wait for a CPU
             report.passcycle_solo = round(max(wall - started[0] - (delay - started[2]), 0.0), 6)
+        report.passcycle_probe = round(started[3], 9)
     if report.failed and call.excinfo is not None:
         excinfo = call.excinfo
         # A plain attribute travels with the report through pytest-xdist's serialisation.
@@ -737,6 +753,7 @@ class _Recorder:
         if report.when == "teardown":
             state["cpu"] = getattr(report, "passcycle_cpu", None)
             state["solo"] = getattr(report, "passcycle_solo", None)
+            state["probe"] = getattr(report, "passcycle_probe", None)
         if _is_subtest(report):
             # unittest's self.subTest and pytest's `subtests`: one report per subtest, before
             # the test's own call report. A failed subtest fails its test, as pytest's exit
@@ -801,7 +818,7 @@ class _Recorder:
             "frames": [],
             "when": state.get("when") if outcome in _BAD else None,
         }
-        for clock in ("cpu", "solo"):
+        for clock in ("cpu", "solo", "probe"):
             if state.get(clock) is not None:
                 event[clock] = state[clock]
         if report is None:

@@ -148,6 +148,7 @@ def _result_from_event(event: dict[str, Any]) -> TestResult:
         when=event.get("when"),
         cpu=event.get("cpu"),
         solo=event.get("solo"),
+        probe=event.get("probe"),
     )
 
 

@@ -269,7 +269,7 @@ def _judge_duration(
         base.value, measured.value, history, higher_is_better=False, min_effect=min_effect,
         unit="s", min_change=MIN_WALL_SECONDS,
     )  # fmt: skip
-    if paired is not None and paired.method == "paired solo time":
+    if paired is not None and paired.method != "paired CPU time":
         return replace(paired, detail=f"{paired.detail}; wall {wall.detail}")
     if paired is None:
         return wall

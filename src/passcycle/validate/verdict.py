@@ -173,9 +173,16 @@ def _noise(
             min_effect=spec.regression,
         )
     if paired is not None:
-        name = "suite_solo" if paired.method == "paired solo time" else "suite_cpu"
+        name = noise.total_of(paired.method)
         totals = {m.name: m.value for m in history.measurements(run.id)}
-        paired = noise.within_history(paired, totals.get(name), spreads.get(name))
+        scale = noise.speed_scale(noise.timed_tests(base_data.results))
+        paired = noise.within_history(
+            paired,
+            totals.get(name),
+            spreads.get(name),
+            min_effect=spec.regression,
+            scale=scale if name == "suite_work" else 1.0,
+        )
     return spreads, paired
 
 
