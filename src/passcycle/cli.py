@@ -132,7 +132,7 @@ def test(
 ) -> None:
     """Run the test suite with coverage and record the run. Arguments after -- go to pytest."""
     from passcycle import console
-    from passcycle.test.shards import parse_shard
+    from passcycle.suite.shards import parse_shard
 
     # a bad K/N is refused before the plan is read or anything is printed
     number, total = parse_shard(shard) if shard is not None else (0, 0)

@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from passcycle.fix.retest import IssueProgress
     from passcycle.fix.suggest import Suggestion
     from passcycle.report.scenarios import ScenarioSummary
-    from passcycle.test.runner import SuiteSpec
+    from passcycle.suite.runner import SuiteSpec
 from passcycle.vcs import git_state
 
 MAX_RERUN = 100  # failed tests re-run for flakiness; past this, a suite is broken, not flaky
@@ -138,8 +138,8 @@ class Cycle:
         that the caller finishes it once everything else it does for the run is done: a
         run killed meanwhile is never left `passed` (#9).
         """
-        from passcycle.test.args import read_args
-        from passcycle.test.runner import SuiteSpec, run_suite
+        from passcycle.suite.args import read_args
+        from passcycle.suite.runner import SuiteSpec, run_suite
 
         plan = self.plan
         given = read_args(pytest_args)
@@ -224,7 +224,7 @@ class Cycle:
     ) -> tuple[list[TestResult], str | None]:
         """Time again the tests that made the run look slower than the baseline, and keep
         their second timing (validate/noise.py, "A second look")."""
-        from passcycle.test.runner import run_suite
+        from passcycle.suite.runner import run_suite
         from passcycle.validate import noise
         from passcycle.validate.kpis import kpi_specs
 
@@ -304,7 +304,7 @@ class Cycle:
 
     def import_junit(self, paths: Sequence[Path], run_id: int | None = None) -> list[TestResult]:
         """Bring results of another runner into the history, as their own run or into one."""
-        from passcycle.test.junit import read_junit
+        from passcycle.suite.junit import read_junit
 
         missing = [str(p) for p in paths if not Path(p).is_file()]
         if missing:
@@ -442,7 +442,7 @@ class Cycle:
         """Shard `number` of `total`: its part of the suite with coverage, its failures
         re-run in isolation, its coverage data kept in the history for `merge`. Returns
         the outcome and the group it belongs to."""
-        from passcycle.test.covmap import portable
+        from passcycle.suite.covmap import portable
 
         group = group or self._default_group()
         folder = self.plan.root / ".passcycle"
@@ -479,8 +479,8 @@ class Cycle:
     ) -> tuple[TestOutcome, Verdict]:
         """The group's shards as one run: every result, the union of their coverage, the
         longest shard's time as the suite's; then the plan's scenarios and Validate."""
-        from passcycle.test.covmap import merge_portable, summarize
-        from passcycle.test.shards import complete_group, merge_results
+        from passcycle.suite.covmap import merge_portable, summarize
+        from passcycle.suite.shards import complete_group, merge_results
 
         project = self.plan.name
         group = group or self.history.latest_shard_group(project)
@@ -581,7 +581,7 @@ class Cycle:
     def rerun_failures(self, run: Run, failed: Sequence[str], pytest_args: Sequence[str]) -> None:
         """Each failed test again, apart from the rest of the suite; the first outcome stays,
         the re-run outcomes are kept beside it (flaky evidence)."""
-        from passcycle.test.reruns import rerun_isolated
+        from passcycle.suite.reruns import rerun_isolated
 
         chosen = list(failed)[:MAX_RERUN]
         found = rerun_isolated(self.plan, run.id, chosen, pytest_args)

@@ -18,7 +18,7 @@ from passcycle.console import (
     out,
 )
 from passcycle.records import OUTCOMES, Run, TestResult
-from passcycle.test.covwarn import split_note
+from passcycle.suite.covwarn import split_note
 
 # --- the Test phase summary --------------------------------------------------------------
 

@@ -41,7 +41,7 @@ def base_run(plan: Plan, history: History) -> Run:
 
 
 def plan_selection(plan: Plan, history: History, run: Run) -> Selection:
-    from passcycle.test.covmap import tests_by_file
+    from passcycle.suite.covmap import tests_by_file
 
     artifacts = plan.root / (run.artifacts or "")
     changes = changes_since(

@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from passcycle.records import BAD_OUTCOMES, FileCoverage, Frame, Issue, TestResult
-from passcycle.test.covwarn import FIX as UNMEASURED_FIX
-from passcycle.test.covwarn import is_unmeasured_cause
+from passcycle.suite.covwarn import FIX as UNMEASURED_FIX
+from passcycle.suite.covwarn import is_unmeasured_cause
 from passcycle.vcs import git
 
 MAX_COMMITS = 10

@@ -18,7 +18,7 @@ from passcycle.records import (
     Verdict,
 )
 from passcycle.store import History
-from passcycle.test.covwarn import cause_from_note
+from passcycle.suite.covwarn import cause_from_note
 from passcycle.validate import kpis as kpi_engine
 from passcycle.validate import noise
 from passcycle.validate.baseline import Comparison

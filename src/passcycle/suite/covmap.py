@@ -59,7 +59,7 @@ def _relative(path: str, root: Path) -> str:
 
 def combine(data_file: Path, root: Path) -> None:
     """Fold the suffixed data files beside `data_file` (`coverage.db.*`) into it, maps too."""
-    from passcycle.test.plugin import combine_data  # the plugin writes the map; imports pytest
+    from passcycle.suite.plugin import combine_data  # the plugin writes the map; imports pytest
 
     rcfile = find_rcfile(root)
     combine_data(data_file, str(rcfile) if rcfile else None)
@@ -221,7 +221,7 @@ def portable(data_file: Path, root: Path) -> bytes:
     """The lines and arcs of `data_file` and its per-test map, with paths relative to
     `root`, as the bytes of a coverage data file: what a shard keeps in the history, for a
     merge on another machine whose checkout may live elsewhere."""
-    from passcycle.test.plugin import append_map  # imports pytest: only when sharding
+    from passcycle.suite.plugin import append_map  # imports pytest: only when sharding
 
     source = coverage.CoverageData(basename=str(data_file))
     source.read()
@@ -246,7 +246,7 @@ def merge_portable(parts: list[bytes], root: Path, out_file: Path) -> None:
     def here(path: str) -> str:
         return path if os.path.isabs(path) else str(root.resolve() / path)
 
-    from passcycle.test.plugin import _merge_maps, append_map
+    from passcycle.suite.plugin import _merge_maps, append_map
 
     maps = []
     with tempfile.TemporaryDirectory(prefix="passcycle-merge-") as tmp:

@@ -30,8 +30,8 @@ from typing import Any, TextIO
 from passcycle.errors import PytestUsageError, RunError
 from passcycle.guardian import GUARDIAN
 from passcycle.records import BAD_OUTCOMES, CoverageSummary, FileCoverage, Frame, TestResult
-from passcycle.test.covwarn import WARNINGS_PREFIX, read_unmeasured, warning_files
-from passcycle.test.covwarn import note as unmeasured_note
+from passcycle.suite.covwarn import WARNINGS_PREFIX, read_unmeasured, warning_files
+from passcycle.suite.covwarn import note as unmeasured_note
 
 PLUGIN_MODULE = "passcycle_pytest_plugin"
 MAX_RESUMES = 10
@@ -536,7 +536,7 @@ class _Run:
         summary: CoverageSummary | None = None
         files: list[FileCoverage] = []
         if coverage_file is not None:
-            from passcycle.test.covmap import summarize
+            from passcycle.suite.covmap import summarize
 
             summary, files = summarize(coverage_file, self.spec.root)
         if self.spec.source:
@@ -566,14 +566,14 @@ class _Run:
         # A process that crashed left its suffixed file (flushed at each test switch) behind;
         # the plugin combines at session end, so only a last crash leaves some here.
         if any(self.artifacts.glob("coverage.db.*")):
-            from passcycle.test.covmap import combine
+            from passcycle.suite.covmap import combine
 
             combine(self.data_file, self.spec.root)
         return self.data_file if self.data_file.exists() else None
 
 
 def _rcfile(root: Path) -> str | None:
-    from passcycle.test.covmap import find_rcfile
+    from passcycle.suite.covmap import find_rcfile
 
     found = find_rcfile(root)
     return str(found) if found else None
