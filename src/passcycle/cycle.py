@@ -9,7 +9,7 @@ import shutil
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,14 +22,17 @@ from passcycle.errors import (
 from passcycle.plan import Plan
 from passcycle.records import (
     BAD_OUTCOMES,
-    OUTCOMES,
     PARTIAL_KINDS,
     CoverageSummary,
     FileCoverage,
     Measurement,
     Run,
+    TestOutcome,
     TestResult,
     Verdict,
+    count_outcomes,
+    pass_rate,
+    run_end,
 )
 from passcycle.store import History
 from passcycle.validate.noise import suite_totals
@@ -45,68 +48,6 @@ from passcycle.vcs import git_state
 MAX_RERUN = 100  # failed tests re-run for flakiness; past this, a suite is broken, not flaky
 FLUSH_EVERY = 0.5  # seconds between batched writes of results to the history
 ProgressHook = Callable[..., None]
-
-
-@dataclass(frozen=True, slots=True)
-class TestOutcome:
-    """What the Test phase produced for one run."""
-
-    run: Run
-    results: list[TestResult]
-    coverage: CoverageSummary | None = None
-    files: list[FileCoverage] = field(default_factory=list)
-    note: str | None = None
-    detected: dict[str, str] = field(default_factory=dict)
-    # the suite's wall time when it is not the run's own: a merge's longest shard
-    suite_time: float | None = None
-    end: RunEnd | None = None  # how the run will end, while it is still running
-
-    __test__ = False
-
-    @property
-    def counts(self) -> dict[str, int]:
-        return count_outcomes(self.results)
-
-    @property
-    def exit_code(self) -> ExitCode:
-        return ExitCode(self.run.exit_code if self.run.exit_code is not None else 3)
-
-
-@dataclass(frozen=True, slots=True)
-class RunEnd:
-    """How a run ends: its status, exit code, note and outcome counts."""
-
-    status: str
-    code: ExitCode
-    note: str | None
-    counts: dict[str, int]
-
-
-def run_end(results: Sequence[TestResult], note: str | None, disagreement: str | None) -> RunEnd:
-    """A run's end from its results: never `passed` where pytest's own account says it
-    failed or did not finish (#9)."""
-    counts = count_outcomes(results)
-    if disagreement:
-        why = f"pytest and passcycle disagree: {disagreement}"
-        return RunEnd("error", ExitCode.RUN_ERROR, "; ".join(filter(None, [why, note])), counts)
-    if not results:
-        return RunEnd("error", ExitCode.RUN_ERROR, note or "no tests collected", counts)
-    if counts["failed"] or counts["error"]:
-        return RunEnd("failed", ExitCode.FAILED, note, counts)
-    return RunEnd("passed", ExitCode.OK, note, counts)
-
-
-def count_outcomes(results: Sequence[TestResult]) -> dict[str, int]:
-    counts = dict.fromkeys(OUTCOMES, 0)
-    for result in results:
-        counts[result.outcome] = counts.get(result.outcome, 0) + 1
-    return counts
-
-
-def pass_rate(counts: dict[str, int]) -> float | None:
-    """passed / (passed + failed + error), in percent; skips and xfails do not count."""
-    judged = counts.get("passed", 0) + counts.get("failed", 0) + counts.get("error", 0)
-    return 100.0 * counts.get("passed", 0) / judged if judged else None
 
 
 class Cycle:

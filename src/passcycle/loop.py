@@ -8,8 +8,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from passcycle.cycle import Cycle, Retest, TestOutcome
-from passcycle.records import Verdict
+from passcycle.cycle import Cycle, Retest
+from passcycle.records import TestOutcome, Verdict
 
 IGNORED_PARTS = {
     ".passcycle",

@@ -20,6 +20,7 @@ from passcycle.scenarios.config import (
     UpstreamSection,
 )
 from passcycle.sections import (
+    AlertsSection,
     Count,
     Fraction,
     NumberError,
@@ -30,7 +31,6 @@ from passcycle.sections import (
     parse_target_value,
     shares,
 )
-from passcycle.serve.alerts import AlertsSection
 
 PLAN_FILE = "passcycle.toml"
 

@@ -16,7 +16,8 @@ import pytest
 
 from passcycle.errors import PlanError
 from passcycle.records import Issue, KpiVerdict, Run, Verdict
-from passcycle.serve.alerts import AlertsSection, send_alerts
+from passcycle.sections import AlertsSection
+from passcycle.serve.alerts import send_alerts
 
 from .conftest import HOSTILE_ID, Built
 

@@ -30,7 +30,7 @@ def show_detected(detected: dict[str, str]) -> None:
 
 
 def show_test_summary(outcome: Any, slowest: int = 5, failures: int = 10) -> None:
-    from passcycle.cycle import pass_rate
+    from passcycle.records import pass_rate
 
     run: Run = outcome.run
     counts = outcome.counts
@@ -139,7 +139,7 @@ def run_json(run: Run) -> dict[str, Any]:
 
 
 def test_json(outcome: Any, all_results: bool = False) -> dict[str, Any]:
-    from passcycle.cycle import pass_rate
+    from passcycle.records import pass_rate
 
     counts = outcome.counts
     cov = outcome.coverage

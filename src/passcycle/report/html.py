@@ -16,8 +16,7 @@ import jinja2
 
 from passcycle import __version__, strictjson
 from passcycle.console import fmt_duration
-from passcycle.cycle import pass_rate
-from passcycle.records import Issue
+from passcycle.records import Issue, pass_rate
 from passcycle.report.base import (
     ReportContext,
     clip_lines,

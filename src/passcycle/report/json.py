@@ -7,7 +7,7 @@ from typing import Any, TextIO
 
 from passcycle import strictjson
 from passcycle.console import test_json, verdict_json
-from passcycle.cycle import TestOutcome
+from passcycle.records import TestOutcome
 from passcycle.report.base import ReportContext
 
 

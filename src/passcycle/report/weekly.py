@@ -7,9 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
-from passcycle.cycle import pass_rate
 from passcycle.plan import Plan
-from passcycle.records import BAD_OUTCOMES, Issue, PhaseStatus, Run, TestResult
+from passcycle.records import BAD_OUTCOMES, Issue, PhaseStatus, Run, TestResult, pass_rate
 from passcycle.report.base import (
     MIN_FLIPS,
     FlakyTest,
