@@ -113,6 +113,10 @@ def parse_target(text: str) -> Target:
     return Target(match["op"], value, match["unit"], dimension, text.strip())
 
 
+# A phase's exit criterion: a KPI's name, and a target of its own or the plan's
+# ("coverage >= 85%", "critical_vulnerabilities == 0", "p95_response_time").
+CRITERION = re.compile(r"^\s*(?P<name>[A-Za-z_][\w.:-]*)\s*(?P<target>(?:<=|>=|==|!=|<|>).*)?$")
+
 _QUANTITY = re.compile(
     r"^\s*(?P<value>[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)\s*(?P<unit>\S*)\s*$"
 )

@@ -17,8 +17,8 @@ from passcycle.console import (
     info,
     out,
 )
+from passcycle.covnote import split_note
 from passcycle.records import OUTCOMES, Run, TestResult
-from passcycle.suite.covwarn import split_note
 
 # --- the Test phase summary --------------------------------------------------------------
 

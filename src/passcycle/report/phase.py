@@ -3,7 +3,6 @@ what is still missing, and how the KPIs moved from the baseline to the latest ru
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -19,11 +18,7 @@ from passcycle.report.base import (
 )
 from passcycle.report.markdown import md_code, md_text
 from passcycle.store import History
-from passcycle.targets import format_value
-
-_KPI_CRITERION = re.compile(
-    r"^\s*(?P<name>[A-Za-z_][\w.:-]*)\s*(?P<target>(?:<=|>=|==|!=|<|>).*)?$"
-)
+from passcycle.targets import CRITERION, format_value
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,7 +156,7 @@ def _missing(c: Criterion, verdict: Verdict) -> str:
         return "the gate failed: " + "; ".join(verdict.reasons[:3])
     if keyword in ("no regressions", "all kpis"):
         return c.evidence
-    match = _KPI_CRITERION.match(c.text)
+    match = CRITERION.match(c.text)
     if match is None:
         return c.evidence
     name = match["name"]

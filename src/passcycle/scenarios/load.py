@@ -32,7 +32,7 @@ from typing import Any
 import psutil
 
 from passcycle.errors import RunError
-from passcycle.scenarios.config import ScenarioSection
+from passcycle.scenario_sections import ScenarioSection
 from passcycle.scenarios.processes import OwnedProcess, log_tail
 
 POLL_SECONDS = 0.25

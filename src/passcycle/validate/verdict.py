@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+from passcycle.covnote import cause_from_note
 from passcycle.plan import Plan
 from passcycle.records import (
     BAD_OUTCOMES,
@@ -18,7 +19,6 @@ from passcycle.records import (
     Verdict,
 )
 from passcycle.store import History
-from passcycle.suite.covwarn import cause_from_note
 from passcycle.validate import kpis as kpi_engine
 from passcycle.validate import noise
 from passcycle.validate.baseline import Comparison
