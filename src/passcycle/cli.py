@@ -187,14 +187,15 @@ def run(
         console.show_detected(cycle.plan.detected)
     progress = console.Progress()
     with progress.live():
-        outcome, verdict = cycle.run(
+        result = cycle.run(
             list(ctx.args),
             on_progress=progress,
             on_stage=console.info,
             on_load=progress.load,
             workers=workers,
+            formats=_formats(ci),
         )
-    _judged(cycle, outcome, verdict, json_=json_, ci=ci)
+    _judged(cycle, result, json_=json_)
 
 
 @app.command()
@@ -213,21 +214,27 @@ def merge(
     cycle = _cycle()
     progress = console.Progress()
     with progress.live():
-        outcome, verdict = cycle.merge(
-            group, on_stage=console.info, on_load=progress.load, workers=workers
+        result = cycle.merge(
+            group,
+            on_stage=console.info,
+            on_load=progress.load,
+            workers=workers,
+            formats=_formats(ci),
         )
-    _judged(cycle, outcome, verdict, json_=json_, ci=ci)
+    _judged(cycle, result, json_=json_)
 
 
-def _judged(cycle: Any, outcome: Any, verdict: Any, *, json_: bool, ci: bool) -> None:
-    """A judged run's suggestions, alerts, reports and summary; exit by its gate."""
+def _formats(ci: bool) -> tuple[str, ...]:
+    return ("html", "md", "junit", "json") if ci else ("html", "md")
+
+
+def _judged(cycle: Any, result: Any, *, json_: bool) -> None:
+    """A concluded run's summary: its tests, scenarios, verdict, reports and any alert that
+    was not delivered; exit with its code."""
     from passcycle import console
 
-    tips = cycle.suggestions(verdict)
-    alerts = cycle.alert(verdict)
-    formats = ("html", "md", "junit", "json") if ci else ("html", "md")
-    reports = cycle.write_reports(verdict.run, formats, tips)
-    scenarios = cycle.scenarios(verdict.run)
+    outcome, verdict, tips = result.outcome, result.verdict, result.suggestions
+    reports, alerts, scenarios = result.reports, result.alerts, result.scenarios
     if json_:
         data = console.verdict_json(verdict)
         data.update({k: v for k, v in console.test_json(outcome).items() if k != "run"})
@@ -243,7 +250,7 @@ def _judged(cycle: Any, outcome: Any, verdict: Any, *, json_: bool, ci: bool) ->
         console.show_reports(reports, cycle.plan.root)
     for line in alerts:
         console.info(line)
-    raise typer.Exit(_gate_exit(outcome, verdict))
+    raise typer.Exit(result.exit_code)
 
 
 @app.command(
@@ -280,15 +287,6 @@ def retest(
     raise typer.Exit(outcome.exit_code)
 
 
-def _gate_exit(outcome: object, verdict: object) -> int:
-    from passcycle.errors import ExitCode
-
-    run = getattr(outcome, "run", None)
-    if run is not None and run.status == "error":
-        return ExitCode.RUN_ERROR
-    return ExitCode.OK if getattr(verdict, "gate", False) else ExitCode.FAILED
-
-
 @app.command("cycle")
 def cycle_(
     watch: Annotated[
@@ -307,8 +305,13 @@ def cycle_(
         with progress.live():
             for event in run_cycle(cycle, watch=watch, log=log, on_progress=progress):
                 if isinstance(event, FullPass):
-                    console.show_test_summary(event.outcome, slowest=0, failures=0)
-                    console.show_verdict(event.verdict, event.suggestions)
+                    result = event.result
+                    console.show_test_summary(result.outcome, slowest=0, failures=0)
+                    console.show_scenarios(result.scenarios)
+                    console.show_verdict(result.verdict, result.suggestions)
+                    console.show_reports(result.reports, cycle.plan.root)
+                    for line in result.alerts:
+                        console.info(line)
                 elif isinstance(event, Waiting):
                     console.out.print("[dim]waiting for changes… (Ctrl-C to stop)[/]")
                 elif isinstance(event, Changed):
