@@ -12,26 +12,29 @@ leave pytest-xdist workers and the processes tests start running.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
 import shutil
-import signal
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
 from passcycle.errors import PytestUsageError, RunError
 from passcycle.guardian import GUARDIAN
-from passcycle.records import BAD_OUTCOMES, CoverageSummary, FileCoverage, Frame, TestResult
+from passcycle.records import BAD_OUTCOMES, CoverageSummary, FileCoverage, TestResult
 from passcycle.suite.covwarn import WARNINGS_PREFIX, read_unmeasured, warning_files
 from passcycle.suite.covwarn import note as unmeasured_note
+from passcycle.suite.process import (
+    death,
+    kill_group,
+    result_from_event,
+    set_parent_death_signal,
+)
+from passcycle.suite.spec import Progress, SuiteOutcome, SuiteSpec
 
 PLUGIN_MODULE = "passcycle_pytest_plugin"
 MAX_RESUMES = 10
@@ -60,47 +63,6 @@ _OUTER_PYTEST_VARS = (
 )
 
 
-@dataclass(frozen=True)
-class SuiteSpec:
-    """What to run. `artifacts` is this run's folder: coverage.db, events, pytest.log."""
-
-    root: Path
-    artifacts: Path
-    tests: list[str] = field(default_factory=list)  # paths under root; empty: pytest's default
-    source: list[str] = field(default_factory=list)  # coverage source; empty: no coverage
-    pytest_args: list[str] = field(default_factory=list)
-    python: str = sys.executable
-    timeout: float | None = None  # per test, seconds
-    branch: bool = True
-    env: dict[str, str] = field(default_factory=dict)
-    select: list[str] | None = None  # node ids; None: every collected test
-
-
-@dataclass(frozen=True)
-class Progress:
-    done: int
-    total: int | None  # None until pytest has collected
-    failures: int
-    current: str | None  # node id of the test running now
-    elapsed: float
-
-
-@dataclass(frozen=True)
-class SuiteOutcome:
-    results: list[TestResult]  # in order; collection errors are "error" results on the file
-    collected: int
-    exit_status: int  # pytest's exit code of the last process (1 when a crash was recorded)
-    note: str | None  # what happened, when it was not a normal run
-    coverage: CoverageSummary | None
-    files: list[FileCoverage]
-    coverage_file: Path | None
-    duration: float
-    log: Path
-    # pytest's own account and passcycle's disagree (exit status or failed tests): the run
-    # cannot be passed (#9); None when they agree
-    disagreement: str | None = None
-
-
 def run_suite(
     spec: SuiteSpec,
     on_progress: Callable[[Progress], None] | None = None,
@@ -108,48 +70,6 @@ def run_suite(
 ) -> SuiteOutcome:
     """Run the suite once (resuming after crashes) and return every outcome."""
     return _Run(spec, on_progress, on_result).execute()
-
-
-def _signal_name(number: int) -> str:
-    try:
-        return signal.Signals(number).name
-    except ValueError:
-        return f"signal {number}"
-
-
-def _death(returncode: int) -> tuple[str, str]:
-    """(the message's parenthesis, the note's short form) for a dead pytest process."""
-    if returncode < 0:
-        name = _signal_name(-returncode)
-        return f"signal {-returncode}, {name}", name
-    return f"exit code {returncode}", f"exit code {returncode}"
-
-
-def _set_parent_death_signal() -> None:  # pragma: no cover - runs in the child
-    # Linux: pytest dies with passcycle even when passcycle is SIGKILLed. The signal is tied
-    # to the thread that forked, so run_suite must not be called from a short-lived thread.
-    if sys.platform.startswith("linux"):
-        import ctypes
-
-        with contextlib.suppress(OSError, AttributeError):
-            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-
-
-def _result_from_event(event: dict[str, Any]) -> TestResult:
-    return TestResult(
-        nodeid=event["nodeid"],
-        outcome=event["outcome"],
-        duration=float(event.get("duration") or 0.0),
-        file=event.get("file") or event["nodeid"].split("::", 1)[0],
-        exc_type=event.get("exc_type"),
-        message=event.get("message"),
-        traceback=event.get("traceback"),
-        frames=tuple(Frame(str(p), int(n), str(f), bool(i)) for p, n, f, i in event["frames"]),
-        when=event.get("when"),
-        cpu=event.get("cpu"),
-        solo=event.get("solo"),
-        probe=event.get("probe"),
-    )
 
 
 class _Run:
@@ -220,7 +140,7 @@ class _Run:
             stuck = self._record_dead_tests(returncode, killed)
             remaining = [n for n in self.collected_ids or [] if n not in self.done]
             resumed = bool(remaining) and attempt < MAX_RESUMES and len(self.results) > before
-            self._note_death(returncode, killed, stuck, resumed, bool(remaining))
+            self._notedeath(returncode, killed, stuck, resumed, bool(remaining))
             if not resumed:
                 return PYTEST_FAILED
             select = remaining
@@ -234,7 +154,7 @@ class _Run:
             raise self._usage_error()
         why = "died" if returncode < 0 else "stopped"
         raise RunError(
-            f"pytest {why} before collecting any test ({_death(returncode)[0]}); "
+            f"pytest {why} before collecting any test ({death(returncode)[0]}); "
             f"log {self.log_path}:\n{self._log_tail()}",
             hint=self._hint(),
         )
@@ -243,7 +163,7 @@ class _Run:
         stuck = list(self.running)
         if killed:  # only the tests past their deadline hung; the others are resumed
             stuck = [n for n, t in self.running.items() if self._overdue(t, time.monotonic())]
-        cause = _death(returncode)[0]
+        cause = death(returncode)[0]
         for nodeid in stuck:
             if killed:
                 exc_type = "Timeout"
@@ -269,16 +189,16 @@ class _Run:
         self.running.clear()
         return stuck
 
-    def _note_death(
+    def _notedeath(
         self, returncode: int, killed: bool, stuck: list[str], resumed: bool, remaining: bool
     ) -> None:
         where = ", ".join(stuck)
         if killed:
             what = f"{where} hung past the {float(self.spec.timeout or 0)}s timeout and was killed"
         elif stuck:
-            what = f"the interpreter crashed in {where} ({_death(returncode)[1]})"
+            what = f"the interpreter crashed in {where} ({death(returncode)[1]})"
         else:
-            what = f"pytest died outside any test ({_death(returncode)[1]})"
+            what = f"pytest died outside any test ({death(returncode)[1]})"
         if resumed:
             what += "; the remaining tests were resumed"
         elif remaining:
@@ -372,7 +292,7 @@ class _Run:
                     stdout=log,
                     stderr=subprocess.STDOUT,
                     start_new_session=True,  # its own process group, killed as one
-                    preexec_fn=_set_parent_death_signal,
+                    preexec_fn=set_parent_death_signal,
                 )
             except OSError as exc:
                 raise RunError(
@@ -384,7 +304,7 @@ class _Run:
             return self._watch(proc)
         finally:
             if proc.poll() is None:  # interrupted (Ctrl-C) or an error in a callback
-                _kill_group(proc)
+                kill_group(proc)
             GUARDIAN.release(proc.pid)
 
     def _watch(self, proc: subprocess.Popen) -> tuple[int, bool]:
@@ -400,7 +320,7 @@ class _Run:
                     return returncode, False
                 now = time.monotonic()
                 if any(self._overdue(t, now) for t in self.running.values()):
-                    _kill_group(proc)
+                    kill_group(proc)
                     self._read_events(events, buffer)
                     self.events_offset = events.tell()
                     return proc.wait(), True
@@ -434,7 +354,7 @@ class _Run:
             self.running[event["nodeid"]] = time.monotonic()
         elif kind == "result":
             self.running.pop(event["nodeid"], None)
-            result = _result_from_event(event)
+            result = result_from_event(event)
             if result.exc_type == "Crash":  # a pytest-xdist worker died; xdist replaced it
                 self.notes.append(f"the interpreter crashed in {result.nodeid} (xdist worker)")
             if result.outcome in BAD_OUTCOMES:
@@ -577,9 +497,3 @@ def _rcfile(root: Path) -> str | None:
 
     found = find_rcfile(root)
     return str(found) if found else None
-
-
-def _kill_group(proc: subprocess.Popen) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
