@@ -1,7 +1,7 @@
 """The suite runner: pytest in a subprocess, its outcomes streamed back as they happen.
 
-pytest runs in the user's interpreter with passcycle's plugin (plugin.py, copied beside
-the run as `passcycle_pytest_plugin`), in its own process group. The runner tails the
+pytest runs in the user's interpreter with passcycle's plugin (the plugin/ package, copied
+beside the run as `passcycle_pytest_plugin`), in its own process group. The runner tails the
 plugin's events, so a crash or a hang is pinned on the test that was running, and the
 rest of the suite is resumed in a fresh process instead of lost.
 
@@ -115,8 +115,10 @@ class _Run:
             leftover.unlink()
         plugin_dir = Path(tempfile.mkdtemp(prefix="passcycle-plugin-"))
         try:
-            shutil.copyfile(
-                Path(__file__).with_name("plugin.py"), plugin_dir / f"{PLUGIN_MODULE}.py"
+            shutil.copytree(
+                Path(__file__).with_name("plugin"),
+                plugin_dir / PLUGIN_MODULE,
+                ignore=shutil.ignore_patterns("__pycache__"),
             )
             exit_status = self._run_with_resumes(plugin_dir)
         finally:
@@ -213,7 +215,7 @@ class _Run:
             "-m",
             "pytest",
             "-p",
-            PLUGIN_MODULE,
+            f"{PLUGIN_MODULE}.entry",
             *self.spec.tests,
             *self.spec.pytest_args,
         ]
