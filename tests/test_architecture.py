@@ -85,3 +85,27 @@ def test_the_plugin_imports_only_the_standard_library_pytest_and_coverage():
                 found.add(node.module.split(".")[0])
     assert found - allowed == set(), found - allowed
     assert "pytest" in found  # the check reads real imports
+
+
+def test_modules_stay_small_and_the_core_functions_short():
+    sizes = {
+        path: len(path.read_text(encoding="utf-8").splitlines())
+        for path in (SRC / "passcycle").rglob("*.py")
+    }
+    ordered = sorted(sizes.values())
+    assert ordered[len(ordered) // 2] <= 200, "the median module grew past 200 lines"
+    assert not {str(p): n for p, n in sizes.items() if n > 500}
+    core = [
+        *(SRC / "passcycle" / "cycle").glob("*.py"),
+        *(SRC / "passcycle" / "cli").glob("*.py"),
+        *(SRC / "passcycle" / "suite" / "plugin").glob("*.py"),
+    ]
+    long = [
+        f"{path.name}:{node.name} ({node.end_lineno - node.lineno + 1} lines)"
+        for path in core
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        and node.end_lineno is not None
+        and node.end_lineno - node.lineno + 1 > 60
+    ]
+    assert not long, long

@@ -26,6 +26,7 @@ from typing import Any, TextIO
 from passcycle.errors import PytestUsageError, RunError
 from passcycle.guardian import GUARDIAN
 from passcycle.records import BAD_OUTCOMES, CoverageSummary, FileCoverage, TestResult
+from passcycle.suite.covmap import find_rcfile
 from passcycle.suite.covwarn import WARNINGS_PREFIX, read_unmeasured, warning_files
 from passcycle.suite.covwarn import note as unmeasured_note
 from passcycle.suite.process import (
@@ -233,7 +234,7 @@ class _Run:
                     "data_file": str(self.data_file),
                     "source": list(self.spec.source),
                     "branch": self.spec.branch,
-                    "rcfile": _rcfile(self.spec.root),
+                    "rcfile": str(find_rcfile(self.spec.root) or "") or None,
                     "warnings": str(self.artifacts / WARNINGS_PREFIX),
                 }
             )
@@ -492,10 +493,3 @@ class _Run:
 
             combine(self.data_file, self.spec.root)
         return self.data_file if self.data_file.exists() else None
-
-
-def _rcfile(root: Path) -> str | None:
-    from passcycle.suite.covmap import find_rcfile
-
-    found = find_rcfile(root)
-    return str(found) if found else None
