@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from passcycle.records import (
     Issue,
 )
-from passcycle.store import tracking
+from passcycle.store import schema, tracking
 from passcycle.store.access import (
     FULL_RUN_KINDS,
     Access,
@@ -51,3 +51,16 @@ class IssueStore(Access):
                 return []
             found = tracking.select_issues(conn, project, latest, current_state=True)
         return [issue for issue in found if issue.state != "fixed"]
+
+    def issue_sightings(self, project: str, since: int) -> list[tuple[str, int, str, int]]:
+        """(fingerprint, run id, state, test count) of the project's issues in the runs
+        from `since` on, newest first."""
+        i, r = schema.issues, schema.issue_runs
+        query = (
+            sa.select(i.c.fingerprint, r.c.run_id, r.c.state, r.c.test_count)
+            .join(r, r.c.issue_id == i.c.id)
+            .where(i.c.project == project, r.c.run_id >= since)
+            .order_by(r.c.run_id.desc())
+        )
+        with self._tx() as conn:
+            return [tuple(row) for row in conn.execute(query)]  # type: ignore[misc]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import sqlalchemy as sa
 
@@ -115,3 +115,38 @@ class ResultStore(Access):
         for nodeid, run_id, outcome in found:
             outcomes.setdefault(nodeid, []).append((run_id, outcome))
         return outcomes
+
+    def bad_results(self, run_id: int) -> list[tuple[str, str, tuple[str, ...]]]:
+        """(node id, outcome, re-run outcomes) of the run's failed and errored tests."""
+        t = test_results
+        query = sa.select(t.c.nodeid, t.c.outcome, t.c.reruns).where(
+            t.c.run_id == run_id, t.c.outcome.in_(("failed", "error"))
+        )
+        with self._tx() as conn:
+            return [(n, o, tuple(r or ())) for n, o, r in conn.execute(query)]
+
+    def passed_among(self, run_id: int, nodeids: Sequence[str]) -> set[str]:
+        """Which of `nodeids` passed in the run."""
+        t = test_results
+        passed: set[str] = set()
+        with self._tx() as conn:
+            for chunk in _chunks(list(nodeids)):
+                query = sa.select(t.c.nodeid).where(
+                    t.c.run_id == run_id, t.c.nodeid.in_(chunk), t.c.outcome == "passed"
+                )
+                passed.update(conn.scalars(query))
+        return passed
+
+    def test_series(self, run_ids: Sequence[int]) -> dict[str, list[tuple[int, str, float]]]:
+        """Each test's (run id, outcome, duration) in those runs, newest run first."""
+        t = test_results
+        query = (
+            sa.select(t.c.nodeid, t.c.run_id, t.c.outcome, t.c.duration)
+            .where(t.c.run_id.in_(list(run_ids)))
+            .order_by(t.c.run_id.desc())
+        )
+        rows: dict[str, list[tuple[int, str, float]]] = {}
+        with self._tx() as conn:
+            for nodeid, run_id, outcome, duration in conn.execute(query):
+                rows.setdefault(nodeid, []).append((run_id, outcome, duration))
+        return rows

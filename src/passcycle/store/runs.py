@@ -241,3 +241,13 @@ class RunStore(Access):
         with self._tx() as conn:
             row = conn.execute(query).mappings().first()
         return rows.run_from_row(row) if row is not None else None
+
+    def status_counts(self, project: str | None = None) -> dict[tuple[str, str], int]:
+        """Runs per (project, status), of one project or of all."""
+        query = sa.select(runs.c.project, runs.c.status, sa.func.count()).group_by(
+            runs.c.project, runs.c.status
+        )
+        if project is not None:
+            query = query.where(runs.c.project == project)
+        with self._tx() as conn:
+            return {(p, s): n for p, s, n in conn.execute(query)}
