@@ -165,7 +165,7 @@ def build_shop(root: Path) -> Project:
         for run, p95 in ((first.run, 0.240), (second.run, 0.180)):
             history.add_measurements(run.id, scenario("steady-100", p95))
         history.add_measurements(second.run.id, scenario(HOSTILE_SCENARIO, 0.5))
-        runs = tuple(history.get_run(r.run.id) for r in (first, second))
+        runs = tuple(history.run(r.run.id) for r in (first, second))
     return Project(plan, url, runs)
 
 
@@ -214,5 +214,5 @@ def build_many(root: Path) -> Project:
     url = f"sqlite:///{root / 'history.db'}"
     with quiet_children(), History.open(url, root=root) as history:
         outcome = Cycle(plan, history).run().outcome
-        run = history.get_run(outcome.run.id)
+        run = history.run(outcome.run.id)
     return Project(plan, url, (run,))

@@ -73,7 +73,9 @@ def report(
     if phase is not None or since is not None:
         written = cycle.write_review(phase=phase, since=since, out_dir=out)
     else:
-        chosen = cycle.history.get_run(run, project=cycle.plan.name)
+        from passcycle.refs import resolve_run
+
+        chosen = resolve_run(cycle.history, run, cycle.plan.name)
         wanted = tuple(f.strip() for f in formats.split(",") if f.strip())
         written = cycle.write_reports(chosen, wanted, None, out_dir=out)
     console.show_reports(written, cycle.plan.root)

@@ -19,6 +19,7 @@ from passcycle.records import (
     TestOutcome,
     Verdict,
 )
+from passcycle.refs import resolve_run
 from passcycle.store import History
 
 if TYPE_CHECKING:
@@ -105,7 +106,7 @@ class Cycle(TestPhase, Operations, Sharding, Retesting, Concluding):
         try:
             yield
         except BaseException as exc:
-            if self.history.get_run(run_id).status == "running":
+            if self.history.run(run_id).status == "running":
                 self._abort(run_id, exc)
             raise
 
@@ -113,13 +114,13 @@ class Cycle(TestPhase, Operations, Sharding, Retesting, Concluding):
         """Judge a recorded run: KPIs, issues, flaky tests, regressions, phases, gate."""
         from passcycle.validate.verdict import judge_run
 
-        run = self.history.get_run(ref, project=self.plan.name)
+        run = resolve_run(self.history, ref, self.plan.name)
         if run.status in ("running",):
             raise UsageError(f"run {run.id} is still running", hint="wait for it, or pick another")
         return judge_run(self.plan, self.history, run)
 
     def show(self, ref: str | int = "latest") -> TestOutcome:
-        run = self.history.get_run(ref, project=self.plan.name)
+        run = resolve_run(self.history, ref, self.plan.name)
         summary, files = self.history.coverage(run.id)
         return TestOutcome(run, self.history.results(run.id), summary, files, run.note)
 
@@ -129,7 +130,7 @@ class Cycle(TestPhase, Operations, Sharding, Retesting, Concluding):
     def set_baseline(self, ref: str | int = "full", *, force: bool = False) -> Run:
         """Make a run the baseline. A run that did not finish is refused; one that is part
         of the suite or failed its gate is refused unless `force` (#9)."""
-        run = self.history.get_run(ref, project=self.plan.name)
+        run = resolve_run(self.history, ref, self.plan.name)
         if run.status in ("running", "interrupted", "error"):
             why = f": {run.note}" if run.note else ""
             raise UsageError(

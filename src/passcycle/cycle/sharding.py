@@ -70,7 +70,7 @@ class Sharding:
             if on_stage:
                 on_stage(f"re-running {min(len(failed), MAX_RERUN)} failed tests in isolation")
             self.rerun_failures(run, failed, pytest_args)
-        return replace(outcome, run=self.history.get_run(run.id)), group
+        return replace(outcome, run=self.history.run(run.id)), group
 
     def merge(
         self: Cycle,

@@ -23,6 +23,7 @@ from passcycle.records import (
     TestResult,
     Verdict,
 )
+from passcycle.refs import resolve_run
 from passcycle.store import History
 from passcycle.store.history import FULL_RUN_KINDS
 from passcycle.targets import TargetSyntaxError, format_value, parse_target
@@ -133,7 +134,7 @@ def build_context(
 ) -> ReportContext:
     """Read what the reports show of `run` (a Run, an id or a reference such as "latest")."""
     if not isinstance(run, Run):
-        run = history.get_run(run, project=plan.name)
+        run = resolve_run(history, run, plan.name)
     verdict = stored_verdict(plan, history, run)
     results = tuple(history.results(run.id))
     summary, files = history.coverage(run.id)

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from passcycle.errors import UsageError
 from passcycle.plan import Plan
 from passcycle.records import Criterion, Issue, Run, Verdict
+from passcycle.refs import resolve_run
 from passcycle.report.base import (
     fmt_kpi,
     improved,
@@ -100,7 +101,7 @@ def phase_report(
     if run is None:
         run = latest_judged_run(history, plan.name)
     elif not isinstance(run, Run):
-        run = history.get_run(run, project=plan.name)
+        run = resolve_run(history, run, plan.name)
     verdict = stored_verdict(plan, history, run)
     status = next(p for p in verdict.phases if p.number == number)
     baseline = history.baseline(plan.name)

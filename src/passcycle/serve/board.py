@@ -10,6 +10,7 @@ from statistics import fmean
 from passcycle.errors import UsageError
 from passcycle.plan import Plan
 from passcycle.records import Issue, KpiVerdict, PhaseStatus, Run
+from passcycle.refs import resolve_run
 from passcycle.store import History
 from passcycle.validate.flaky import classify, flip_rate, is_quarantined
 from passcycle.validate.phases import evaluate
@@ -164,7 +165,7 @@ class Board:
         return sorted(n for n in failing if n in passed)
 
     def run_detail(self, run_id: int) -> Run:
-        return self.history.get_run(run_id, project=self.project)
+        return resolve_run(self.history, run_id, self.project)
 
     def issue_history(self) -> dict[str, list[Sighting]]:
         """Each issue's sightings over the project's recent runs, newest first."""

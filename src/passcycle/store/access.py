@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -28,7 +27,6 @@ from passcycle.store.schema import (
 
 FULL_RUN_KINDS = ("run", "ci")  # the runs whose issues are the project's open issues
 _CHUNK = 500  # values per IN (...) list; SQLite caps bound parameters per statement
-_NTH = re.compile(r"-(\d+)")
 NOT_FOUND_HINT = "passcycle history lists the runs"
 
 

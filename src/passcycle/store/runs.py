@@ -10,7 +10,6 @@ from typing import Any
 import psutil  # type: ignore[import-untyped]
 import sqlalchemy as sa
 
-from passcycle.errors import UsageError
 from passcycle.records import (
     RUN_KINDS,
     RUN_STATUSES,
@@ -18,8 +17,6 @@ from passcycle.records import (
 )
 from passcycle.store import rows
 from passcycle.store.access import (
-    _NTH,
-    NOT_FOUND_HINT,
     Access,
     _counts,
     _now,
@@ -155,35 +152,30 @@ class RunStore(Access):
         with self._tx() as conn:
             return list(conn.scalars(sa.select(runs.c.project).distinct().order_by(runs.c.project)))
 
-    def get_run(self, ref: str | int, project: str | None = None) -> Run:
-        """A run by id (42, "#42"), "latest"/"last", "full" (the newest finished run of the
-        whole suite), "baseline[:NAME]" or "-N" (N-th newest)."""
-        text = str(ref).strip().lower()
-        if text.lstrip("#").isdigit():
-            with self._tx() as conn:
-                return self._run(conn, int(text.lstrip("#")), project)
-        if text.startswith("baseline"):
-            return self._baseline_ref(text.partition(":")[2] or "default", project)
-        if text == "full":
-            return self._latest_full(project)
-        nth = 1 if text in ("latest", "last") else None
-        if (match := _NTH.fullmatch(text)) and int(match[1]) > 0:
-            nth = int(match[1])
-        if nth is None:
-            raise UsageError(
-                f"cannot read the run {ref!r}",
-                hint='give a run id, "latest", "full", "baseline" or -N for the N-th newest run',
-            )
+    def run(self, run_id: int, project: str | None = None) -> Run:
+        """The run, which must exist (and belong to `project` when one is named)."""
+        with self._tx() as conn:
+            return self._run(conn, run_id, project)
+
+    def find_run(self, run_id: int, project: str | None = None) -> Run | None:
+        """The run, or None when there is no such run (of that project)."""
+        query = sa.select(runs).where(runs.c.id == run_id)
+        if project is not None:
+            query = query.where(runs.c.project == project)
+        with self._tx() as conn:
+            row = conn.execute(query).mappings().first()
+        return rows.run_from_row(row) if row is not None else None
+
+    def nth_latest(self, nth: int, project: str | None = None) -> Run | None:
+        """The N-th newest run (1: the newest), of a project or of all."""
         query = sa.select(runs).order_by(runs.c.id.desc()).offset(nth - 1).limit(1)
         if project is not None:
             query = query.where(runs.c.project == project)
         with self._tx() as conn:
             row = conn.execute(query).mappings().first()
-        if row is None:
-            raise UsageError(f"no run {ref} in the history", hint=NOT_FOUND_HINT)
-        return rows.run_from_row(row)
+        return rows.run_from_row(row) if row is not None else None
 
-    def _latest_full(self, project: str | None) -> Run:
+    def latest_full(self, project: str | None = None) -> Run | None:
         """The newest finished run of the whole suite: not a re-test, a shard or `test -k`."""
         query = (
             sa.select(runs)
@@ -195,31 +187,14 @@ class RunStore(Access):
             query = query.where(runs.c.project == project)
         with self._tx() as conn:
             row = conn.execute(query).mappings().first()
-        if row is None:
-            raise UsageError(
-                "no full run in the history",
-                hint="passcycle run runs the whole suite; give a run id to judge another",
-            )
-        return rows.run_from_row(row)
+        return rows.run_from_row(row) if row is not None else None
 
-    def _baseline_ref(self, name: str, project: str | None) -> Run:
-        if project is None:
-            with self._tx() as conn:
-                owners = list(
-                    conn.scalars(sa.select(baselines.c.project).where(baselines.c.name == name))
-                )
-            if len(owners) > 1:
-                raise UsageError(
-                    f"{len(owners)} projects have a baseline {name!r}", hint="name the project"
-                )
-            project = owners[0] if owners else ""
-        run = self.baseline(project, name)
-        if run is None:
-            raise UsageError(
-                f"no baseline {name!r} in the history",
-                hint="mark a good run as the baseline first (passcycle baseline)",
+    def baseline_owners(self, name: str = "default") -> list[str]:
+        """The projects that have a baseline of that name."""
+        with self._tx() as conn:
+            return list(
+                conn.scalars(sa.select(baselines.c.project).where(baselines.c.name == name))
             )
-        return run
 
     def set_baseline(self, project: str, run_id: int, name: str = "default") -> None:
         with self._tx(write=True) as conn:
