@@ -263,3 +263,31 @@ def pass_rate(counts: dict[str, int]) -> float | None:
     """passed / (passed + failed + error), in percent; skips and xfails do not count."""
     judged = counts.get("passed", 0) + counts.get("failed", 0) + counts.get("error", 0)
     return 100.0 * counts.get("passed", 0) / judged if judged else None
+
+
+# --- an issue's life across runs ------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Seen:
+    """What an issue's record becomes when it is seen in a run."""
+
+    state: str
+    first_seen: int
+    last_seen: int
+    occurrences: int
+
+
+def sighting(previous: Issue | None, run_id: int, *, same_run: bool) -> Seen:
+    """The one state machine of an issue seen in run `run_id`: new the first time; seen again
+    in a later run, recurring, or reopened when it had been fixed; judged again in the same
+    run (`same_run`), as it was. The judge (validate/triage.py) and the store, which decides
+    again under its lock when two runs save at once, both ask this."""
+    if previous is None:
+        return Seen("new", run_id, run_id, 1)
+    first = previous.first_seen if previous.first_seen is not None else run_id
+    last = max(previous.last_seen or run_id, run_id)
+    if same_run:
+        return Seen(previous.state, first, last, previous.occurrences)
+    state = "reopened" if previous.state == "fixed" else "recurring"
+    return Seen(state, first, last, previous.occurrences + 1)
