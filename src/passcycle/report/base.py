@@ -6,10 +6,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from itertools import pairwise
 from typing import Protocol, TextIO
 
-from passcycle.catalogue import BUILTIN_KPIS
 from passcycle.errors import UsageError
 from passcycle.plan import Plan
 from passcycle.records import (
@@ -26,11 +24,10 @@ from passcycle.records import (
 from passcycle.refs import resolve_run
 from passcycle.store import History
 from passcycle.store.history import FULL_RUN_KINDS
-from passcycle.targets import TargetSyntaxError, format_value, parse_target
-from passcycle.validate.flaky import BAD, GOOD, flip_rate
+from passcycle.targets import format_value
+from passcycle.validate.flaky import flip_count, flip_rate
 from passcycle.validate.verdict import stored_verdict
 
-NOISE = 0.02  # a relative change this small is labelled neither better nor worse
 MIN_FLIPS = 2  # one flip is a break or a fix; flaky is back and forth
 RECENT_RUNS = 30  # runs of history that trends, charts and flip rates look back over
 FLIP_WINDOW = 20  # runs whose outcomes make a flip rate
@@ -179,18 +176,12 @@ def _flaky(
         # newest first from the store; keep the runs up to this one, oldest first
         mine = [outcome for rid, outcome in reversed(seen) if rid <= run.id][-FLIP_WINDOW:]
         rate = flip_rate(mine)
-        if flips(mine) >= MIN_FLIPS or nodeid in flaky_now:
+        if flip_count(mine) >= MIN_FLIPS or nodeid in flaky_now:
             found.append(
                 FlakyTest(nodeid, rate, tuple(mine), reruns.get(nodeid, ()), nodeid in flaky_now)
             )
     found.sort(key=lambda f: (not f.flaky_now, -f.flip_rate, f.nodeid))
     return tuple(found)
-
-
-def flips(outcomes: tuple[str, ...] | list[str]) -> int:
-    """How many times the verdict changed between pass and fail (skips say nothing)."""
-    verdicts = [o in GOOD for o in outcomes if o in GOOD or o in BAD]
-    return sum(a != b for a, b in pairwise(verdicts))
 
 
 def scenario_name(measurement: Measurement) -> str | None:
@@ -300,33 +291,6 @@ def fmt_delta(kpi: KpiVerdict) -> str:
         return "—"
     sign = "+" if kpi.delta > 0 else ("-" if kpi.delta < 0 else "±")
     return sign + format_value(abs(kpi.delta), kpi.unit)
-
-
-def higher_is_better(name: str, target: str | None) -> bool | None:
-    """Which way a KPI improves: the catalogue knows the built-in ones, a target's operator
-    tells for the others; None when neither says."""
-    if name in BUILTIN_KPIS:
-        return BUILTIN_KPIS[name].higher_is_better
-    if target:
-        try:
-            parsed = parse_target(target)
-        except TargetSyntaxError:
-            return None
-        if parsed.op in ("<", "<=", ">", ">="):
-            return parsed.higher_is_better
-    return None
-
-
-def improved(name: str, target: str | None, base: float | None, value: float | None) -> bool | None:
-    """True/False when `value` is better/worse than `base` by more than NOISE of it; None
-    when there is nothing to compare, no known direction, or the change is within noise
-    (the significance test of validate/baseline.py judges regressions; this only labels)."""
-    direction = higher_is_better(name, target)
-    if base is None or value is None or direction is None:
-        return None
-    if abs(value - base) <= NOISE * abs(base) or value == base:
-        return None
-    return (value > base) == direction
 
 
 def latest_judged_run(history: History, project: str) -> Run:

@@ -12,7 +12,6 @@ from passcycle.records import Criterion, Issue, Run, Verdict
 from passcycle.refs import resolve_run
 from passcycle.report.base import (
     fmt_kpi,
-    improved,
     kpi_status,
     latest_judged_run,
     stored_verdict,
@@ -20,6 +19,7 @@ from passcycle.report.base import (
 from passcycle.report.markdown import md_code, md_text
 from passcycle.store import History
 from passcycle.targets import CRITERION, format_value
+from passcycle.validate.direction import improved
 
 
 @dataclass(frozen=True, slots=True)
