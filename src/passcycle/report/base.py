@@ -22,6 +22,7 @@ from passcycle.records import (
     Verdict,
 )
 from passcycle.refs import resolve_run
+from passcycle.sanitize import visible
 from passcycle.store import History
 from passcycle.store.history import FULL_RUN_KINDS
 from passcycle.targets import format_value
@@ -34,8 +35,6 @@ FLIP_WINDOW = 20  # runs whose outcomes make a flip rate
 
 # ANSI/VT100 sequences (CSI, OSC, two-byte escapes), then any control character left.
 # "<n>" is how fingerprints mask the numbers of a sequence kept in an issue title.
-_ANSI = re.compile(r"\x1b(?:\[(?:<n>|[0-?])*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[@-Z\\-_])")
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 _PERCENTILE = re.compile(r"(?:^|_)p(50|90|95|99)(?:_|$)")
 
 
@@ -235,26 +234,9 @@ def scenario_trends(history: History, runs: tuple[Run, ...]) -> tuple[ScenarioTr
 # --- text from tests: what every writer does before escaping for its own format ------------
 
 
-def strip_ansi(text: object) -> str:
-    return _ANSI.sub("", str(text))
-
-
-def _picture(match: re.Match[str]) -> str:
-    # C0 controls as their Unicode pictures (NUL -> ␀, BEL -> ␇): visible, and inert
-    code = ord(match[0])
-    return chr(0x2400 + code) if code < 0x20 else ("\u2421" if code == 0x7F else "\ufffd")
-
-
 def plain(text: object, limit: int | None = None, *, oneline: bool = False) -> str:
-    """Text from a test without ANSI sequences or control characters (newlines and tabs
-    kept unless `oneline`), bounded to `limit` characters."""
-    value = strip_ansi(text)
-    if oneline:
-        value = " ".join(value.split())
-    value = _CONTROL.sub(_picture, value)
-    if limit is not None and len(value) > limit:
-        value = value[: max(limit - 1, 0)] + "…"
-    return value
+    """Text from a test made inert (passcycle/sanitize.py), bounded to `limit`."""
+    return visible(text, limit, oneline=oneline)
 
 
 def first_line(text: str | None, limit: int = 160) -> str:

@@ -7,7 +7,6 @@ and every message names a webhook by its position only ("webhook #1").
 
 from __future__ import annotations
 
-import re
 import threading
 import time
 from collections.abc import Sequence
@@ -16,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from passcycle import __version__
 from passcycle.records import KpiVerdict, Verdict
+from passcycle.sanitize import visible
 from passcycle.sections import AlertsSection
 from passcycle.targets import format_value
 
@@ -26,7 +26,6 @@ FIRST_BACKOFF = 0.25  # seconds before the second attempt; doubles after each fa
 MAX_ATTEMPTS = 5
 MAX_TEXT = 3000  # Slack cuts a message's text at 40k; keep alerts short enough to read
 LISTED = 10  # tests, KPIs or issues named in one alert
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,9 +130,7 @@ def _breach(kpi: KpiVerdict) -> dict[str, Any]:
 
 def _slack(text: object, limit: int = 200) -> str:
     """Text from a test, safe in Slack's mrkdwn: no control codes, no <links|or> @mentions."""
-    value = _CONTROL.sub("?", str(text))
-    if len(value) > limit:
-        value = value[: limit - 1] + "…"
+    value = visible(text, limit, oneline=True)
     return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
