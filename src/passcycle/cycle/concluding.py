@@ -14,18 +14,18 @@ from passcycle.records import (
 )
 
 if TYPE_CHECKING:
-    from passcycle.cycle.core import Cycle
     from passcycle.fix.suggest import Suggestion
 
 from passcycle.cycle.constants import REPORT_FORMATS
+from passcycle.cycle.operations import Operations
 from passcycle.cycle.results import RunResult
 
 
-class Concluding:
+class Concluding(Operations):
     """Cycle's concluding (cycle/core.py)."""
 
     def conclude(
-        self: Cycle, outcome: TestOutcome, verdict: Verdict, formats: Sequence[str] = REPORT_FORMATS
+        self, outcome: TestOutcome, verdict: Verdict, formats: Sequence[str] = REPORT_FORMATS
     ) -> RunResult:
         """What every judged run ends with, whichever command ran it (`run`, `merge`, the
         loop's full pass): suggestions, the plan's alerts, the reports, its scenarios."""
@@ -36,13 +36,13 @@ class Concluding:
             outcome, verdict, suggestions, reports, alerts, self.scenarios(verdict.run)
         )
 
-    def suggestions(self: Cycle, verdict: Verdict) -> dict[str, Suggestion]:
+    def suggestions(self, verdict: Verdict) -> dict[str, Suggestion]:
         """For each top issue: where it fails, what changed since it passed, what to do."""
         from passcycle.fix.advice import suggestions
 
         return suggestions(self.plan, self.history, verdict)
 
-    def alert(self: Cycle, verdict: Verdict) -> list[str]:
+    def alert(self, verdict: Verdict) -> list[str]:
         """Post the plan's webhooks about a breach, a regression or a new critical issue;
         bounded in time, so a slow receiver never holds the run. Lines for failed posts."""
         alerts = self.plan.model.alerts
@@ -59,7 +59,7 @@ class Concluding:
         return list(outcome.lines())
 
     def write_reports(
-        self: Cycle,
+        self,
         run: Run,
         formats: Sequence[str],
         suggestions: dict[str, Suggestion] | None,
@@ -80,7 +80,7 @@ class Concluding:
         return written
 
     def write_review(
-        self: Cycle, *, phase: int | None, since: str | None, out_dir: Path | None = None
+        self, *, phase: int | None, since: str | None, out_dir: Path | None = None
     ) -> dict[str, Path]:
         """The phase completion report (`phase`) or the review of a period (`since`)."""
         from passcycle.report import write_review

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -17,7 +16,6 @@ from passcycle.records import (
     BAD_OUTCOMES,
     Run,
     TestOutcome,
-    Verdict,
 )
 from passcycle.refs import resolve_run
 from passcycle.store import History
@@ -25,26 +23,19 @@ from passcycle.store import History
 if TYPE_CHECKING:
     pass
 
-from passcycle.cycle.concluding import Concluding
 from passcycle.cycle.constants import MAX_RERUN, REPORT_FORMATS, ProgressHook
-from passcycle.cycle.operations import Operations, _default_service
+from passcycle.cycle.operations import _default_service
 from passcycle.cycle.results import RunResult
-from passcycle.cycle.retesting import Retesting
 from passcycle.cycle.sharding import Sharding
-from passcycle.cycle.testphase import TestPhase
 
 
-class Cycle(TestPhase, Operations, Sharding, Retesting, Concluding):
+class Cycle(Sharding):
     """The core API under the CLI: each method is one command's work, with no printing.
-    Its parts live beside it: testphase.py, operations.py, sharding.py, retesting.py,
-    concluding.py."""
+    Its parts live beside it, each building on the one before: base.py (the plan, the
+    history, judging), testphase.py, operations.py, concluding.py, retesting.py,
+    sharding.py."""
 
     __test__ = False
-
-    def __init__(self, plan: Plan, history: History) -> None:
-        self.plan = plan
-        self.history = history
-        self.history.reap()
 
     def run(
         self,
@@ -98,26 +89,6 @@ class Cycle(TestPhase, Operations, Sharding, Retesting, Concluding):
         finished = self.history.finish_run(outcome.run.id, end.status, end.code, note, end.counts)
         outcome = replace(outcome, run=finished, note=note, end=None)
         return self.conclude(outcome, self.validate(finished.id), formats)
-
-    @contextmanager
-    def _until_finished(self, run_id: int) -> Iterator[None]:
-        """Whatever stops the work of a run still `running` ends it `error` or `interrupted`
-        with the reason: never left `running`, never `passed` (#9)."""
-        try:
-            yield
-        except BaseException as exc:
-            if self.history.run(run_id).status == "running":
-                self._abort(run_id, exc)
-            raise
-
-    def validate(self, ref: str | int = "latest") -> Verdict:
-        """Judge a recorded run: KPIs, issues, flaky tests, regressions, phases, gate."""
-        from passcycle.validate.verdict import judge_run
-
-        run = resolve_run(self.history, ref, self.plan.name)
-        if run.status in ("running",):
-            raise UsageError(f"run {run.id} is still running", hint="wait for it, or pick another")
-        return judge_run(self.plan, self.history, run)
 
     def show(self, ref: str | int = "latest") -> TestOutcome:
         run = resolve_run(self.history, ref, self.plan.name)

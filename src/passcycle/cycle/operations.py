@@ -13,10 +13,10 @@ from passcycle.records import (
 )
 
 if TYPE_CHECKING:
-    from passcycle.cycle.core import Cycle
     from passcycle.report.scenarios import ScenarioSummary
 
 from passcycle.cycle.constants import ProgressHook
+from passcycle.cycle.testphase import TestPhase
 
 
 def _default_service() -> Any:
@@ -25,11 +25,11 @@ def _default_service() -> Any:
     return ServiceSection()
 
 
-class Operations:
+class Operations(TestPhase):
     """Cycle's operations (cycle/core.py)."""
 
     def run_scenarios(
-        self: Cycle, run: Run, *, workers: int = 0, on_progress: ProgressHook | None = None
+        self, run: Run, *, workers: int = 0, on_progress: ProgressHook | None = None
     ) -> list[str]:
         """Start the service, run every scenario, keep what was measured with the run; a
         scenario that fails leaves its partial measurements and an `error` run."""
@@ -73,13 +73,13 @@ class Operations:
         self.history.add_measurements(run.id, found.measurements)
         return list(found.notes)
 
-    def scenarios(self: Cycle, run: Run) -> list[ScenarioSummary]:
+    def scenarios(self, run: Run) -> list[ScenarioSummary]:
         """The run's scenarios as the reports show them, faults included."""
         from passcycle.report.scenarios import summarize
 
         return summarize(self.history.measurements(run.id))
 
-    def _refused(self: Cycle, kind: str, exc: PasscycleError) -> None:
+    def _refused(self, kind: str, exc: PasscycleError) -> None:
         """A run refused before it started is still recorded, with the reason."""
         run = self._start_run(kind)
         self.history.finish_run(run.id, "error", exc.exit_code, exc.message, counts={})

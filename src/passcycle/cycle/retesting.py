@@ -10,17 +10,17 @@ from passcycle.records import (
 )
 
 if TYPE_CHECKING:
-    from passcycle.cycle.core import Cycle
     from passcycle.fix.impact import Selection
 
+from passcycle.cycle.concluding import Concluding
 from passcycle.cycle.constants import ProgressHook
 from passcycle.cycle.results import Retest
 
 
-class Retesting:
+class Retesting(Concluding):
     """Cycle's retesting (cycle/core.py)."""
 
-    def retest_selection(self: Cycle) -> tuple[Run, Selection]:
+    def retest_selection(self) -> tuple[Run, Selection]:
         """The run to re-test from, and the tests a change since then can affect."""
         from passcycle.fix.retest import base_run, plan_selection
 
@@ -28,7 +28,7 @@ class Retesting:
         return run, plan_selection(self.plan, self.history, run)
 
     def retest(
-        self: Cycle,
+        self,
         pytest_args: Sequence[str] = (),
         *,
         everything: bool = False,

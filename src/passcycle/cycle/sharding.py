@@ -6,8 +6,10 @@ import json
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING
 
+from passcycle.cycle.constants import MAX_RERUN, REPORT_FORMATS, ProgressHook
+from passcycle.cycle.results import RunResult
+from passcycle.cycle.retesting import Retesting
 from passcycle.errors import (
     UsageError,
 )
@@ -21,19 +23,14 @@ from passcycle.records import (
     run_end,
 )
 from passcycle.validate.noise import suite_totals
-
-if TYPE_CHECKING:
-    from passcycle.cycle.core import Cycle
-from passcycle.cycle.constants import MAX_RERUN, REPORT_FORMATS, ProgressHook
-from passcycle.cycle.results import RunResult
 from passcycle.vcs import git_state
 
 
-class Sharding:
+class Sharding(Retesting):
     """Cycle's sharding (cycle/core.py)."""
 
     def shard(
-        self: Cycle,
+        self,
         number: int,
         total: int,
         pytest_args: Sequence[str] = (),
@@ -73,7 +70,7 @@ class Sharding:
         return replace(outcome, run=self.history.run(run.id)), group
 
     def merge(
-        self: Cycle,
+        self,
         group: str | None = None,
         *,
         on_stage: Callable[[str], None] | None = None,
@@ -123,7 +120,7 @@ class Sharding:
         outcome = replace(outcome, run=finished, note=note)
         return self.conclude(outcome, self.validate(run.id), formats)
 
-    def _join_shards(self: Cycle, run: Run, parts: Sequence[Run], group: str) -> TestOutcome:
+    def _join_shards(self, run: Run, parts: Sequence[Run], group: str) -> TestOutcome:
         """The shards' results, coverage and suite time recorded as the run's own."""
         from passcycle.suite.covmap import merge_portable, summarize
         from passcycle.suite.shards import merge_results
@@ -159,7 +156,7 @@ class Sharding:
         suite_time = max(durations, default=None)
         return TestOutcome(run, results, summary, list(files), note, suite_time=suite_time)
 
-    def _default_group(self: Cycle) -> str:
+    def _default_group(self) -> str:
         git = git_state(self.plan.root)
         if git.commit:
             return git.commit[:12] + ("-dirty" if git.dirty else "")
@@ -168,7 +165,7 @@ class Sharding:
             hint="give every shard of one split the same --group NAME (e.g. the CI run id)",
         )
 
-    def _durations(self: Cycle) -> dict[str, float]:
+    def _durations(self) -> dict[str, float]:
         """Each test's duration in the newest complete run: what shards are balanced by."""
         for run in self.history.runs(self.plan.name, limit=50):
             if run.kind in ("run", "ci", "test") and run.status in ("passed", "failed"):

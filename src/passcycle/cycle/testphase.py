@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from passcycle.errors import (
-    ExitCode,
     PasscycleError,
     PytestUsageError,
     UsageError,
@@ -29,8 +28,8 @@ from passcycle.store import History
 from passcycle.validate.noise import suite_totals
 
 if TYPE_CHECKING:
-    from passcycle.cycle.core import Cycle
     from passcycle.suite.runner import SuiteOutcome, SuiteSpec
+from passcycle.cycle.base import CycleBase
 from passcycle.cycle.constants import FLUSH_EVERY, MAX_RERUN, ProgressHook
 from passcycle.vcs import git_state
 
@@ -59,11 +58,11 @@ class _BatchWriter:
         self.last = time.monotonic()
 
 
-class TestPhase:
+class TestPhase(CycleBase):
     """Cycle's testphase (cycle/core.py)."""
 
     def test(
-        self: Cycle,
+        self,
         pytest_args: Sequence[str] = (),
         *,
         kind: str = "test",
@@ -121,7 +120,7 @@ class TestPhase:
         )
 
     def _run_suite(
-        self: Cycle, run: Run, spec: SuiteSpec, on_progress: ProgressHook | None
+        self, run: Run, spec: SuiteSpec, on_progress: ProgressHook | None
     ) -> tuple[SuiteOutcome, list[TestResult]]:
         """The suite run, its results written in batches as they finish; a run that pytest
         refused is no history, one cut short ends with the reason."""
@@ -143,7 +142,7 @@ class TestPhase:
         return suite, writer.written
 
     def _spec(
-        self: Cycle,
+        self,
         artifacts: Path,
         tests: list[str],
         pytest_args: Sequence[str],
@@ -170,7 +169,7 @@ class TestPhase:
         )
 
     def _record_suite(
-        self: Cycle, run: Run, suite: SuiteOutcome, results: list[TestResult]
+        self, run: Run, suite: SuiteOutcome, results: list[TestResult]
     ) -> list[TestResult]:
         """The suite's measurements and coverage kept with the run, and the results of
         other runners' JUnit reports added to its own."""
@@ -189,7 +188,7 @@ class TestPhase:
         return [*results, *junit]
 
     def _second_look(
-        self: Cycle,
+        self,
         run: Run,
         spec: SuiteSpec,
         results: list[TestResult],
@@ -230,9 +229,7 @@ class TestPhase:
             " their second timing counts"
         )
 
-    def _start_run(
-        self: Cycle, kind: str, *, parent_id: int | None = None, partial: bool = False
-    ) -> Run:
+    def _start_run(self, kind: str, *, parent_id: int | None = None, partial: bool = False) -> Run:
         """A new `running` run of this plan, with the tree's git state."""
         git = git_state(self.plan.root)
         return self.history.start_run(
@@ -246,20 +243,7 @@ class TestPhase:
             partial=partial,
         )
 
-    def _abort(self: Cycle, run_id: int, exc: BaseException) -> None:
-        """Close a run that an exception cut short, saying why."""
-        if isinstance(exc, KeyboardInterrupt):
-            self.history.finish_run(
-                run_id, "interrupted", ExitCode.INTERRUPTED, "stopped by Ctrl-C"
-            )
-        elif isinstance(exc, PasscycleError):
-            self.history.finish_run(run_id, "error", exc.exit_code, exc.message)
-        else:
-            self.history.finish_run(
-                run_id, "error", ExitCode.RUN_ERROR, f"passcycle failed: {exc!r}"
-            )
-
-    def _import_junit(self: Cycle, run_id: int) -> list[TestResult]:
+    def _import_junit(self, run_id: int) -> list[TestResult]:
         patterns = self.plan.project.junit
         if not patterns:
             return []
@@ -277,9 +261,7 @@ class TestPhase:
                 hint="fix that runner's report, or leave it out of the plan's [project] junit",
             ) from None
 
-    def import_junit(
-        self: Cycle, paths: Sequence[Path], run_id: int | None = None
-    ) -> list[TestResult]:
+    def import_junit(self, paths: Sequence[Path], run_id: int | None = None) -> list[TestResult]:
         """Bring results of another runner into the history, as their own run or into one."""
         from passcycle.suite.junit import read_junit
 
@@ -296,9 +278,7 @@ class TestPhase:
         self.history.finish_run(run.id, end.status, end.code, end.note, end.counts)
         return results
 
-    def rerun_failures(
-        self: Cycle, run: Run, failed: Sequence[str], pytest_args: Sequence[str]
-    ) -> None:
+    def rerun_failures(self, run: Run, failed: Sequence[str], pytest_args: Sequence[str]) -> None:
         """Each failed test again, apart from the rest of the suite; the first outcome stays,
         the re-run outcomes are kept beside it (flaky evidence)."""
         from passcycle.suite.reruns import rerun_isolated
@@ -308,6 +288,6 @@ class TestPhase:
         for nodeid, outcomes in found.items():
             self.history.set_reruns(run.id, nodeid, outcomes)
 
-    def _artifacts(self: Cycle, run_id: int) -> Path:
+    def _artifacts(self, run_id: int) -> Path:
         """A run's folder of files (coverage data, logs, the service's output)."""
         return self.plan.root / ".passcycle" / "runs" / str(run_id)

@@ -165,14 +165,15 @@ def _noise(
     base_values.update({m.name: m.value for m in base_data.measurements if m.name in noise.TOTALS})
     spreads = noise.history_spreads(window, baseline_run, base_values)
     spec = kpi_specs(plan).get("suite_duration")
+    regression = spec.regression if spec is not None else None
     paired = None
-    if spec is not None and spec.regression is not None:
+    if regression is not None:
         paired = noise.compare_paired(
             noise.timed_tests(base_data.results),
             noise.timed_tests(results),
-            min_effect=spec.regression,
+            min_effect=regression,
         )
-    if paired is not None:
+    if paired is not None and regression is not None:
         name = noise.total_of(paired.method)
         totals = {m.name: m.value for m in history.measurements(run.id)}
         scale = noise.speed_scale(noise.timed_tests(base_data.results))
@@ -180,7 +181,7 @@ def _noise(
             paired,
             totals.get(name),
             spreads.get(name),
-            min_effect=spec.regression,
+            min_effect=regression,
             scale=scale if name == "suite_work" else 1.0,
         )
     return spreads, paired
