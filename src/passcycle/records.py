@@ -6,17 +6,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Literal, get_args
 
 from passcycle.errors import ExitCode
 
-OUTCOMES: tuple[str, ...] = ("passed", "failed", "error", "skipped", "xfailed", "xpassed")
-BAD_OUTCOMES: frozenset[str] = frozenset({"failed", "error"})
-
-RUN_KINDS: tuple[str, ...] = ("run", "test", "retest", "ci", "shard", "import")
-PARTIAL_KINDS: tuple[str, ...] = ("retest", "shard")  # always part of the suite
-RUN_STATUSES: tuple[str, ...] = ("running", "passed", "failed", "error", "interrupted")
-
-ISSUE_KINDS: tuple[str, ...] = (
+# The closed vocabularies, as types the checker holds every assignment to, and as tuples.
+Outcome = Literal["passed", "failed", "error", "skipped", "xfailed", "xpassed"]
+RunKind = Literal["run", "test", "retest", "ci", "shard", "import"]
+RunStatus = Literal["running", "passed", "failed", "error", "interrupted"]
+IssueKind = Literal[
     "failure",
     "error",
     "regression",
@@ -26,9 +24,18 @@ ISSUE_KINDS: tuple[str, ...] = (
     "breach",
     "leak",
     "vulnerability",
-)
-SEVERITIES: tuple[str, ...] = ("critical", "high", "medium", "low")
-ISSUE_STATES: tuple[str, ...] = ("new", "recurring", "fixed", "reopened")
+]
+Severity = Literal["critical", "high", "medium", "low"]
+IssueState = Literal["new", "recurring", "fixed", "reopened"]
+
+OUTCOMES: tuple[Outcome, ...] = get_args(Outcome)
+BAD_OUTCOMES: frozenset[str] = frozenset({"failed", "error"})
+RUN_KINDS: tuple[RunKind, ...] = get_args(RunKind)
+PARTIAL_KINDS: tuple[RunKind, ...] = ("retest", "shard")  # always part of the suite
+RUN_STATUSES: tuple[RunStatus, ...] = get_args(RunStatus)
+ISSUE_KINDS: tuple[IssueKind, ...] = get_args(IssueKind)
+SEVERITIES: tuple[Severity, ...] = get_args(Severity)  # most severe first
+ISSUE_STATES: tuple[IssueState, ...] = get_args(IssueState)
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +51,7 @@ class Frame:
 @dataclass(frozen=True, slots=True)
 class TestResult:
     nodeid: str
-    outcome: str  # one of OUTCOMES
+    outcome: Outcome
     duration: float = 0.0  # seconds, setup + call + teardown
     file: str = ""
     exc_type: str | None = None
@@ -103,8 +110,8 @@ class CoverageSummary:
 class Run:
     id: int
     project: str
-    kind: str  # one of RUN_KINDS
-    status: str  # one of RUN_STATUSES
+    kind: RunKind
+    status: RunStatus
     started: datetime
     finished: datetime | None = None
     commit: str | None = None
@@ -133,11 +140,11 @@ class Run:
 class Issue:
     fingerprint: str
     title: str
-    kind: str  # one of ISSUE_KINDS
-    severity: str  # one of SEVERITIES
+    kind: IssueKind
+    severity: Severity
     root_cause: str | None = None  # "path:line in function": the deepest shared project frame
     tests: tuple[str, ...] = ()  # node ids it hits in this run
-    state: str = "new"  # one of ISSUE_STATES
+    state: IssueState = "new"
     first_seen: int | None = None  # run id
     last_seen: int | None = None  # run id
     occurrences: int = 1  # runs it was seen in
@@ -253,7 +260,7 @@ def run_end(results: Sequence[TestResult], note: str | None, disagreement: str |
 
 
 def count_outcomes(results: Sequence[TestResult]) -> dict[str, int]:
-    counts = dict.fromkeys(OUTCOMES, 0)
+    counts: dict[str, int] = dict.fromkeys(OUTCOMES, 0)
     for result in results:
         counts[result.outcome] = counts.get(result.outcome, 0) + 1
     return counts
@@ -272,7 +279,7 @@ def pass_rate(counts: dict[str, int]) -> float | None:
 class Seen:
     """What an issue's record becomes when it is seen in a run."""
 
-    state: str
+    state: IssueState
     first_seen: int
     last_seen: int
     occurrences: int
@@ -289,5 +296,5 @@ def sighting(previous: Issue | None, run_id: int, *, same_run: bool) -> Seen:
     last = max(previous.last_seen or run_id, run_id)
     if same_run:
         return Seen(previous.state, first, last, previous.occurrences)
-    state = "reopened" if previous.state == "fixed" else "recurring"
+    state: IssueState = "reopened" if previous.state == "fixed" else "recurring"
     return Seen(state, first, last, previous.occurrences + 1)

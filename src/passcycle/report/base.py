@@ -103,7 +103,7 @@ class ReportContext:
 
     @property
     def counts(self) -> dict[str, int]:
-        counts = dict.fromkeys(OUTCOMES, 0)
+        counts: dict[str, int] = dict.fromkeys(OUTCOMES, 0)
         for result in self.results:
             counts[result.outcome] = counts.get(result.outcome, 0) + 1
         return counts

@@ -40,7 +40,9 @@ from passcycle.records import (
     SEVERITIES,
     Frame,
     Issue,
+    IssueKind,
     KpiVerdict,
+    Severity,
     TestResult,
     sighting,
 )
@@ -157,12 +159,12 @@ def _title(exc_type: str, where: str, message: str, tests: int) -> str:
 def _severity(
     group: Sequence[TestResult],
     *,
-    kind: str,
+    kind: IssueKind,
     quarantined: bool,
     regression: bool,
     ran: int,
     rules: SeverityRules,
-) -> str:
+) -> Severity:
     if quarantined:
         return "low"
     if any(is_crash(r, rules) or is_collection_error(r, rules) for r in group):
@@ -190,6 +192,7 @@ def _issue(
     tests = tuple(dict.fromkeys(r.nodeid for r in group))
     flaky = all(classify(r.outcome, r.reruns) == "flaky" for r in group)
     regression = any(nodeid in baseline_passed for nodeid in tests)
+    kind: IssueKind
     if flaky:
         kind = "flaky"
     elif regression:
@@ -340,8 +343,8 @@ def rank(issues: Iterable[Issue], top: int | None = 5) -> list[Issue]:
 def breach_issue(
     verdict: KpiVerdict,
     *,
-    kind: str | None = None,
-    severity: str = "high",
+    kind: IssueKind | None = None,
+    severity: Severity = "high",
     previous: Issue | None = None,
     run_id: int | None = None,
 ) -> Issue:

@@ -12,6 +12,7 @@ from passcycle.records import (
     BAD_OUTCOMES,
     FileCoverage,
     Issue,
+    IssueKind,
     KpiVerdict,
     Measurement,
     Run,
@@ -102,7 +103,7 @@ def judge_run(plan: Plan, history: History, run: Run, *, save: bool = True) -> V
 
     for verdict in verdicts:
         if verdict.status == "fail":
-            kind = "coverage_gap" if verdict.source == "coverage" else None
+            kind: IssueKind | None = "coverage_gap" if verdict.source == "coverage" else None
             prior = previous.get(breach_issue(verdict).fingerprint)
             issue = breach_issue(verdict, kind=kind, previous=prior, run_id=run.id)
             # a KPI's source ("tests") is no root cause; a coverage gap's worst file is
