@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
@@ -128,15 +127,14 @@ class Cycle(Sharding):
 
 
 def open_history(plan: Plan, url: str | None = None) -> History:
-    """The plan's history, unless PASSCYCLE_DB or --db say otherwise (later wins)."""
-    if url is None and not os.environ.get("PASSCYCLE_DB") and plan.project.history:
-        url = plan.project.history
+    """The plan's history, unless PASSCYCLE_DB or --db say otherwise (store/engine.py
+    ranks them)."""
     try:
-        return History.open(url, root=plan.root)
+        return History.open(url, root=plan.root, plan_url=plan.project.history or None)
     except PasscycleError:
         raise
     except Exception as exc:  # a driver error we did not foresee still gets one line
         from passcycle.store.engine import unforeseen
 
         # without the URL's passwords: a driver may echo what it was given
-        raise unforeseen(exc, url, plan.root) from None
+        raise unforeseen(exc, url, plan.root, plan.project.history or None) from None

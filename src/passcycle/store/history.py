@@ -35,9 +35,11 @@ class History(RunStore, ResultStore, KpiStore, CoverageStore, ShardStore, IssueS
         self._url = url
 
     @classmethod
-    def open(cls, url: str | None = None, root: Path | None = None) -> History:
+    def open(
+        cls, url: str | None = None, root: Path | None = None, plan_url: str | None = None
+    ) -> History:
         """Open (creating folders and schema) the history; see `engine.resolve_url`."""
-        resolved = resolve_url(url, root)
+        resolved = resolve_url(url, root, plan_url)
         engine = create_engine(resolved)
         try:
             ensure_schema(engine, resolved)
