@@ -5,7 +5,6 @@ step live beside it (testrun, verdict, fixing) and are re-exported here."""
 
 from __future__ import annotations
 
-import math
 import sys
 import time
 from collections.abc import Iterator
@@ -19,6 +18,7 @@ from rich.text import Text
 from passcycle import strictjson
 from passcycle.records import OUTCOMES
 from passcycle.sanitize import visible
+from passcycle.targets import format_duration as fmt_duration
 
 out = Console(highlight=False, soft_wrap=False)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -60,20 +60,6 @@ def error_line(message: str, hint: str | None = None) -> None:
 
 def info(message: str) -> None:
     err.print(f"[dim]{message}[/]")
-
-
-def fmt_duration(seconds: float | None) -> str:
-    if seconds is None or not math.isfinite(seconds):
-        return "—"  # unknown; histories written before JUnit times were checked hold inf
-    if seconds < 1:
-        return f"{seconds * 1000:.0f}ms"
-    if seconds < 60:
-        return f"{seconds:.2f}s"
-    minutes, sec = divmod(round(seconds), 60)
-    if minutes < 60:
-        return f"{minutes}m{sec:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m"
 
 
 def fmt_percent(value: float | None, digits: int = 1) -> str:
@@ -178,13 +164,12 @@ from passcycle.console.fixing import (  # noqa: E402
 )
 from passcycle.console.scenarios import scenarios_json, show_scenarios  # noqa: E402
 from passcycle.console.testrun import (  # noqa: E402
-    run_json,
     show_detected,
     show_runs,
     show_test_summary,
-    test_json,
 )
-from passcycle.console.verdict import issue_json, show_phases, show_verdict, verdict_json  # noqa: E402
+from passcycle.console.verdict import show_phases, show_verdict  # noqa: E402
+from passcycle.render.json import issue_json, run_json, test_json, verdict_json  # noqa: E402
 
 __all__ = [
     "OUTCOME_STYLE",
