@@ -8,7 +8,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from passcycle.cycle import Cycle, Retest, RunResult
+from passcycle.cycle import Cycle, RunResult
+from passcycle.fix.retest import Retest
 
 IGNORED_PARTS = {
     ".passcycle",

@@ -195,7 +195,7 @@ def retest(
     if dry_run:
         base, selection = cycle.retest_selection()
         if json_:
-            from passcycle.cycle import Retest
+            from passcycle.fix.retest import Retest
 
             console.print_json(console.retest_json(Retest(base, selection, None, None, [])))
         else:

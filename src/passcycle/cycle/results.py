@@ -1,4 +1,4 @@
-"""What a command of the cycle returns: a judged run concluded, a re-test."""
+"""What `run`, `merge` and the loop's full pass return: a judged run, concluded."""
 
 from __future__ import annotations
 
@@ -10,33 +10,13 @@ from passcycle.errors import (
     ExitCode,
 )
 from passcycle.records import (
-    Run,
     TestOutcome,
     Verdict,
 )
 
 if TYPE_CHECKING:
-    from passcycle.fix.impact import Selection
-    from passcycle.fix.retest import IssueProgress
     from passcycle.fix.suggest import Suggestion
     from passcycle.report.scenarios import ScenarioSummary
-
-
-@dataclass(frozen=True, slots=True)
-class Retest:
-    """A re-test: the run it re-tests, what was selected, and what became of each issue."""
-
-    base: Run
-    selection: Selection | None  # None: everything was re-run
-    outcome: TestOutcome | None  # None: nothing to re-run
-    verdict: Verdict | None
-    issues: list[IssueProgress]
-
-    @property
-    def exit_code(self) -> ExitCode:
-        if self.outcome is None:
-            return ExitCode.OK
-        return self.outcome.exit_code
 
 
 @dataclass(frozen=True, slots=True)

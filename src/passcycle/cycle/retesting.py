@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 
 from passcycle.cycle.concluding import Concluding
 from passcycle.cycle.constants import ProgressHook
-from passcycle.cycle.results import Retest
+from passcycle.fix.retest import Retest
 
 
 class Retesting(Concluding):
