@@ -175,6 +175,8 @@ class TestPhase(CycleBase):
         other runners' JUnit reports added to its own."""
         measurements = [Measurement("suite_duration", suite.duration, "s", "tests")]
         measurements.extend(suite_totals(results))
+        if suite.others is not None:  # how busy other work kept the machine (suite/machine.py)
+            measurements.append(Measurement("suite_others", suite.others, "", "machine"))
         if suite.coverage is not None:
             self.history.add_coverage(run.id, suite.coverage, suite.files)
         try:

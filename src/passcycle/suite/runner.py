@@ -29,6 +29,8 @@ from passcycle.records import BAD_OUTCOMES, CoverageSummary, FileCoverage, TestR
 from passcycle.suite.covmap import find_rcfile
 from passcycle.suite.covwarn import WARNINGS_PREFIX, read_unmeasured, warning_files
 from passcycle.suite.covwarn import note as unmeasured_note
+from passcycle.suite.machine import mark as cpu_mark
+from passcycle.suite.machine import others_since
 from passcycle.suite.process import (
     death,
     kill_group,
@@ -96,6 +98,7 @@ class _Run:
         self.collect_errors = 0
         self.notes: list[str] = []
         self.started = time.monotonic()
+        self.cpu_start = cpu_mark()
         # per process
         self.running: dict[str, float] = {}  # node id -> when it started
         self.finish_status: int | None = None
@@ -481,6 +484,7 @@ class _Run:
             duration=time.monotonic() - self.started,
             log=self.log_path,
             disagreement="; ".join(self.disagreements) or None,
+            others=others_since(self.cpu_start),
         )
 
     def _finish_coverage(self) -> Path | None:

@@ -48,3 +48,5 @@ class SuiteOutcome:
     # pytest's own account and passcycle's disagree (exit status or failed tests): the run
     # cannot be passed (#9); None when they agree
     disagreement: str | None = None
+    # CPUs other work kept busy on average while the suite ran (suite/machine.py)
+    others: float | None = None

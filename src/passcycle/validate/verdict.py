@@ -185,6 +185,9 @@ def _noise(
             min_effect=regression,
             scale=scale if name == "suite_work" else 1.0,
         )
+        paired = noise.on_busier_machine(
+            paired, totals.get("suite_others"), base_values.get("suite_others")
+        )
     return spreads, paired
 
 
