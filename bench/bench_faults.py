@@ -43,7 +43,7 @@ ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
 
 PROXY = r"""
 import json, sys, time
-from passcycle.scenarios.config import FaultSection
+from passcycle.scenario_sections import FaultSection
 from passcycle.scenarios.faults import FaultProxy
 
 proxy = FaultProxy("bench", "127.0.0.1", int(sys.argv[1])).start()

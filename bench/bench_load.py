@@ -153,7 +153,7 @@ def bench_wrk(port: int, users: int, seconds: int, work: Path) -> dict[str, floa
 
 
 def bench_locust_alone(port: int, users: int, seconds: int, work: Path) -> dict[str, float]:
-    from passcycle.scenarios.config import ScenarioSection
+    from passcycle.scenario_sections import ScenarioSection
     from passcycle.scenarios.load import request_stats
 
     (work / "plain.py").write_text(PLAIN_LOCUSTFILE)

@@ -40,8 +40,8 @@ from pathlib import Path
 
 from passcycle.fix.changes import changes_since, snapshot
 from passcycle.fix.impact import select
-from passcycle.test.covmap import tests_by_file
-from passcycle.test.runner import SuiteSpec, run_suite
+from passcycle.suite.covmap import tests_by_file
+from passcycle.suite.runner import SuiteSpec, run_suite
 
 GIT_ENV = {
     "GIT_AUTHOR_NAME": "bench",

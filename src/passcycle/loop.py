@@ -8,8 +8,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from passcycle.cycle import Cycle, Retest, TestOutcome
-from passcycle.records import Verdict
+from passcycle.cycle import Cycle, RunResult
+from passcycle.fix.retest import Retest
 
 IGNORED_PARTS = {
     ".passcycle",
@@ -30,10 +30,10 @@ IGNORED_SUFFIXES = (".pyc", ".pyo", ".db", ".db-wal", ".db-shm", ".db-journal", 
 
 @dataclass(frozen=True, slots=True)
 class FullPass:
+    """A full pass of the loop: the same run, reports and alerts as `passcycle run`."""
+
     iteration: int
-    outcome: TestOutcome
-    verdict: Verdict
-    suggestions: dict
+    result: RunResult
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,9 +98,9 @@ def run_cycle(
     """The cycle as a stream of events for the CLI to show. Stops after a passing full run,
     or after one failing run when not watching."""
     log.iterations = 1
-    outcome, verdict = cycle.run(on_progress=on_progress)
-    yield FullPass(1, outcome, verdict, cycle.suggestions(verdict))
-    if verdict.gate:
+    result = cycle.run(on_progress=on_progress)
+    yield FullPass(1, result)
+    if result.verdict.gate:
         log.passed = True
         return
     if not watch:
@@ -118,10 +118,10 @@ def run_cycle(
             retest.outcome.counts["failed"] or retest.outcome.counts["error"]
         )
         if green:
-            outcome, verdict = cycle.run(on_progress=on_progress)
-            log.note_fixed(iteration, [i.title for i in verdict.fixed])
-            yield FullPass(iteration, outcome, verdict, cycle.suggestions(verdict))
-            if verdict.gate:
+            result = cycle.run(on_progress=on_progress)
+            log.note_fixed(iteration, [i.title for i in result.verdict.fixed])
+            yield FullPass(iteration, result)
+            if result.verdict.gate:
                 log.passed = True
                 return
         yield Waiting(iteration)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, get_args, get_origin
@@ -12,7 +11,7 @@ from typing import Annotated, Any, get_args, get_origin
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from passcycle.errors import PlanError
-from passcycle.scenarios.config import (
+from passcycle.scenario_sections import (
     DrillSection,
     Name,
     ScenarioSection,
@@ -20,6 +19,7 @@ from passcycle.scenarios.config import (
     UpstreamSection,
 )
 from passcycle.sections import (
+    AlertsSection,
     Count,
     Fraction,
     NumberError,
@@ -30,7 +30,7 @@ from passcycle.sections import (
     parse_target_value,
     shares,
 )
-from passcycle.serve.alerts import AlertsSection
+from passcycle.targets import CRITERION
 
 PLAN_FILE = "passcycle.toml"
 
@@ -81,7 +81,6 @@ class FixSection(Section):
 
 
 _KEYWORDS = ("baseline", "no critical issues", "no regressions", "all kpis", "gate")
-CRITERION = re.compile(r"^\s*(?P<name>[A-Za-z_][\w.:-]*)\s*(?P<target>(?:<=|>=|==|!=|<|>).*)?$")
 
 
 class PhaseSection(Section):

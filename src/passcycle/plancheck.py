@@ -13,8 +13,7 @@ from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, NamedTuple
 
 from passcycle.catalogue import BUILTIN_KPIS
-from passcycle.plan import CRITERION
-from passcycle.targets import UNITS, Target, parse_target
+from passcycle.targets import CRITERION, UNITS, Target, parse_target
 
 if TYPE_CHECKING:
     from passcycle.plan import KpiSpec, PlanModel

@@ -3,17 +3,18 @@ judges read them, reporters show them."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Literal, get_args
 
-OUTCOMES: tuple[str, ...] = ("passed", "failed", "error", "skipped", "xfailed", "xpassed")
-BAD_OUTCOMES: frozenset[str] = frozenset({"failed", "error"})
+from passcycle.errors import ExitCode
 
-RUN_KINDS: tuple[str, ...] = ("run", "test", "retest", "ci", "shard", "import")
-PARTIAL_KINDS: tuple[str, ...] = ("retest", "shard")  # always part of the suite
-RUN_STATUSES: tuple[str, ...] = ("running", "passed", "failed", "error", "interrupted")
-
-ISSUE_KINDS: tuple[str, ...] = (
+# The closed vocabularies, as types the checker holds every assignment to, and as tuples.
+Outcome = Literal["passed", "failed", "error", "skipped", "xfailed", "xpassed"]
+RunKind = Literal["run", "test", "retest", "ci", "shard", "import"]
+RunStatus = Literal["running", "passed", "failed", "error", "interrupted"]
+IssueKind = Literal[
     "failure",
     "error",
     "regression",
@@ -23,9 +24,18 @@ ISSUE_KINDS: tuple[str, ...] = (
     "breach",
     "leak",
     "vulnerability",
-)
-SEVERITIES: tuple[str, ...] = ("critical", "high", "medium", "low")
-ISSUE_STATES: tuple[str, ...] = ("new", "recurring", "fixed", "reopened")
+]
+Severity = Literal["critical", "high", "medium", "low"]
+IssueState = Literal["new", "recurring", "fixed", "reopened"]
+
+OUTCOMES: tuple[Outcome, ...] = get_args(Outcome)
+BAD_OUTCOMES: frozenset[str] = frozenset({"failed", "error"})
+RUN_KINDS: tuple[RunKind, ...] = get_args(RunKind)
+PARTIAL_KINDS: tuple[RunKind, ...] = ("retest", "shard")  # always part of the suite
+RUN_STATUSES: tuple[RunStatus, ...] = get_args(RunStatus)
+ISSUE_KINDS: tuple[IssueKind, ...] = get_args(IssueKind)
+SEVERITIES: tuple[Severity, ...] = get_args(Severity)  # most severe first
+ISSUE_STATES: tuple[IssueState, ...] = get_args(IssueState)
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +51,7 @@ class Frame:
 @dataclass(frozen=True, slots=True)
 class TestResult:
     nodeid: str
-    outcome: str  # one of OUTCOMES
+    outcome: Outcome
     duration: float = 0.0  # seconds, setup + call + teardown
     file: str = ""
     exc_type: str | None = None
@@ -100,8 +110,8 @@ class CoverageSummary:
 class Run:
     id: int
     project: str
-    kind: str  # one of RUN_KINDS
-    status: str  # one of RUN_STATUSES
+    kind: RunKind
+    status: RunStatus
     started: datetime
     finished: datetime | None = None
     commit: str | None = None
@@ -130,11 +140,11 @@ class Run:
 class Issue:
     fingerprint: str
     title: str
-    kind: str  # one of ISSUE_KINDS
-    severity: str  # one of SEVERITIES
+    kind: IssueKind
+    severity: Severity
     root_cause: str | None = None  # "path:line in function": the deepest shared project frame
     tests: tuple[str, ...] = ()  # node ids it hits in this run
-    state: str = "new"  # one of ISSUE_STATES
+    state: IssueState = "new"
     first_seen: int | None = None  # run id
     last_seen: int | None = None  # run id
     occurrences: int = 1  # runs it was seen in
@@ -195,3 +205,96 @@ class Verdict:
     @property
     def current_phase(self) -> PhaseStatus | None:
         return next((p for p in self.phases if not p.complete), None)
+
+
+# --- a run's outcome: what the Test phase produced, and how the run ends -----------------
+
+
+@dataclass(frozen=True, slots=True)
+class TestOutcome:
+    """What the Test phase produced for one run."""
+
+    run: Run
+    results: list[TestResult]
+    coverage: CoverageSummary | None = None
+    files: list[FileCoverage] = field(default_factory=list)
+    note: str | None = None
+    detected: dict[str, str] = field(default_factory=dict)
+    # the suite's wall time when it is not the run's own: a merge's longest shard
+    suite_time: float | None = None
+    end: RunEnd | None = None  # how the run will end, while it is still running
+
+    __test__ = False
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return count_outcomes(self.results)
+
+    @property
+    def exit_code(self) -> ExitCode:
+        return ExitCode(self.run.exit_code if self.run.exit_code is not None else 3)
+
+
+@dataclass(frozen=True, slots=True)
+class RunEnd:
+    """How a run ends: its status, exit code, note and outcome counts."""
+
+    status: str
+    code: ExitCode
+    note: str | None
+    counts: dict[str, int]
+
+
+def run_end(results: Sequence[TestResult], note: str | None, disagreement: str | None) -> RunEnd:
+    """A run's end from its results: never `passed` where pytest's own account says it
+    failed or did not finish (#9)."""
+    counts = count_outcomes(results)
+    if disagreement:
+        why = f"pytest and passcycle disagree: {disagreement}"
+        return RunEnd("error", ExitCode.RUN_ERROR, "; ".join(filter(None, [why, note])), counts)
+    if not results:
+        return RunEnd("error", ExitCode.RUN_ERROR, note or "no tests collected", counts)
+    if counts["failed"] or counts["error"]:
+        return RunEnd("failed", ExitCode.FAILED, note, counts)
+    return RunEnd("passed", ExitCode.OK, note, counts)
+
+
+def count_outcomes(results: Sequence[TestResult]) -> dict[str, int]:
+    counts: dict[str, int] = dict.fromkeys(OUTCOMES, 0)
+    for result in results:
+        counts[result.outcome] = counts.get(result.outcome, 0) + 1
+    return counts
+
+
+def pass_rate(counts: dict[str, int]) -> float | None:
+    """passed / (passed + failed + error), in percent; skips and xfails do not count."""
+    judged = counts.get("passed", 0) + counts.get("failed", 0) + counts.get("error", 0)
+    return 100.0 * counts.get("passed", 0) / judged if judged else None
+
+
+# --- an issue's life across runs ------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Seen:
+    """What an issue's record becomes when it is seen in a run."""
+
+    state: IssueState
+    first_seen: int
+    last_seen: int
+    occurrences: int
+
+
+def sighting(previous: Issue | None, run_id: int, *, same_run: bool) -> Seen:
+    """The one state machine of an issue seen in run `run_id`: new the first time; seen again
+    in a later run, recurring, or reopened when it had been fixed; judged again in the same
+    run (`same_run`), as it was. The judge (validate/triage.py) and the store, which decides
+    again under its lock when two runs save at once, both ask this."""
+    if previous is None:
+        return Seen("new", run_id, run_id, 1)
+    first = previous.first_seen if previous.first_seen is not None else run_id
+    last = max(previous.last_seen or run_id, run_id)
+    if same_run:
+        return Seen(previous.state, first, last, previous.occurrences)
+    state: IssueState = "reopened" if previous.state == "fixed" else "recurring"
+    return Seen(state, first, last, previous.occurrences + 1)

@@ -10,9 +10,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, field_validator
 
+from passcycle.errors import PlanError
 from passcycle.targets import Target, TargetSyntaxError, parse_quantity, parse_target
 
 # The longest time a plan may give. Longer is a typo, and huge values overflow where they
@@ -152,3 +154,32 @@ Seconds = Annotated[float, times()]  # from 0 to 7 days
 PositiveSeconds = Annotated[float, times(above=True)]
 Fraction = Annotated[float, shares()]  # 0% to 100%
 Count = Annotated[int, counts()]  # 0 and up
+
+
+Event = Literal["breach", "regression", "critical", "recovery"]
+DEFAULT_EVENTS: tuple[Event, ...] = ("breach", "regression", "critical")
+
+
+class AlertsSection(BaseModel):
+    """[alerts] in the plan: where alerts go (serve/alerts.py sends them) and on what."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    webhooks: list[SecretStr] = Field(default_factory=list)
+    on: list[Event] = Field(default_factory=lambda: list(DEFAULT_EVENTS))
+    timeout: Seconds = 5.0  # the most a run waits for all its webhooks together
+
+    @field_validator("webhooks")
+    @classmethod
+    def _urls(cls, webhooks: list[SecretStr]) -> list[SecretStr]:
+        for number, secret in enumerate(webhooks, 1):
+            parts = urlsplit(secret.get_secret_value())
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                # Not a ValueError: pydantic would quote the input (the secret) in its
+                # message; a PlanError passes through validation as it is.
+                raise PlanError(
+                    f"alerts.webhooks: webhook #{number} is not an http(s) URL",
+                    hint="write the receiver's full URL, e.g. a Slack incoming webhook "
+                    "(it is never printed)",
+                )
+        return webhooks

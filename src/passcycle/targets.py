@@ -7,6 +7,7 @@ percentages, per second for rates.
 
 from __future__ import annotations
 
+import math
 import operator
 import re
 from collections.abc import Callable
@@ -113,6 +114,10 @@ def parse_target(text: str) -> Target:
     return Target(match["op"], value, match["unit"], dimension, text.strip())
 
 
+# A phase's exit criterion: a KPI's name, and a target of its own or the plan's
+# ("coverage >= 85%", "critical_vulnerabilities == 0", "p95_response_time").
+CRITERION = re.compile(r"^\s*(?P<name>[A-Za-z_][\w.:-]*)\s*(?P<target>(?:<=|>=|==|!=|<|>).*)?$")
+
 _QUANTITY = re.compile(
     r"^\s*(?P<value>[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)\s*(?P<unit>\S*)\s*$"
 )
@@ -163,3 +168,18 @@ def format_value(value: float | None, unit: str) -> str:
                 return f"{hourly / size:.1f}{name}"
         return f"{hourly / 1024:.1f}KB/h"
     return f"{value:g}"
+
+
+def format_duration(seconds: float | None) -> str:
+    """A duration as people read it: 412ms, 3.20s, 4m05s, 2h03m; an unknown one as —."""
+    if seconds is None or not math.isfinite(seconds):
+        return "—"  # unknown; histories written before JUnit times were checked hold inf
+    if seconds < 1:
+        return f"{seconds * 1000:.0f}ms"
+    if seconds < 60:
+        return f"{seconds:.2f}s"
+    minutes, sec = divmod(round(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m{sec:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m"

@@ -13,8 +13,8 @@ from gitkit import git
 from passcycle.fix.changes import changes_since, snapshot
 from passcycle.fix.impact import Selection, explain, select
 from passcycle.records import TestResult
-from passcycle.test.covmap import tests_by_file
-from passcycle.test.runner import SuiteSpec, run_suite
+from passcycle.suite.covmap import tests_by_file
+from passcycle.suite.runner import SuiteSpec, run_suite
 
 QUICK = {"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
 

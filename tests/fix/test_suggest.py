@@ -10,7 +10,7 @@ from gitkit import git
 
 from passcycle.fix.suggest import HistoryInfo, suggest
 from passcycle.records import FileCoverage, Issue, TestResult
-from passcycle.test.runner import SuiteSpec, run_suite
+from passcycle.suite.runner import SuiteSpec, run_suite
 from passcycle.validate.triage import triage
 
 QUICK = {"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}

@@ -157,15 +157,15 @@ def build_shop(root: Path) -> Project:
     url = f"sqlite:///{root / 'history.db'}"
     with quiet_children(), History.open(url, root=root) as history:
         cycle = Cycle(plan, history)
-        first, _ = cycle.run()
+        first = cycle.run().outcome
         cycle.set_baseline(first.run.id, force=True)
         fixed = CODE_BROKEN.replace("return a + b  #", "return a * b  #")
         write(root, {"src/pkg/__init__.py": fixed})
-        second, _ = cycle.run()
+        second = cycle.run().outcome
         for run, p95 in ((first.run, 0.240), (second.run, 0.180)):
             history.add_measurements(run.id, scenario("steady-100", p95))
         history.add_measurements(second.run.id, scenario(HOSTILE_SCENARIO, 0.5))
-        runs = tuple(history.get_run(r.run.id) for r in (first, second))
+        runs = tuple(history.run(r.run.id) for r in (first, second))
     return Project(plan, url, runs)
 
 
@@ -213,6 +213,6 @@ def build_many(root: Path) -> Project:
     plan = load_plan(root)
     url = f"sqlite:///{root / 'history.db'}"
     with quiet_children(), History.open(url, root=root) as history:
-        outcome, _ = Cycle(plan, history).run()
-        run = history.get_run(outcome.run.id)
+        outcome = Cycle(plan, history).run().outcome
+        run = history.run(outcome.run.id)
     return Project(plan, url, (run,))

@@ -13,7 +13,7 @@ import psutil
 import pytest
 from scenario_kit import APP
 
-from passcycle.scenarios.config import ServiceSection
+from passcycle.scenario_sections import ServiceSection
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from typing import Any
 
 import psutil
 
-from passcycle.scenarios.config import ScenarioSection
+from passcycle.scenario_sections import ScenarioSection
 
 # A stdlib HTTP/1.1 service; behaviour is chosen by environment variables:
 #   APP_HEALTH=never   /health answers 503 forever

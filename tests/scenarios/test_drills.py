@@ -14,7 +14,7 @@ import pytest
 from scenario_kit import gone, port_open, write
 
 from passcycle.errors import PlanError
-from passcycle.scenarios.config import DrillSection, ServiceSection
+from passcycle.scenario_sections import DrillSection, ServiceSection
 from passcycle.scenarios.drills import DrillOutcome, run_drills
 from passcycle.scenarios.service import Service
 

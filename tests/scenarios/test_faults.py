@@ -21,8 +21,8 @@ from scenario_kit import port_open, scenario
 from passcycle.errors import ExitCode, PlanError, RunError
 from passcycle.plan import parse_plan
 from passcycle.records import Measurement
+from passcycle.scenario_sections import FaultSection, UpstreamSection
 from passcycle.scenarios import run_scenarios
-from passcycle.scenarios.config import FaultSection, UpstreamSection
 from passcycle.scenarios.faults import FaultProxy
 
 

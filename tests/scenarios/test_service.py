@@ -16,7 +16,7 @@ import pytest
 from scenario_kit import gone, port_open
 
 from passcycle.errors import ExitCode, PlanError, RunError
-from passcycle.scenarios.config import ServiceSection
+from passcycle.scenario_sections import ServiceSection
 from passcycle.scenarios.service import Service
 
 
@@ -126,7 +126,7 @@ def test_command_and_url_together_are_refused() -> None:
 DRIVER = """
 import sys, time
 from pathlib import Path
-from passcycle.scenarios.config import ServiceSection
+from passcycle.scenario_sections import ServiceSection
 from passcycle.scenarios.service import Service
 
 section = ServiceSection(command=[sys.executable, sys.argv[1], "{port}"])

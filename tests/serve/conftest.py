@@ -114,10 +114,10 @@ def build_history(root: Path, url: str) -> Built:
     verdicts = []
     with History.open(url, root=root) as history:
         cycle = Cycle(plan, history)
-        verdicts.append(cycle.run()[1])
+        verdicts.append(cycle.run().verdict)
         cycle.set_baseline(verdicts[0].run.id, force=True)
         write_tests(root, BAD_TESTS)
-        verdicts.append(cycle.run()[1])
+        verdicts.append(cycle.run().verdict)
         # what a fault scenario records with run 2 (the scenario tests run real ones)
         history.add_measurements(verdicts[1].run.id, fault_scenario(HOSTILE_ID))
     return Built(root, url, plan, verdicts)

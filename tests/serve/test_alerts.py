@@ -16,7 +16,8 @@ import pytest
 
 from passcycle.errors import PlanError
 from passcycle.records import Issue, KpiVerdict, Run, Verdict
-from passcycle.serve.alerts import AlertsSection, send_alerts
+from passcycle.sections import AlertsSection
+from passcycle.serve.alerts import send_alerts
 
 from .conftest import HOSTILE_ID, Built
 
@@ -225,3 +226,43 @@ def test_urls_are_secret_in_the_plan_section():
 def test_no_webhooks_no_posts():
     outcome = send_alerts(AlertsSection(), verdict(kpis=(BREACH,)), None)
     assert outcome.events == ("breach",) and outcome.deliveries == ()
+
+
+def test_the_loops_full_pass_writes_the_reports_and_sends_the_alerts_run_does(
+    make_project, passcycle, receiver
+):
+    hook = receiver(200)
+    root = make_project(
+        {
+            "src/calc/__init__.py": "def add(a, b):\n    return a + b\n",
+            "tests/test_calc.py": "from calc import add\n\n\ndef test_add():\n"
+            "    assert add(1, 2) == 3\n",
+            "pyproject.toml": '[tool.pytest.ini_options]\npythonpath = ["src"]\n',
+            "passcycle.toml": f"""
+                [project]
+                source = ["src/calc"]
+                [kpis]
+                test_pass_rate = "== 100%"
+                suite_duration = "< 1ms"
+                [alerts]
+                webhooks = ["{hook.url}"]
+            """,
+        }
+    )
+    reports = root / ".passcycle"
+
+    def written() -> dict[str, float]:
+        return {p.name: p.stat().st_mtime_ns for p in reports.glob("report.*")}
+
+    passcycle(root, "run", expect=1)  # suite_duration breaches its target: an alert
+    by_run = written()
+    assert set(by_run) == {"report.html", "report.md"}
+    assert len(hook.posts) == 1 and "breach" in json.dumps(hook.posts[0][1])
+
+    passcycle(root, "cycle", expect=1)  # one full pass, not watching
+    by_cycle = written()
+    assert set(by_cycle) == set(by_run)
+    assert all(by_cycle[name] > by_run[name] for name in by_run)  # written again, for it
+    assert len(hook.posts) == 2 and "breach" in json.dumps(hook.posts[1][1])
+    run_id = json.loads(passcycle(root, "show", "latest", "--json").stdout)["run"]["id"]
+    assert f"run {run_id}" in (reports / "report.md").read_text(encoding="utf-8").lower()

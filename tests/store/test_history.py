@@ -16,6 +16,7 @@ from passcycle.records import (
     Measurement,
     TestResult,
 )
+from passcycle.refs import resolve_run
 from passcycle.store import History
 
 FAILURE = TestResult(
@@ -65,7 +66,7 @@ def test_a_run_starts_running_and_finishes_with_counts_from_its_results(history:
     assert finished.counts == {"passed": 2, "failed": 1}
     assert finished.finished is not None and finished.finished.tzinfo == UTC
     assert finished.duration is not None and finished.duration >= 0
-    assert history.get_run(run.id) == finished
+    assert history.run(run.id) == finished
 
 
 def test_given_counts_win_over_the_stored_results(history: History):
@@ -138,7 +139,7 @@ def test_artifacts_and_notes_can_be_set_later(history: History):
     assert run.artifacts == "runs/1"
     history.set_artifacts(run.id, "runs/one")
     history.set_note(run.id, "no tests collected")
-    again = history.get_run(run.id)
+    again = history.run(run.id)
     assert (again.artifacts, again.note) == ("runs/one", "no tests collected")
     with pytest.raises(UsageError, match="no run 999 in the history"):
         history.set_note(999, "x")
@@ -154,7 +155,7 @@ def test_runs_list_newest_first_filtered_by_project_and_kind(history: History):
     assert [run.id for run in history.runs("calc")] == [third.id, retest.id, first.id]
     assert [run.id for run in history.runs("calc", kind="run")] == [third.id, first.id]
     assert [run.id for run in history.runs("calc", limit=1)] == [third.id]
-    assert history.get_run(retest.id).parent_id == first.id
+    assert history.run(retest.id).parent_id == first.id
     assert history.projects() == ["calc", "other"]
 
 
@@ -166,18 +167,18 @@ def test_get_run_reads_ids_latest_nth_newest_and_baseline(history: History):
     history.set_baseline("calc", first.id)
     history.set_baseline("calc", second.id, name="nightly")
 
-    assert history.get_run(second.id).id == second.id
-    assert history.get_run(str(second.id)).id == second.id
-    assert history.get_run(f"#{second.id}").id == second.id
-    assert history.get_run("latest", project="calc").id == third.id
-    assert history.get_run("last", project="calc").id == third.id
-    assert history.get_run("-1", project="calc").id == third.id
-    assert history.get_run("-2", project="calc").id == second.id
-    assert history.get_run("-3", project="calc").id == first.id
-    assert history.get_run("baseline", project="calc").id == first.id
-    assert history.get_run("baseline:nightly", project="calc").id == second.id
-    assert history.get_run("baseline").id == first.id  # only one project has one
-    assert history.get_run("latest").project == "other"
+    assert history.run(second.id).id == second.id
+    assert resolve_run(history, str(second.id)).id == second.id
+    assert resolve_run(history, f"#{second.id}").id == second.id
+    assert resolve_run(history, "latest", project="calc").id == third.id
+    assert resolve_run(history, "last", project="calc").id == third.id
+    assert resolve_run(history, "-1", project="calc").id == third.id
+    assert resolve_run(history, "-2", project="calc").id == second.id
+    assert resolve_run(history, "-3", project="calc").id == first.id
+    assert resolve_run(history, "baseline", project="calc").id == first.id
+    assert resolve_run(history, "baseline:nightly", project="calc").id == second.id
+    assert resolve_run(history, "baseline").id == first.id  # only one project has one
+    assert resolve_run(history, "latest").project == "other"
 
 
 @pytest.mark.parametrize("ref", [424242, "424242", "-4", "baseline:nope"])
@@ -185,7 +186,7 @@ def test_get_run_names_what_is_missing(history: History, ref):
     for _ in range(3):
         history.start_run("calc", "run")
     with pytest.raises(UsageError) as caught:
-        history.get_run(ref, project="calc")
+        resolve_run(history, ref, project="calc")
     assert caught.value.hint
     if ref != "baseline:nope":
         assert caught.value.message == f"no run {ref} in the history"
@@ -195,11 +196,11 @@ def test_get_run_names_what_is_missing(history: History, ref):
 def test_get_run_refuses_what_it_cannot_read_and_other_projects_runs(history: History):
     run = history.start_run("other", "run")
     with pytest.raises(UsageError, match="cannot read the run 'yesterday'"):
-        history.get_run("yesterday")
+        resolve_run(history, "yesterday")
     with pytest.raises(UsageError, match=f"no run {run.id} in the history"):
-        history.get_run(run.id, project="calc")
+        history.run(run.id, project="calc")
     with pytest.raises(UsageError, match="no run 0 in the history"):
-        history.get_run("0")
+        resolve_run(history, "0")
 
 
 def test_baseline_is_one_run_per_name_and_replaced_when_set_again(history: History):
@@ -208,7 +209,7 @@ def test_baseline_is_one_run_per_name_and_replaced_when_set_again(history: Histo
     second = history.start_run("calc", "run")
     history.set_baseline("calc", first.id)
     history.set_baseline("calc", second.id)
-    assert history.baseline("calc") == history.get_run(second.id)
+    assert history.baseline("calc") == history.run(second.id)
     assert history.baseline("calc", "nightly") is None
     foreign = history.start_run("other", "run")
     with pytest.raises(UsageError, match=f"no run {foreign.id} in the history"):

@@ -178,8 +178,8 @@ def test_a_version_1_history_gains_shards_cpu_probe_and_partial(history_url: str
     finally:
         engine.dispose()
     with History.open(history_url, root=tmp_path) as history:
-        assert history.get_run(run.id).kind == "run"  # kept
-        assert history.get_run(run.id).partial is False
+        assert history.run(run.id).kind == "run"  # kept
+        assert history.run(run.id).partial is False
         assert history.results(run.id)[0].cpu is None  # not measured then
         history.add_shard(run.id, "calc", "g1", 1, 2)
         history.save_coverage_data(run.id, b"bytes")
@@ -192,7 +192,7 @@ def test_a_version_1_history_gains_shards_cpu_probe_and_partial(history_url: str
         assert history.results(later.id)[0].probe == 2e-5
         history.set_times(later.id, {"t.py::a": (0.2, 0.4, 3e-5)})  # a faster second timing
         assert history.results(later.id)[0].solo == 0.4
-        assert history.get_run(later.id).partial is True
+        assert history.run(later.id).partial is True
     engine = create_engine(sa.make_url(history_url))
     try:
         with engine.connect() as conn:

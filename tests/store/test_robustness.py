@@ -31,9 +31,9 @@ def test_a_run_killed_mid_write_is_reaped_as_interrupted(history_url: str, tmp_p
     run_id = int(killed.stdout.split()[0])
 
     with History.open(history_url, root=tmp_path) as history:
-        assert history.get_run(run_id).status == "running"
+        assert history.run(run_id).status == "running"
         assert history.reap() == [run_id]
-        run = history.get_run(run_id)
+        run = history.run(run_id)
         assert run.status == "interrupted"
         assert run.finished is not None and run.note
         # The three committed batches survive; the batch in flight never half-lands.
@@ -75,7 +75,7 @@ def test_two_processes_writing_runs_at_once_both_land(history_url: str, tmp_path
 
     with History.open(history_url, root=tmp_path) as history:
         for run_id, tag in zip(run_ids, ("left", "right"), strict=True):
-            run = history.get_run(run_id)
+            run = history.run(run_id)
             assert (run.status, run.branch, run.counts) == ("passed", tag, {"passed": 2000})
             nodeids = {result.nodeid for result in history.results(run_id)}
             assert len(nodeids) == 2000
@@ -85,7 +85,7 @@ def test_two_processes_writing_runs_at_once_both_land(history_url: str, tmp_path
 def test_a_live_run_is_not_reaped(history: History):
     run = history.start_run("calc", "run")
     assert history.reap() == []
-    assert history.get_run(run.id).status == "running"
+    assert history.run(run.id).status == "running"
 
 
 def test_a_recycled_pid_does_not_keep_a_dead_run_alive(history: History, raw: sa.Engine):
@@ -96,7 +96,7 @@ def test_a_recycled_pid_does_not_keep_a_dead_run_alive(history: History, raw: sa
             sa.update(runs).where(runs.c.id == run.id).values(pid_created=runs.c.pid_created - 3600)
         )
     assert history.reap() == [run.id]
-    assert history.get_run(run.id).status == "interrupted"
+    assert history.run(run.id).status == "interrupted"
 
 
 def test_another_hosts_run_is_reaped_only_after_a_day(history: History, raw: sa.Engine):
@@ -109,7 +109,7 @@ def test_another_hosts_run_is_reaped_only_after_a_day(history: History, raw: sa.
         )
         conn.execute(sa.update(runs).where(runs.c.id == stale.id).values(started=day_old))
     assert history.reap() == [stale.id]
-    assert history.get_run(fresh.id).status == "running"
+    assert history.run(fresh.id).status == "running"
 
 
 def test_a_run_whose_process_ended_is_reaped_with_its_partial_counts(history: History):
@@ -132,7 +132,7 @@ def test_a_run_whose_process_ended_is_reaped_with_its_partial_counts(history: Hi
         ).stdout
     )
     assert history.reap() == [run_id]
-    assert history.get_run(run_id).counts == {"failed": 1, "passed": 1}
+    assert history.run(run_id).counts == {"failed": 1, "passed": 1}
 
 
 def test_threads_sharing_one_history_write_and_read_safely(history: History):
@@ -149,4 +149,4 @@ def test_threads_sharing_one_history_write_and_read_safely(history: History):
         run_ids = list(pool.map(one_run, range(8)))
 
     assert len(set(run_ids)) == 8
-    assert all(history.get_run(run_id).counts == {"passed": 250} for run_id in run_ids)
+    assert all(history.run(run_id).counts == {"passed": 250} for run_id in run_ids)

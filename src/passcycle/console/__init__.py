@@ -5,8 +5,6 @@ step live beside it (testrun, verdict, fixing) and are re-exported here."""
 
 from __future__ import annotations
 
-import math
-import re
 import sys
 import time
 from collections.abc import Iterator
@@ -19,11 +17,12 @@ from rich.text import Text
 
 from passcycle import strictjson
 from passcycle.records import OUTCOMES
+from passcycle.sanitize import visible
+from passcycle.targets import format_duration as fmt_duration
 
 out = Console(highlight=False, soft_wrap=False)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 OUTCOME_STYLE = {
     "passed": "green",
@@ -38,10 +37,7 @@ OUTCOME_STYLE = {
 def clean(text: object, limit: int | None = None) -> str:
     """Text from a test made safe for a terminal: no ANSI or control codes, Rich markup
     escaped, and bounded. Everything a test controls goes through here before printing."""
-    value = _CONTROL.sub("\N{REPLACEMENT CHARACTER}", str(text))
-    if limit is not None and len(value) > limit:
-        value = value[: limit - 1] + "…"
-    return escape(value)
+    return escape(visible(text, limit))
 
 
 def first_line(text: str | None, limit: int = 120) -> str:
@@ -64,20 +60,6 @@ def error_line(message: str, hint: str | None = None) -> None:
 
 def info(message: str) -> None:
     err.print(f"[dim]{message}[/]")
-
-
-def fmt_duration(seconds: float | None) -> str:
-    if seconds is None or not math.isfinite(seconds):
-        return "—"  # unknown; histories written before JUnit times were checked hold inf
-    if seconds < 1:
-        return f"{seconds * 1000:.0f}ms"
-    if seconds < 60:
-        return f"{seconds:.2f}s"
-    minutes, sec = divmod(round(seconds), 60)
-    if minutes < 60:
-        return f"{minutes}m{sec:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m"
 
 
 def fmt_percent(value: float | None, digits: int = 1) -> str:
@@ -119,7 +101,7 @@ class Progress:
         if self._live is None:
             return
         line = Text()
-        line.append(f"{_CONTROL.sub('?', tick.scenario)[:30]} ", style="bold")
+        line.append(f"{visible(tick.scenario)[:30]} ", style="bold")
         line.append(f"{tick.users} users · {tick.rps:.0f} req/s · ")
         line.append(f"{tick.failures} failures", style="red" if tick.failures else "")
         p95 = "—" if tick.p95 is None else fmt_duration(tick.p95)
@@ -141,7 +123,7 @@ class Progress:
         line.append(f" · {fmt_duration(time.monotonic() - self.started)}", style="dim")
         current = getattr(progress, "current", None)
         if current:
-            line.append(f" · {_CONTROL.sub('?', current)[-60:]}", style="dim")
+            line.append(f" · {visible(current)[-60:]}", style="dim")
         return line
 
     @contextmanager
@@ -182,13 +164,12 @@ from passcycle.console.fixing import (  # noqa: E402
 )
 from passcycle.console.scenarios import scenarios_json, show_scenarios  # noqa: E402
 from passcycle.console.testrun import (  # noqa: E402
-    run_json,
     show_detected,
     show_runs,
     show_test_summary,
-    test_json,
 )
-from passcycle.console.verdict import issue_json, show_phases, show_verdict, verdict_json  # noqa: E402
+from passcycle.console.verdict import show_phases, show_verdict  # noqa: E402
+from passcycle.render.json import issue_json, run_json, test_json, verdict_json  # noqa: E402
 
 __all__ = [
     "OUTCOME_STYLE",

@@ -14,7 +14,7 @@ from passcycle.console import (
     fmt_duration,
     out,
 )
-from passcycle.console.testrun import run_json
+from passcycle.render.json import run_json
 
 # --- Fix and re-test ---------------------------------------------------------------------------
 

@@ -17,8 +17,8 @@ from passcycle.console import (
     info,
     out,
 )
-from passcycle.records import OUTCOMES, Run, TestResult
-from passcycle.test.covwarn import split_note
+from passcycle.covnote import split_note
+from passcycle.records import Run, TestResult
 
 # --- the Test phase summary --------------------------------------------------------------
 
@@ -30,7 +30,7 @@ def show_detected(detected: dict[str, str]) -> None:
 
 
 def show_test_summary(outcome: Any, slowest: int = 5, failures: int = 10) -> None:
-    from passcycle.cycle import pass_rate
+    from passcycle.records import pass_rate
 
     run: Run = outcome.run
     counts = outcome.counts
@@ -112,80 +112,3 @@ def show_runs(runs: Sequence[Run], baseline_id: int | None) -> None:
     out.print(table)
     if baseline_id is not None:
         out.print("[dim]★ baseline[/]")
-
-
-# --- JSON shapes (documented in docs/json.md; keep them stable) -----------------------------
-
-
-def run_json(run: Run) -> dict[str, Any]:
-    return {
-        "id": run.id,
-        "project": run.project,
-        "kind": run.kind,
-        "partial": run.partial,
-        "status": run.status,
-        "started": run.started.isoformat(),
-        "finished": run.finished.isoformat() if run.finished else None,
-        "duration": run.duration,
-        "commit": run.commit,
-        "branch": run.branch,
-        "dirty": run.dirty,
-        "parent_id": run.parent_id,
-        "exit_code": run.exit_code,
-        "note": run.note,
-        "counts": {o: run.counts.get(o, 0) for o in OUTCOMES},
-        "gate": run.gate,
-    }
-
-
-def test_json(outcome: Any, all_results: bool = False) -> dict[str, Any]:
-    from passcycle.cycle import pass_rate
-
-    counts = outcome.counts
-    cov = outcome.coverage
-    results: Sequence[TestResult] = outcome.results
-    bad = [r for r in results if r.outcome in ("failed", "error")]
-    timed = sorted(results, key=lambda r: r.duration, reverse=True)[:10]
-    data: dict[str, Any] = {
-        "run": run_json(outcome.run),
-        "counts": counts,
-        "total": sum(counts.values()),
-        "pass_rate": pass_rate(counts),
-        "coverage": None
-        if cov is None
-        else {
-            "total": round(cov.percent, 4),
-            "line": round(cov.line, 4),
-            "branch": None if cov.branch is None else round(cov.branch, 4),
-            "statements": cov.statements,
-            "covered_lines": cov.covered_lines,
-            "branches": cov.branches,
-            "covered_branches": cov.covered_branches,
-        },
-        "note": outcome.note,
-        "slowest": [{"nodeid": r.nodeid, "duration": r.duration} for r in timed],
-        "failures": [
-            {
-                "nodeid": r.nodeid,
-                "outcome": r.outcome,
-                "exc_type": r.exc_type,
-                "message": r.message,
-            }
-            for r in bad
-        ],
-    }
-    if outcome.detected:
-        data["detected"] = outcome.detected
-    if all_results:
-        data["results"] = [
-            {
-                "nodeid": r.nodeid,
-                "outcome": r.outcome,
-                "duration": r.duration,
-                "cpu": r.cpu,
-                "solo": r.solo,
-                "probe": r.probe,
-            }
-            for r in results
-        ]
-    return data

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import Any
 
 from rich.table import Table
@@ -13,7 +12,6 @@ from passcycle.console import (
     out,
 )
 from passcycle.console.fixing import show_suggestion
-from passcycle.console.testrun import run_json
 
 # --- the Validate phase: the verdict ---------------------------------------------------------
 
@@ -141,50 +139,3 @@ def show_phases(verdict: Any) -> None:
         out.print(f"\ncurrent phase: {current.number} ({clean(current.title)})")
     else:
         out.print("\nall phases complete")
-
-
-def issue_json(issue: Any) -> dict[str, Any]:
-    return {
-        "fingerprint": issue.fingerprint,
-        "title": issue.title,
-        "kind": issue.kind,
-        "severity": issue.severity,
-        "tests": len(issue.tests),
-        "nodeids": list(issue.tests),
-        "root_cause": issue.root_cause,
-        "location": issue.location,
-        "state": issue.state,
-        "first_seen": issue.first_seen,
-        "last_seen": issue.last_seen,
-        "occurrences": issue.occurrences,
-        "exc_type": issue.exc_type,
-        "message": issue.message,
-    }
-
-
-def verdict_json(verdict: Any) -> dict[str, Any]:
-    current = verdict.current_phase
-    return {
-        "run": run_json(verdict.run),
-        "gate": {"passed": verdict.gate, "reasons": list(verdict.reasons)},
-        "kpis": [asdict(k) for k in verdict.kpis],
-        "issues": [issue_json(i) for i in verdict.issues],
-        "top": [i.fingerprint for i in verdict.issues[: verdict.top]],
-        "fixed": [issue_json(i) for i in verdict.fixed],
-        "flaky": list(verdict.flaky),
-        "quarantined": list(verdict.quarantined),
-        "regressions": list(verdict.regressions),
-        "baseline": verdict.baseline_id,
-        "phases": [
-            {
-                "number": p.number,
-                "title": p.title,
-                "complete": p.complete,
-                "criteria": [
-                    {"text": c.text, "met": c.met, "evidence": c.evidence} for c in p.criteria
-                ],
-            }
-            for p in verdict.phases
-        ],
-        "current_phase": current.number if current else None,
-    }

@@ -58,4 +58,4 @@ def _last_pass(plan: Plan, history: History, nodeids: Sequence[str], before: int
     if not passed_runs or len(passed_runs) < min(len(nodeids), 50):
         return None
     common = set.intersection(*passed_runs)
-    return history.get_run(max(common)) if common else None
+    return history.run(max(common)) if common else None

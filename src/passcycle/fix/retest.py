@@ -6,11 +6,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from passcycle.errors import UsageError
+from passcycle.errors import ExitCode, UsageError
 from passcycle.fix.changes import SNAPSHOT_FILE, changes_since, load_snapshot
 from passcycle.fix.impact import Selection, select
 from passcycle.plan import Plan
-from passcycle.records import BAD_OUTCOMES, Issue, Run, TestResult
+from passcycle.records import BAD_OUTCOMES, Issue, Run, TestOutcome, TestResult, Verdict
 from passcycle.store import History
 from passcycle.validate.fingerprint import fingerprint
 from passcycle.validate.flaky import flip_rate
@@ -27,6 +27,23 @@ class IssueProgress:
     detail: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class Retest:
+    """A re-test: the run it re-tests, what was selected, and what became of each issue."""
+
+    base: Run
+    selection: Selection | None  # None: everything was re-run
+    outcome: TestOutcome | None  # None: nothing to re-run
+    verdict: Verdict | None
+    issues: list[IssueProgress]
+
+    @property
+    def exit_code(self) -> ExitCode:
+        if self.outcome is None:
+            return ExitCode.OK
+        return self.outcome.exit_code
+
+
 def base_run(plan: Plan, history: History) -> Run:
     """The latest full run that finished and kept its impact map."""
     for run in history.runs(project=plan.name, limit=50):
@@ -41,7 +58,7 @@ def base_run(plan: Plan, history: History) -> Run:
 
 
 def plan_selection(plan: Plan, history: History, run: Run) -> Selection:
-    from passcycle.test.covmap import tests_by_file
+    from passcycle.suite.covmap import tests_by_file
 
     artifacts = plan.root / (run.artifacts or "")
     changes = changes_since(

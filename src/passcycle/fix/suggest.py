@@ -19,9 +19,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from passcycle.covnote import FIX as UNMEASURED_FIX
+from passcycle.covnote import is_unmeasured_cause
 from passcycle.records import BAD_OUTCOMES, FileCoverage, Frame, Issue, TestResult
-from passcycle.test.covwarn import FIX as UNMEASURED_FIX
-from passcycle.test.covwarn import is_unmeasured_cause
 from passcycle.vcs import git
 
 MAX_COMMITS = 10

@@ -6,10 +6,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from itertools import pairwise
 from typing import Protocol, TextIO
 
-from passcycle.catalogue import BUILTIN_KPIS
 from passcycle.errors import UsageError
 from passcycle.plan import Plan
 from passcycle.records import (
@@ -23,21 +21,20 @@ from passcycle.records import (
     TestResult,
     Verdict,
 )
+from passcycle.refs import resolve_run
+from passcycle.sanitize import visible
 from passcycle.store import History
 from passcycle.store.history import FULL_RUN_KINDS
-from passcycle.targets import TargetSyntaxError, format_value, parse_target
-from passcycle.validate.flaky import BAD, GOOD, flip_rate
+from passcycle.targets import format_value
+from passcycle.validate.flaky import flip_count, flip_rate
 from passcycle.validate.verdict import stored_verdict
 
-NOISE = 0.02  # a relative change this small is labelled neither better nor worse
 MIN_FLIPS = 2  # one flip is a break or a fix; flaky is back and forth
 RECENT_RUNS = 30  # runs of history that trends, charts and flip rates look back over
 FLIP_WINDOW = 20  # runs whose outcomes make a flip rate
 
 # ANSI/VT100 sequences (CSI, OSC, two-byte escapes), then any control character left.
 # "<n>" is how fingerprints mask the numbers of a sequence kept in an issue title.
-_ANSI = re.compile(r"\x1b(?:\[(?:<n>|[0-?])*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[@-Z\\-_])")
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 _PERCENTILE = re.compile(r"(?:^|_)p(50|90|95|99)(?:_|$)")
 
 
@@ -106,7 +103,7 @@ class ReportContext:
 
     @property
     def counts(self) -> dict[str, int]:
-        counts = dict.fromkeys(OUTCOMES, 0)
+        counts: dict[str, int] = dict.fromkeys(OUTCOMES, 0)
         for result in self.results:
             counts[result.outcome] = counts.get(result.outcome, 0) + 1
         return counts
@@ -133,7 +130,7 @@ def build_context(
 ) -> ReportContext:
     """Read what the reports show of `run` (a Run, an id or a reference such as "latest")."""
     if not isinstance(run, Run):
-        run = history.get_run(run, project=plan.name)
+        run = resolve_run(history, run, plan.name)
     verdict = stored_verdict(plan, history, run)
     results = tuple(history.results(run.id))
     summary, files = history.coverage(run.id)
@@ -178,18 +175,12 @@ def _flaky(
         # newest first from the store; keep the runs up to this one, oldest first
         mine = [outcome for rid, outcome in reversed(seen) if rid <= run.id][-FLIP_WINDOW:]
         rate = flip_rate(mine)
-        if flips(mine) >= MIN_FLIPS or nodeid in flaky_now:
+        if flip_count(mine) >= MIN_FLIPS or nodeid in flaky_now:
             found.append(
                 FlakyTest(nodeid, rate, tuple(mine), reruns.get(nodeid, ()), nodeid in flaky_now)
             )
     found.sort(key=lambda f: (not f.flaky_now, -f.flip_rate, f.nodeid))
     return tuple(found)
-
-
-def flips(outcomes: tuple[str, ...] | list[str]) -> int:
-    """How many times the verdict changed between pass and fail (skips say nothing)."""
-    verdicts = [o in GOOD for o in outcomes if o in GOOD or o in BAD]
-    return sum(a != b for a, b in pairwise(verdicts))
 
 
 def scenario_name(measurement: Measurement) -> str | None:
@@ -243,26 +234,9 @@ def scenario_trends(history: History, runs: tuple[Run, ...]) -> tuple[ScenarioTr
 # --- text from tests: what every writer does before escaping for its own format ------------
 
 
-def strip_ansi(text: object) -> str:
-    return _ANSI.sub("", str(text))
-
-
-def _picture(match: re.Match[str]) -> str:
-    # C0 controls as their Unicode pictures (NUL -> ␀, BEL -> ␇): visible, and inert
-    code = ord(match[0])
-    return chr(0x2400 + code) if code < 0x20 else ("\u2421" if code == 0x7F else "\ufffd")
-
-
 def plain(text: object, limit: int | None = None, *, oneline: bool = False) -> str:
-    """Text from a test without ANSI sequences or control characters (newlines and tabs
-    kept unless `oneline`), bounded to `limit` characters."""
-    value = strip_ansi(text)
-    if oneline:
-        value = " ".join(value.split())
-    value = _CONTROL.sub(_picture, value)
-    if limit is not None and len(value) > limit:
-        value = value[: max(limit - 1, 0)] + "…"
-    return value
+    """Text from a test made inert (passcycle/sanitize.py), bounded to `limit`."""
+    return visible(text, limit, oneline=oneline)
 
 
 def first_line(text: str | None, limit: int = 160) -> str:
@@ -299,33 +273,6 @@ def fmt_delta(kpi: KpiVerdict) -> str:
         return "—"
     sign = "+" if kpi.delta > 0 else ("-" if kpi.delta < 0 else "±")
     return sign + format_value(abs(kpi.delta), kpi.unit)
-
-
-def higher_is_better(name: str, target: str | None) -> bool | None:
-    """Which way a KPI improves: the catalogue knows the built-in ones, a target's operator
-    tells for the others; None when neither says."""
-    if name in BUILTIN_KPIS:
-        return BUILTIN_KPIS[name].higher_is_better
-    if target:
-        try:
-            parsed = parse_target(target)
-        except TargetSyntaxError:
-            return None
-        if parsed.op in ("<", "<=", ">", ">="):
-            return parsed.higher_is_better
-    return None
-
-
-def improved(name: str, target: str | None, base: float | None, value: float | None) -> bool | None:
-    """True/False when `value` is better/worse than `base` by more than NOISE of it; None
-    when there is nothing to compare, no known direction, or the change is within noise
-    (the significance test of validate/baseline.py judges regressions; this only labels)."""
-    direction = higher_is_better(name, target)
-    if base is None or value is None or direction is None:
-        return None
-    if abs(value - base) <= NOISE * abs(base) or value == base:
-        return None
-    return (value > base) == direction
 
 
 def latest_judged_run(history: History, project: str) -> Run:

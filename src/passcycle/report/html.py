@@ -15,9 +15,7 @@ from typing import Any, TextIO
 import jinja2
 
 from passcycle import __version__, strictjson
-from passcycle.console import fmt_duration
-from passcycle.cycle import pass_rate
-from passcycle.records import Issue
+from passcycle.records import Issue, pass_rate
 from passcycle.report.base import (
     ReportContext,
     clip_lines,
@@ -28,6 +26,7 @@ from passcycle.report.base import (
     plain,
 )
 from passcycle.report.scenarios import summarize
+from passcycle.targets import format_duration as fmt_duration
 from passcycle.targets import format_value
 
 HERE = Path(__file__).parent

@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import Any, TextIO
 
 from passcycle import strictjson
-from passcycle.console import test_json, verdict_json
-from passcycle.cycle import TestOutcome
+from passcycle.records import TestOutcome
+from passcycle.render.json import test_json, verdict_json
 from passcycle.report.base import ReportContext
 
 

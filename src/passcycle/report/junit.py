@@ -9,7 +9,8 @@ from collections.abc import Iterable
 from typing import TextIO
 
 from passcycle.records import TestResult
-from passcycle.report.base import ReportContext, first_line, strip_ansi
+from passcycle.report.base import ReportContext, first_line
+from passcycle.sanitize import strip_ansi
 from passcycle.validate.flaky import classify
 
 # XML 1.0 allows tab, newline, carriage return and these ranges; nothing else may appear,

@@ -13,8 +13,7 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import TextIO
 
-from passcycle.cycle import pass_rate
-from passcycle.records import Issue, TestResult
+from passcycle.records import Issue, TestResult, pass_rate
 from passcycle.report.base import (
     ReportContext,
     clip_lines,

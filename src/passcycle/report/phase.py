@@ -3,27 +3,23 @@ what is still missing, and how the KPIs moved from the baseline to the latest ru
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from passcycle.errors import UsageError
 from passcycle.plan import Plan
 from passcycle.records import Criterion, Issue, Run, Verdict
+from passcycle.refs import resolve_run
 from passcycle.report.base import (
     fmt_kpi,
-    improved,
     kpi_status,
     latest_judged_run,
     stored_verdict,
 )
 from passcycle.report.markdown import md_code, md_text
 from passcycle.store import History
-from passcycle.targets import format_value
-
-_KPI_CRITERION = re.compile(
-    r"^\s*(?P<name>[A-Za-z_][\w.:-]*)\s*(?P<target>(?:<=|>=|==|!=|<|>).*)?$"
-)
+from passcycle.targets import CRITERION, format_value
+from passcycle.validate.direction import improved
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,7 +101,7 @@ def phase_report(
     if run is None:
         run = latest_judged_run(history, plan.name)
     elif not isinstance(run, Run):
-        run = history.get_run(run, project=plan.name)
+        run = resolve_run(history, run, plan.name)
     verdict = stored_verdict(plan, history, run)
     status = next(p for p in verdict.phases if p.number == number)
     baseline = history.baseline(plan.name)
@@ -161,7 +157,7 @@ def _missing(c: Criterion, verdict: Verdict) -> str:
         return "the gate failed: " + "; ".join(verdict.reasons[:3])
     if keyword in ("no regressions", "all kpis"):
         return c.evidence
-    match = _KPI_CRITERION.match(c.text)
+    match = CRITERION.match(c.text)
     if match is None:
         return c.evidence
     name = match["name"]

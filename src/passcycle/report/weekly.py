@@ -7,16 +7,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
-from passcycle.cycle import pass_rate
 from passcycle.plan import Plan
-from passcycle.records import BAD_OUTCOMES, Issue, PhaseStatus, Run, TestResult
+from passcycle.records import BAD_OUTCOMES, Issue, PhaseStatus, Run, TestResult, pass_rate
 from passcycle.report.base import (
     MIN_FLIPS,
     FlakyTest,
     first_line,
-    flips,
     fmt_kpi,
-    improved,
     kpi_status,
     latest_judged_run,
     stored_verdict,
@@ -24,7 +21,8 @@ from passcycle.report.base import (
 from passcycle.report.markdown import md_code, md_text
 from passcycle.store import History
 from passcycle.targets import format_value
-from passcycle.validate.flaky import classify, flip_rate
+from passcycle.validate.direction import improved
+from passcycle.validate.flaky import classify, flip_count, flip_rate
 
 TOP = 10  # slowest and flakiest tests listed
 RUN_SCAN = 1000  # newest runs read to find the period's
@@ -176,7 +174,7 @@ def _flakiest(
     found = []
     for nodeid, seen in outcomes.items():
         mine = tuple(o for rid, o in reversed(seen) if rid in ids)
-        if flips(mine) >= MIN_FLIPS or nodeid in flaky_now:
+        if flip_count(mine) >= MIN_FLIPS or nodeid in flaky_now:
             found.append(
                 FlakyTest(
                     nodeid, flip_rate(mine), mine, flaky_now.get(nodeid, ()), nodeid in flaky_now

@@ -10,7 +10,7 @@ imported only when scenarios run, so `passcycle test` does not pay for it.
 
 from typing import TYPE_CHECKING, Any
 
-from passcycle.scenarios.config import ScenarioSection, ServiceSection, StepSection
+from passcycle.scenario_sections import ScenarioSection, ServiceSection, StepSection
 
 if TYPE_CHECKING:
     from passcycle.scenarios.runner import (

@@ -34,7 +34,7 @@ import psutil
 
 from passcycle.errors import PlanError
 from passcycle.records import Measurement
-from passcycle.scenarios.config import DrillSection, ServiceSection, StepSection, UpstreamSection
+from passcycle.scenario_sections import DrillSection, ServiceSection, StepSection, UpstreamSection
 from passcycle.scenarios.processes import OwnedProcess, log_tail
 from passcycle.scenarios.service import Service, fill_port
 from passcycle.scenarios.steps import MISSING, extract, render

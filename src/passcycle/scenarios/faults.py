@@ -30,7 +30,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from passcycle.scenarios.config import FaultSection
+from passcycle.scenario_sections import FaultSection
 
 CHUNK = 65536
 TICK = 0.05  # seconds between checks of the schedule (down on/off, blackholes ended)

@@ -12,7 +12,7 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
-from passcycle.scenarios.config import ScenarioSection
+from passcycle.scenario_sections import ScenarioSection
 
 SAMPLE_SIZE = 2000  # response times kept per scenario, for baselines' statistics
 

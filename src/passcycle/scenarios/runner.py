@@ -25,7 +25,7 @@ from pathlib import Path
 
 from passcycle.errors import PlanError, RunError
 from passcycle.records import Measurement
-from passcycle.scenarios.config import ScenarioSection, ServiceSection, UpstreamSection
+from passcycle.scenario_sections import ScenarioSection, ServiceSection, UpstreamSection
 from passcycle.scenarios.faults import FaultHits
 from passcycle.scenarios.load import (
     LoadProgress,

@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 
 from passcycle.errors import PlanError, RunError
-from passcycle.scenarios.config import ServiceSection
+from passcycle.scenario_sections import ServiceSection
 from passcycle.scenarios.load import free_port
 from passcycle.scenarios.processes import OwnedProcess, log_tail
 

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from passcycle.errors import PlanError, RunError
-from passcycle.scenarios.config import ServiceSection, UpstreamSection
+from passcycle.scenario_sections import ServiceSection, UpstreamSection
 from passcycle.scenarios.faults import FaultProxy
 from passcycle.scenarios.load import free_port
 from passcycle.scenarios.processes import OwnedProcess, log_tail

@@ -7,61 +7,25 @@ and every message names a webhook by its position only ("webhook #1").
 
 from __future__ import annotations
 
-import re
 import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
-from urllib.parse import urlsplit
-
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from typing import TYPE_CHECKING, Any
 
 from passcycle import __version__
-from passcycle.errors import PlanError
 from passcycle.records import KpiVerdict, Verdict
-from passcycle.sections import Seconds
+from passcycle.sanitize import visible
+from passcycle.sections import AlertsSection
 from passcycle.targets import format_value
 
 if TYPE_CHECKING:
     import httpx
 
-Event = Literal["breach", "regression", "critical", "recovery"]
-DEFAULT_EVENTS: tuple[Event, ...] = ("breach", "regression", "critical")
 FIRST_BACKOFF = 0.25  # seconds before the second attempt; doubles after each failure
 MAX_ATTEMPTS = 5
 MAX_TEXT = 3000  # Slack cuts a message's text at 40k; keep alerts short enough to read
 LISTED = 10  # tests, KPIs or issues named in one alert
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-
-
-class AlertsSection(BaseModel):
-    """[alerts] in the plan. It does not import plan.py (plan.py imports it): the config
-    below is plan.Section's."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    webhooks: list[SecretStr] = Field(default_factory=list)
-    on: list[Event] = Field(default_factory=lambda: list(DEFAULT_EVENTS))
-    timeout: Seconds = 5.0  # the most a run waits for all its webhooks together
-
-    @field_validator("webhooks")
-    @classmethod
-    def _urls(cls, webhooks: list[SecretStr]) -> list[SecretStr]:
-        for number, secret in enumerate(webhooks, 1):
-            parts = urlsplit(secret.get_secret_value())
-            if parts.scheme not in ("http", "https") or not parts.hostname:
-                # Not a ValueError: pydantic would quote the input (the secret) in its
-                # message; a PlanError passes through validation as it is.
-                raise PlanError(
-                    f"alerts.webhooks: webhook #{number} is not an http(s) URL",
-                    hint="write the receiver's full URL, e.g. a Slack incoming webhook "
-                    "(it is never printed)",
-                )
-        return webhooks
-
-
-AlertsConfig = AlertsSection
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,9 +130,7 @@ def _breach(kpi: KpiVerdict) -> dict[str, Any]:
 
 def _slack(text: object, limit: int = 200) -> str:
     """Text from a test, safe in Slack's mrkdwn: no control codes, no <links|or> @mentions."""
-    value = _CONTROL.sub("?", str(text))
-    if len(value) > limit:
-        value = value[: limit - 1] + "…"
+    value = visible(text, limit, oneline=True)
     return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
@@ -200,7 +162,7 @@ def _text(
 
 
 def send_alerts(
-    plan_alerts: AlertsConfig,
+    plan_alerts: AlertsSection,
     verdict: Verdict,
     previous_gate: bool | None,
     *,

@@ -8,8 +8,8 @@ from typing import Any
 
 from fastapi import APIRouter, Query
 
-from passcycle.console import issue_json, run_json
 from passcycle.records import BAD_OUTCOMES, SEVERITIES, KpiVerdict, PhaseStatus, Run
+from passcycle.render.json import issue_json, run_json
 from passcycle.report.scenarios import summarize
 from passcycle.serve.board import Board, Overview, Sighting, TestTrend
 from passcycle.targets import TargetSyntaxError, format_value, parse_target

@@ -7,13 +7,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from statistics import fmean
 
-import sqlalchemy as sa
-
 from passcycle.errors import UsageError
 from passcycle.plan import Plan
-from passcycle.records import BAD_OUTCOMES, Issue, KpiVerdict, PhaseStatus, Run
+from passcycle.records import Issue, KpiVerdict, PhaseStatus, Run
+from passcycle.refs import resolve_run
 from passcycle.store import History
-from passcycle.store.schema import issue_runs, issues, runs, test_results
 from passcycle.validate.flaky import classify, flip_rate, is_quarantined
 from passcycle.validate.phases import evaluate
 
@@ -158,59 +156,27 @@ class Board:
     def regressions(self, run: Run, baseline_id: int) -> list[str]:
         """Tests that passed in the baseline and fail in `run`, as the verdict counts them."""
         quarantine = self.plan.validate.quarantine if self.plan else []
-        t = test_results
-        with self.history._tx() as conn:
-            bad = conn.execute(
-                sa.select(t.c.nodeid, t.c.outcome, t.c.reruns).where(
-                    t.c.run_id == run.id, t.c.outcome.in_(sorted(BAD_OUTCOMES))
-                )
-            ).all()
-            failing = [
-                r.nodeid
-                for r in bad
-                if classify(r.outcome, tuple(r.reruns or ())) != "flaky"
-                and not is_quarantined(r.nodeid, quarantine)
-            ]
-            passed: set[str] = set()
-            for start in range(0, len(failing), 500):
-                passed.update(
-                    conn.scalars(
-                        sa.select(t.c.nodeid).where(
-                            t.c.run_id == baseline_id,
-                            t.c.nodeid.in_(failing[start : start + 500]),
-                            t.c.outcome == "passed",
-                        )
-                    )
-                )
+        failing = [
+            nodeid
+            for nodeid, outcome, reruns in self.history.bad_results(run.id)
+            if classify(outcome, reruns) != "flaky" and not is_quarantined(nodeid, quarantine)
+        ]
+        passed = self.history.passed_among(baseline_id, failing)
         return sorted(n for n in failing if n in passed)
 
     def run_detail(self, run_id: int) -> Run:
-        return self.history.get_run(run_id, project=self.project)
+        return resolve_run(self.history, run_id, self.project)
 
     def issue_history(self) -> dict[str, list[Sighting]]:
         """Each issue's sightings over the project's recent runs, newest first."""
-        project = self.project
-        recent = self.history.runs(project, limit=ISSUE_HISTORY_RUNS)
+        recent = self.history.runs(self.project, limit=ISSUE_HISTORY_RUNS)
         if not recent:
             return {}
-        oldest = recent[-1].id
-        query = (
-            sa.select(
-                issues.c.fingerprint,
-                issue_runs.c.run_id,
-                issue_runs.c.state,
-                issue_runs.c.test_count,
-            )
-            .join(issue_runs, issue_runs.c.issue_id == issues.c.id)
-            .where(issues.c.project == project, issue_runs.c.run_id >= oldest)
-            .order_by(issue_runs.c.run_id.desc())
-        )
         found: dict[str, list[Sighting]] = {}
-        with self.history._tx() as conn:
-            for row in conn.execute(query):
-                found.setdefault(row.fingerprint, []).append(
-                    Sighting(row.run_id, row.state, row.test_count)
-                )
+        for fingerprint, run_id, state, count in self.history.issue_sightings(
+            self.project, recent[-1].id
+        ):
+            found.setdefault(fingerprint, []).append(Sighting(run_id, state, count))
         return found
 
     def test_trends(self, limit_runs: int = 20) -> list[TestTrend]:
@@ -218,16 +184,6 @@ class Board:
         ids = [r.id for r in self.history.runs(self.project, limit=limit_runs)]
         if not ids:
             return []
-        t = test_results
-        query = (
-            sa.select(t.c.nodeid, t.c.run_id, t.c.outcome, t.c.duration)
-            .where(t.c.run_id.in_(ids))
-            .order_by(t.c.run_id.desc())
-        )
-        rows: dict[str, list[tuple[int, str, float]]] = {}
-        with self.history._tx() as conn:
-            for nodeid, run_id, outcome, duration in conn.execute(query):
-                rows.setdefault(nodeid, []).append((run_id, outcome, duration))
         return [
             TestTrend(
                 nodeid,
@@ -235,18 +191,12 @@ class Board:
                 tuple(d for _, _, d in seen),
                 tuple(r for r, _, _ in seen),
             )
-            for nodeid, seen in rows.items()
+            for nodeid, seen in self.history.test_series(ids).items()
         ]
 
     def status_counts(self) -> dict[tuple[str, str], int]:
         """Runs per (project, status), every project when the board names none."""
-        query = sa.select(runs.c.project, runs.c.status, sa.func.count()).group_by(
-            runs.c.project, runs.c.status
-        )
-        if self._project is not None:
-            query = query.where(runs.c.project == self._project)
-        with self.history._tx() as conn:
-            return {(p, s): n for p, s, n in conn.execute(query)}
+        return self.history.status_counts(self._project)
 
     def projects(self) -> list[str]:
         return [self._project] if self._project is not None else self.history.projects()

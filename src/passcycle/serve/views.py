@@ -12,10 +12,10 @@ from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from passcycle import __version__, strictjson
-from passcycle.console import fmt_duration
 from passcycle.records import BAD_OUTCOMES, OUTCOMES, SEVERITIES
 from passcycle.serve import api
 from passcycle.serve.board import Board
+from passcycle.targets import format_duration as fmt_duration
 from passcycle.targets import format_value
 
 TEMPLATES = Path(__file__).parent / "templates"

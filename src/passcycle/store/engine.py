@@ -35,11 +35,15 @@ _USERINFO = re.compile(r"(://[^/?#@:]*):[^/?#]*@")
 _QUERY_SECRET = re.compile(r"([?&;\s](?:" + "|".join(sorted(SECRET_KEYS)) + r")=)[^&#\s]*", re.I)
 
 
-def resolve_url(url: str | None, root: Path | None) -> URL:
-    """The history URL; relative SQLite paths are taken from the project root."""
-    # Sources, later wins: 1) sqlite:///<root>/.passcycle/history.db 2) PASSCYCLE_DB 3) `url`
+def resolve_url(url: str | None, root: Path | None, plan_url: str | None = None) -> URL:
+    """The history URL; relative SQLite paths are taken from the project root.
+
+    The one place its sources are ranked, later wins: sqlite:///<root>/.passcycle/history.db,
+    the plan's `history` (`plan_url`), PASSCYCLE_DB, then `url` (--db).
+    """
     root = (root or Path.cwd()).resolve()
-    chosen = url or os.environ.get(ENV_VAR) or f"sqlite:///{root / DEFAULT_PATH}"
+    default = f"sqlite:///{root / DEFAULT_PATH}"
+    chosen = url or os.environ.get(ENV_VAR) or plan_url or default
     try:
         parsed = sa.make_url(chosen)
     except (ArgumentError, ValueError):  # ValueError: a port that is not a number
@@ -85,14 +89,16 @@ def scrub(text: str, url: URL) -> str:
     return text
 
 
-def unforeseen(exc: BaseException, url: str | None, root: Path | None) -> HistoryError:
+def unforeseen(
+    exc: BaseException, url: str | None, root: Path | None, plan_url: str | None = None
+) -> HistoryError:
     """An error no branch here foresaw, in one line naming the history, without a password:
     a driver may echo what it was given (pysqlite reads `?timeout=` as a float and echoes
     the value it could not read)."""
     hint = "check the history URL (--db, PASSCYCLE_DB or `history` in the plan)"
     text = _first_line(exc)
     try:
-        resolved = resolve_url(url, root)
+        resolved = resolve_url(url, root, plan_url)
     except Exception:  # reading the URL is what failed: mask what reads as a password
         return HistoryError(f"cannot open the history: {_mask_text(text)}", hint=hint)
     # scrubbed whole: a password given again under another key is shown in the URL too

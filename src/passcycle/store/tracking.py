@@ -17,7 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from passcycle.records import SEVERITIES, Issue
+from passcycle.records import SEVERITIES, Issue, sighting
 from passcycle.store import rows
 from passcycle.store.schema import issue_runs, issues
 
@@ -43,13 +43,14 @@ def save(conn: Connection, project: str, run_id: int, issue: Issue) -> Issue:
     if existing is None:
         if issue.state == "fixed":
             return issue
+        seen = sighting(None, run_id, same_run=False)
         values = rows.issue_row(issue) | {
             "project": project,
             "fingerprint": issue.fingerprint,
-            "state": "new",
-            "first_seen": run_id,
-            "last_seen": run_id,
-            "occurrences": 1,
+            "state": seen.state,
+            "first_seen": seen.first_seen,
+            "last_seen": seen.last_seen,
+            "occurrences": seen.occurrences,
         }
         issue_id = rows.inserted_id(conn.execute(sa.insert(issues), values))
         _link(conn, issue_id, run_id, "new", issue.tests, exists=False)
@@ -63,13 +64,14 @@ def save(conn: Connection, project: str, run_id: int, issue: Issue) -> Issue:
     changes: dict[str, Any]
     if issue.state == "fixed":
         changes = {"state": "fixed"}
-    elif linked is not None and linked != "fixed":
-        changes = rows.issue_row(issue)  # the same run again: refresh, count once
     else:
+        # decided again here, under the store's lock: another run may have saved meanwhile
+        same_run = linked is not None and linked != "fixed"
+        seen = sighting(rows.issue_from_row(existing), run_id, same_run=same_run)
         changes = rows.issue_row(issue) | {
-            "state": "reopened" if existing["state"] == "fixed" else "recurring",
-            "last_seen": max(existing["last_seen"] or run_id, run_id),
-            "occurrences": existing["occurrences"] + 1,
+            "state": seen.state,
+            "last_seen": seen.last_seen,
+            "occurrences": seen.occurrences,
         }
     conn.execute(sa.update(issues).where(issues.c.id == existing["id"]).values(changes))
     stored = dict(existing) | changes

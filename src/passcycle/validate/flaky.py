@@ -29,6 +29,11 @@ def classify(first: str, reruns: Sequence[str]) -> str:
     return "broken"
 
 
+def flip_count(outcomes: Iterable[str]) -> int:
+    """How many times the verdict changed between pass and fail (skips say nothing)."""
+    return sum(a != b for a, b in pairwise(_verdicts(outcomes)))
+
+
 def flip_rate(outcomes: Sequence[str], window: int | None = None) -> float:
     """Share of consecutive runs whose verdict changed between pass and fail, oldest first.
 

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 
 from passcycle.plan import Plan
 from passcycle.records import Criterion, Issue, KpiVerdict, PhaseStatus
-from passcycle.targets import format_value, parse_target
-
-_CRITERION = re.compile(r"^\s*(?P<name>[A-Za-z_][\w.:-]*)\s*(?P<target>(?:<=|>=|==|!=|<|>).*)?$")
+from passcycle.targets import CRITERION, format_value, parse_target
 
 
 def evaluate(
@@ -67,7 +64,7 @@ def _criterion(
         return Criterion(text, True, f"all {len(kpis)} on target in run {run_id}")
     if keyword == "gate":
         return Criterion(text, gate, f"gate {'passed' if gate else 'failed'} in run {run_id}")
-    match = _CRITERION.match(text)
+    match = CRITERION.match(text)
     assert match is not None  # the plan validated it
     name = match["name"]
     verdict = kpis.get(name)

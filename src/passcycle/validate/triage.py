@@ -35,7 +35,17 @@ import math
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
-from passcycle.records import BAD_OUTCOMES, SEVERITIES, Frame, Issue, KpiVerdict, TestResult
+from passcycle.records import (
+    BAD_OUTCOMES,
+    SEVERITIES,
+    Frame,
+    Issue,
+    IssueKind,
+    KpiVerdict,
+    Severity,
+    TestResult,
+    sighting,
+)
 from passcycle.targets import format_value
 from passcycle.validate.fingerprint import (
     defining_file,
@@ -104,16 +114,14 @@ def is_error(result: TestResult, rules: SeverityRules) -> bool:
 
 def carry_over(issue: Issue, previous: Issue | None, run_id: int) -> Issue:
     """The issue as seen in run `run_id`, continuing the history of `previous`."""
-    if previous is None:
-        return replace(issue, state="new", first_seen=run_id, last_seen=run_id, occurrences=1)
-    first_seen = previous.first_seen if previous.first_seen is not None else run_id
-    if previous.last_seen == run_id:  # judged again within the same run: nothing new happened
-        state, occurrences = previous.state, previous.occurrences
-    else:
-        state = "reopened" if previous.state == "fixed" else "recurring"
-        occurrences = previous.occurrences + 1
+    same_run = previous is not None and previous.last_seen == run_id
+    seen = sighting(previous, run_id, same_run=same_run)
     return replace(
-        issue, state=state, first_seen=first_seen, last_seen=run_id, occurrences=occurrences
+        issue,
+        state=seen.state,
+        first_seen=seen.first_seen,
+        last_seen=seen.last_seen,
+        occurrences=seen.occurrences,
     )
 
 
@@ -151,12 +159,12 @@ def _title(exc_type: str, where: str, message: str, tests: int) -> str:
 def _severity(
     group: Sequence[TestResult],
     *,
-    kind: str,
+    kind: IssueKind,
     quarantined: bool,
     regression: bool,
     ran: int,
     rules: SeverityRules,
-) -> str:
+) -> Severity:
     if quarantined:
         return "low"
     if any(is_crash(r, rules) or is_collection_error(r, rules) for r in group):
@@ -184,6 +192,7 @@ def _issue(
     tests = tuple(dict.fromkeys(r.nodeid for r in group))
     flaky = all(classify(r.outcome, r.reruns) == "flaky" for r in group)
     regression = any(nodeid in baseline_passed for nodeid in tests)
+    kind: IssueKind
     if flaky:
         kind = "flaky"
     elif regression:
@@ -334,8 +343,8 @@ def rank(issues: Iterable[Issue], top: int | None = 5) -> list[Issue]:
 def breach_issue(
     verdict: KpiVerdict,
     *,
-    kind: str | None = None,
-    severity: str = "high",
+    kind: IssueKind | None = None,
+    severity: Severity = "high",
     previous: Issue | None = None,
     run_id: int | None = None,
 ) -> Issue:

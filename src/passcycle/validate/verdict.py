@@ -6,11 +6,13 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+from passcycle.covnote import cause_from_note
 from passcycle.plan import Plan
 from passcycle.records import (
     BAD_OUTCOMES,
     FileCoverage,
     Issue,
+    IssueKind,
     KpiVerdict,
     Measurement,
     Run,
@@ -18,7 +20,6 @@ from passcycle.records import (
     Verdict,
 )
 from passcycle.store import History
-from passcycle.test.covwarn import cause_from_note
 from passcycle.validate import kpis as kpi_engine
 from passcycle.validate import noise
 from passcycle.validate.baseline import Comparison
@@ -102,7 +103,7 @@ def judge_run(plan: Plan, history: History, run: Run, *, save: bool = True) -> V
 
     for verdict in verdicts:
         if verdict.status == "fail":
-            kind = "coverage_gap" if verdict.source == "coverage" else None
+            kind: IssueKind | None = "coverage_gap" if verdict.source == "coverage" else None
             prior = previous.get(breach_issue(verdict).fingerprint)
             issue = breach_issue(verdict, kind=kind, previous=prior, run_id=run.id)
             # a KPI's source ("tests") is no root cause; a coverage gap's worst file is
@@ -183,6 +184,9 @@ def _noise(
             spreads.get(name),
             min_effect=regression,
             scale=scale if name == "suite_work" else 1.0,
+        )
+        paired = noise.on_busier_machine(
+            paired, totals.get("suite_others"), base_values.get("suite_others")
         )
     return spreads, paired
 

@@ -10,7 +10,7 @@ from collections import Counter
 import pytest
 
 from passcycle.errors import ExitCode, UsageError
-from passcycle.test.junit import read_junit
+from passcycle.suite.junit import read_junit
 
 HANDMADE = """\
 <?xml version="1.0" encoding="UTF-8"?>

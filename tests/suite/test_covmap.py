@@ -13,8 +13,8 @@ import coverage
 import pytest
 
 from passcycle.errors import RunError
-from passcycle.test import covmap
-from passcycle.test.runner import SuiteSpec, run_suite
+from passcycle.suite import covmap
+from passcycle.suite.runner import SuiteSpec, run_suite
 
 QUICK = {"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}  # pytest starts faster without other plugins
 

@@ -23,6 +23,7 @@ from coverage.results import format_lines
 
 from passcycle.errors import RunError
 from passcycle.records import CoverageSummary, FileCoverage
+from passcycle.suite.plugin.mapdb import MapRows, append_map, combine_data, merge_maps, read_map
 
 # coverage's own search order for its settings (coverage/config.py, config_files_to_try).
 _RCFILES = (
@@ -59,7 +60,6 @@ def _relative(path: str, root: Path) -> str:
 
 def combine(data_file: Path, root: Path) -> None:
     """Fold the suffixed data files beside `data_file` (`coverage.db.*`) into it, maps too."""
-    from passcycle.test.plugin import combine_data  # the plugin writes the map; imports pytest
 
     rcfile = find_rcfile(root)
     combine_data(data_file, str(rcfile) if rcfile else None)
@@ -167,27 +167,15 @@ def tests_by_file(data_file: Path, root: Path) -> dict[str, dict[str, set[int]]]
     return dict(impact)
 
 
-def _read_map(data_file: Path) -> tuple[list[tuple[int, str, bytes]], list[tuple[str, str]]]:
-    """The map's rows in a data file (tables written by plugin.append_map); none: empty.
-
-    Read here with sqlite3 rather than through the plugin module, which imports pytest.
-    """
-    if not data_file.is_file():
-        return [], []
-    con = sqlite3.connect(f"{data_file.resolve().as_uri()}?mode=ro", uri=True)
+def _read_map(data_file: Path) -> MapRows:
+    """The map's rows in a data file (plugin/mapdb.py's tables); none: empty."""
     try:
-        names = {row[0] for row in con.execute("SELECT name FROM sqlite_master")}
-        if "passcycle_test" not in names:
-            return [], []
-        linesets = con.execute("SELECT id, path, numbits FROM passcycle_lineset").fetchall()
-        return linesets, con.execute("SELECT nodeid, linesets FROM passcycle_test").fetchall()
+        return read_map(data_file, strict=True)
     except sqlite3.DatabaseError as exc:
         raise RunError(
             f"cannot read the coverage map in {data_file}: {exc}",
             hint="the file is damaged or not a coverage data file; re-run the suite",
         ) from None
-    finally:
-        con.close()
 
 
 def tests_by_line(impact: dict[str, dict[str, set[int]]]) -> dict[str, dict[int, set[str]]]:
@@ -221,8 +209,6 @@ def portable(data_file: Path, root: Path) -> bytes:
     """The lines and arcs of `data_file` and its per-test map, with paths relative to
     `root`, as the bytes of a coverage data file: what a shard keeps in the history, for a
     merge on another machine whose checkout may live elsewhere."""
-    from passcycle.test.plugin import append_map  # imports pytest: only when sharding
-
     source = coverage.CoverageData(basename=str(data_file))
     source.read()
     linesets, tests = _read_map(data_file)
@@ -246,8 +232,6 @@ def merge_portable(parts: list[bytes], root: Path, out_file: Path) -> None:
     def here(path: str) -> str:
         return path if os.path.isabs(path) else str(root.resolve() / path)
 
-    from passcycle.test.plugin import _merge_maps, append_map
-
     maps = []
     with tempfile.TemporaryDirectory(prefix="passcycle-merge-") as tmp:
         for index, blob in enumerate(parts):
@@ -260,6 +244,6 @@ def merge_portable(parts: list[bytes], root: Path, out_file: Path) -> None:
             maps.append(([(i, here(path), bits) for i, path, bits in linesets], list(tests)))
     merged.write()
     # the shards' per-test maps as one: `retest` after a merge selects as after a full run
-    linesets, tests = _merge_maps(maps)
+    linesets, tests = merge_maps(maps)
     if tests:
         append_map(out_file, linesets, tests, replace=True)

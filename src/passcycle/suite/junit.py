@@ -12,7 +12,7 @@ from pathlib import Path
 from xml.parsers import expat
 
 from passcycle.errors import UsageError
-from passcycle.records import TestResult
+from passcycle.records import Outcome, TestResult
 
 MESSAGE_LIMIT = 2_000
 TRACEBACK_LIMIT = 8_000
@@ -85,7 +85,8 @@ def _case(case: ET.Element, path: Path) -> TestResult:
     nodeid, file = _nodeid(case)
     duration = _seconds(case.get("time"), path, nodeid)
     children = {child.tag: child for child in reversed(list(case))}  # the first of each kind
-    for tag, outcome in (("failure", "failed"), ("error", "error")):
+    bad: tuple[tuple[str, Outcome], ...] = (("failure", "failed"), ("error", "error"))
+    for tag, outcome in bad:
         element = children.get(tag)
         if element is not None:
             text = (element.text or "").strip()
@@ -103,11 +104,11 @@ def _case(case: ET.Element, path: Path) -> TestResult:
     skipped = children.get("skipped")
     if skipped is not None:
         # pytest writes xfails as <skipped type="pytest.xfail">.
-        outcome = "xfailed" if skipped.get("type") == "pytest.xfail" else "skipped"
+        skip: Outcome = "xfailed" if skipped.get("type") == "pytest.xfail" else "skipped"
         reason = skipped.get("message") or (skipped.text or "").strip()
         return TestResult(
             nodeid=nodeid,
-            outcome=outcome,
+            outcome=skip,
             duration=duration,
             file=file,
             message=reason[:MESSAGE_LIMIT] or None,

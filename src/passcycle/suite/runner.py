@@ -1,7 +1,7 @@
 """The suite runner: pytest in a subprocess, its outcomes streamed back as they happen.
 
-pytest runs in the user's interpreter with passcycle's plugin (plugin.py, copied beside
-the run as `passcycle_pytest_plugin`), in its own process group. The runner tails the
+pytest runs in the user's interpreter with passcycle's plugin (the plugin/ package, copied
+beside the run as `passcycle_pytest_plugin`), in its own process group. The runner tails the
 plugin's events, so a crash or a hang is pinned on the test that was running, and the
 rest of the suite is resumed in a fresh process instead of lost.
 
@@ -12,26 +12,32 @@ leave pytest-xdist workers and the processes tests start running.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
 import shutil
-import signal
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
 from passcycle.errors import PytestUsageError, RunError
 from passcycle.guardian import GUARDIAN
-from passcycle.records import BAD_OUTCOMES, CoverageSummary, FileCoverage, Frame, TestResult
-from passcycle.test.covwarn import WARNINGS_PREFIX, read_unmeasured, warning_files
-from passcycle.test.covwarn import note as unmeasured_note
+from passcycle.records import BAD_OUTCOMES, CoverageSummary, FileCoverage, TestResult
+from passcycle.suite.covmap import find_rcfile
+from passcycle.suite.covwarn import WARNINGS_PREFIX, read_unmeasured, warning_files
+from passcycle.suite.covwarn import note as unmeasured_note
+from passcycle.suite.machine import mark as cpu_mark
+from passcycle.suite.machine import others_since
+from passcycle.suite.process import (
+    death,
+    kill_group,
+    result_from_event,
+    set_parent_death_signal,
+)
+from passcycle.suite.spec import Progress, SuiteOutcome, SuiteSpec
 
 PLUGIN_MODULE = "passcycle_pytest_plugin"
 MAX_RESUMES = 10
@@ -60,47 +66,6 @@ _OUTER_PYTEST_VARS = (
 )
 
 
-@dataclass(frozen=True)
-class SuiteSpec:
-    """What to run. `artifacts` is this run's folder: coverage.db, events, pytest.log."""
-
-    root: Path
-    artifacts: Path
-    tests: list[str] = field(default_factory=list)  # paths under root; empty: pytest's default
-    source: list[str] = field(default_factory=list)  # coverage source; empty: no coverage
-    pytest_args: list[str] = field(default_factory=list)
-    python: str = sys.executable
-    timeout: float | None = None  # per test, seconds
-    branch: bool = True
-    env: dict[str, str] = field(default_factory=dict)
-    select: list[str] | None = None  # node ids; None: every collected test
-
-
-@dataclass(frozen=True)
-class Progress:
-    done: int
-    total: int | None  # None until pytest has collected
-    failures: int
-    current: str | None  # node id of the test running now
-    elapsed: float
-
-
-@dataclass(frozen=True)
-class SuiteOutcome:
-    results: list[TestResult]  # in order; collection errors are "error" results on the file
-    collected: int
-    exit_status: int  # pytest's exit code of the last process (1 when a crash was recorded)
-    note: str | None  # what happened, when it was not a normal run
-    coverage: CoverageSummary | None
-    files: list[FileCoverage]
-    coverage_file: Path | None
-    duration: float
-    log: Path
-    # pytest's own account and passcycle's disagree (exit status or failed tests): the run
-    # cannot be passed (#9); None when they agree
-    disagreement: str | None = None
-
-
 def run_suite(
     spec: SuiteSpec,
     on_progress: Callable[[Progress], None] | None = None,
@@ -108,48 +73,6 @@ def run_suite(
 ) -> SuiteOutcome:
     """Run the suite once (resuming after crashes) and return every outcome."""
     return _Run(spec, on_progress, on_result).execute()
-
-
-def _signal_name(number: int) -> str:
-    try:
-        return signal.Signals(number).name
-    except ValueError:
-        return f"signal {number}"
-
-
-def _death(returncode: int) -> tuple[str, str]:
-    """(the message's parenthesis, the note's short form) for a dead pytest process."""
-    if returncode < 0:
-        name = _signal_name(-returncode)
-        return f"signal {-returncode}, {name}", name
-    return f"exit code {returncode}", f"exit code {returncode}"
-
-
-def _set_parent_death_signal() -> None:  # pragma: no cover - runs in the child
-    # Linux: pytest dies with passcycle even when passcycle is SIGKILLed. The signal is tied
-    # to the thread that forked, so run_suite must not be called from a short-lived thread.
-    if sys.platform.startswith("linux"):
-        import ctypes
-
-        with contextlib.suppress(OSError, AttributeError):
-            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-
-
-def _result_from_event(event: dict[str, Any]) -> TestResult:
-    return TestResult(
-        nodeid=event["nodeid"],
-        outcome=event["outcome"],
-        duration=float(event.get("duration") or 0.0),
-        file=event.get("file") or event["nodeid"].split("::", 1)[0],
-        exc_type=event.get("exc_type"),
-        message=event.get("message"),
-        traceback=event.get("traceback"),
-        frames=tuple(Frame(str(p), int(n), str(f), bool(i)) for p, n, f, i in event["frames"]),
-        when=event.get("when"),
-        cpu=event.get("cpu"),
-        solo=event.get("solo"),
-        probe=event.get("probe"),
-    )
 
 
 class _Run:
@@ -175,6 +98,7 @@ class _Run:
         self.collect_errors = 0
         self.notes: list[str] = []
         self.started = time.monotonic()
+        self.cpu_start = cpu_mark()
         # per process
         self.running: dict[str, float] = {}  # node id -> when it started
         self.finish_status: int | None = None
@@ -195,8 +119,10 @@ class _Run:
             leftover.unlink()
         plugin_dir = Path(tempfile.mkdtemp(prefix="passcycle-plugin-"))
         try:
-            shutil.copyfile(
-                Path(__file__).with_name("plugin.py"), plugin_dir / f"{PLUGIN_MODULE}.py"
+            shutil.copytree(
+                Path(__file__).with_name("plugin"),
+                plugin_dir / PLUGIN_MODULE,
+                ignore=shutil.ignore_patterns("__pycache__"),
             )
             exit_status = self._run_with_resumes(plugin_dir)
         finally:
@@ -220,7 +146,7 @@ class _Run:
             stuck = self._record_dead_tests(returncode, killed)
             remaining = [n for n in self.collected_ids or [] if n not in self.done]
             resumed = bool(remaining) and attempt < MAX_RESUMES and len(self.results) > before
-            self._note_death(returncode, killed, stuck, resumed, bool(remaining))
+            self._notedeath(returncode, killed, stuck, resumed, bool(remaining))
             if not resumed:
                 return PYTEST_FAILED
             select = remaining
@@ -234,7 +160,7 @@ class _Run:
             raise self._usage_error()
         why = "died" if returncode < 0 else "stopped"
         raise RunError(
-            f"pytest {why} before collecting any test ({_death(returncode)[0]}); "
+            f"pytest {why} before collecting any test ({death(returncode)[0]}); "
             f"log {self.log_path}:\n{self._log_tail()}",
             hint=self._hint(),
         )
@@ -243,7 +169,7 @@ class _Run:
         stuck = list(self.running)
         if killed:  # only the tests past their deadline hung; the others are resumed
             stuck = [n for n, t in self.running.items() if self._overdue(t, time.monotonic())]
-        cause = _death(returncode)[0]
+        cause = death(returncode)[0]
         for nodeid in stuck:
             if killed:
                 exc_type = "Timeout"
@@ -269,16 +195,16 @@ class _Run:
         self.running.clear()
         return stuck
 
-    def _note_death(
+    def _notedeath(
         self, returncode: int, killed: bool, stuck: list[str], resumed: bool, remaining: bool
     ) -> None:
         where = ", ".join(stuck)
         if killed:
             what = f"{where} hung past the {float(self.spec.timeout or 0)}s timeout and was killed"
         elif stuck:
-            what = f"the interpreter crashed in {where} ({_death(returncode)[1]})"
+            what = f"the interpreter crashed in {where} ({death(returncode)[1]})"
         else:
-            what = f"pytest died outside any test ({_death(returncode)[1]})"
+            what = f"pytest died outside any test ({death(returncode)[1]})"
         if resumed:
             what += "; the remaining tests were resumed"
         elif remaining:
@@ -293,7 +219,7 @@ class _Run:
             "-m",
             "pytest",
             "-p",
-            PLUGIN_MODULE,
+            f"{PLUGIN_MODULE}.entry",
             *self.spec.tests,
             *self.spec.pytest_args,
         ]
@@ -311,7 +237,7 @@ class _Run:
                     "data_file": str(self.data_file),
                     "source": list(self.spec.source),
                     "branch": self.spec.branch,
-                    "rcfile": _rcfile(self.spec.root),
+                    "rcfile": str(find_rcfile(self.spec.root) or "") or None,
                     "warnings": str(self.artifacts / WARNINGS_PREFIX),
                 }
             )
@@ -372,7 +298,7 @@ class _Run:
                     stdout=log,
                     stderr=subprocess.STDOUT,
                     start_new_session=True,  # its own process group, killed as one
-                    preexec_fn=_set_parent_death_signal,
+                    preexec_fn=set_parent_death_signal,
                 )
             except OSError as exc:
                 raise RunError(
@@ -384,7 +310,7 @@ class _Run:
             return self._watch(proc)
         finally:
             if proc.poll() is None:  # interrupted (Ctrl-C) or an error in a callback
-                _kill_group(proc)
+                kill_group(proc)
             GUARDIAN.release(proc.pid)
 
     def _watch(self, proc: subprocess.Popen) -> tuple[int, bool]:
@@ -400,7 +326,7 @@ class _Run:
                     return returncode, False
                 now = time.monotonic()
                 if any(self._overdue(t, now) for t in self.running.values()):
-                    _kill_group(proc)
+                    kill_group(proc)
                     self._read_events(events, buffer)
                     self.events_offset = events.tell()
                     return proc.wait(), True
@@ -434,7 +360,7 @@ class _Run:
             self.running[event["nodeid"]] = time.monotonic()
         elif kind == "result":
             self.running.pop(event["nodeid"], None)
-            result = _result_from_event(event)
+            result = result_from_event(event)
             if result.exc_type == "Crash":  # a pytest-xdist worker died; xdist replaced it
                 self.notes.append(f"the interpreter crashed in {result.nodeid} (xdist worker)")
             if result.outcome in BAD_OUTCOMES:
@@ -536,7 +462,7 @@ class _Run:
         summary: CoverageSummary | None = None
         files: list[FileCoverage] = []
         if coverage_file is not None:
-            from passcycle.test.covmap import summarize
+            from passcycle.suite.covmap import summarize
 
             summary, files = summarize(coverage_file, self.spec.root)
         if self.spec.source:
@@ -558,6 +484,7 @@ class _Run:
             duration=time.monotonic() - self.started,
             log=self.log_path,
             disagreement="; ".join(self.disagreements) or None,
+            others=others_since(self.cpu_start),
         )
 
     def _finish_coverage(self) -> Path | None:
@@ -566,20 +493,7 @@ class _Run:
         # A process that crashed left its suffixed file (flushed at each test switch) behind;
         # the plugin combines at session end, so only a last crash leaves some here.
         if any(self.artifacts.glob("coverage.db.*")):
-            from passcycle.test.covmap import combine
+            from passcycle.suite.covmap import combine
 
             combine(self.data_file, self.spec.root)
         return self.data_file if self.data_file.exists() else None
-
-
-def _rcfile(root: Path) -> str | None:
-    from passcycle.test.covmap import find_rcfile
-
-    found = find_rcfile(root)
-    return str(found) if found else None
-
-
-def _kill_group(proc: subprocess.Popen) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from passcycle.errors import PasscycleError
 from passcycle.plan import Plan
-from passcycle.test.runner import SuiteSpec, run_suite
+from passcycle.suite.runner import SuiteSpec, run_suite
 
 
 def rerun_isolated(

@@ -15,14 +15,9 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from passcycle.covnote import CAUSE_HEAD, FIX, FIX_HEAD, NOTE_HEAD
+
 WARNINGS_PREFIX = "coverage-warnings"  # the plugin writes "<prefix>.<pid>.json"
-NOTE_HEAD = "coverage measured nothing of "
-CAUSE_HEAD = "coverage.py warned "
-FIX_HEAD = " — fix: "
-FIX = (
-    "install the project editable (pip install -e .), "
-    "or set [project] source to what the tests import"
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,28 +104,3 @@ def cause(unmeasured: Unmeasured, source: list[str]) -> str:
 def note(unmeasured: Unmeasured, source: list[str]) -> str:
     """One segment of the run's note: what, coverage's words, why, and the fix."""
     return f"{NOTE_HEAD}{', '.join(source)}: {cause(unmeasured, source)}{FIX_HEAD}{FIX}"
-
-
-def split_note(text: str | None) -> tuple[str | None, str | None]:
-    """(the rest of a run's note, its coverage-measured-nothing segment), either None."""
-    if not text:
-        return None, None
-    segments = text.split("; ")
-    ours = next((s for s in segments if s.startswith(NOTE_HEAD)), None)
-    rest = "; ".join(s for s in segments if s is not ours)
-    return rest or None, ours
-
-
-def cause_from_note(text: str | None) -> str | None:
-    """The root cause of a coverage issue, from the note of the run that measured nothing."""
-    ours = split_note(text)[1]
-    if ours is None:
-        return None
-    at = ours.find(CAUSE_HEAD)
-    if at < 0:
-        return None
-    return ours[at:].split(FIX_HEAD, 1)[0]
-
-
-def is_unmeasured_cause(root_cause: str | None) -> bool:
-    return bool(root_cause) and str(root_cause).startswith(CAUSE_HEAD + '"')

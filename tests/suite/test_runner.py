@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from passcycle.errors import ExitCode, PytestUsageError, RunError
-from passcycle.test.covmap import tests_by_file
-from passcycle.test.runner import Progress, SuiteSpec, run_suite
+from passcycle.suite.covmap import tests_by_file
+from passcycle.suite.runner import Progress, SuiteSpec, run_suite
 
 PYPROJECT = """\
 [tool.pytest.ini_options]

@@ -10,7 +10,7 @@ import pytest
 from gitkit import git
 
 from passcycle.errors import ExitCode
-from passcycle.test.shards import parse_shard
+from passcycle.suite.shards import parse_shard
 
 CODE = """\
 def add(a, b):

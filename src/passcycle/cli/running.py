@@ -1,0 +1,251 @@
+"""The commands that run the project: init, test, run, merge, retest and the cycle."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from passcycle.cli.app import (
+    CiOpt,
+    JsonOpt,
+    WorkersOpt,
+    _cycle,
+    app,
+    options,
+)
+from passcycle.errors import UsageError
+
+if TYPE_CHECKING:
+    pass
+
+
+@app.command()
+def init(
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing plan.")] = False,
+) -> None:
+    """Write passcycle.toml: the execution plan's KPIs, targets and four phases."""
+    from passcycle import console
+    from passcycle.plan import init_plan
+
+    path = init_plan((options.project_dir or Path.cwd()).resolve(), force=force)
+    console.out.print(f"wrote {path.name}: 14 KPIs and 4 phases from the execution plan")
+    console.out.print("[dim]next: passcycle test[/]")
+
+
+@app.command(
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+)
+def test(
+    ctx: typer.Context,
+    json_: JsonOpt = False,
+    no_cov: Annotated[bool, typer.Option("--no-cov", help="Skip coverage.")] = False,
+    shard: Annotated[
+        str | None,
+        typer.Option(
+            "--shard",
+            metavar="K/N",
+            help="Run shard K of N (balanced by recorded durations); `passcycle merge` joins them.",
+        ),
+    ] = None,
+    group: Annotated[
+        str | None,
+        typer.Option("--group", help="The split a shard belongs to (default: the git commit)."),
+    ] = None,
+) -> None:
+    """Run the test suite with coverage and record the run. Arguments after -- go to pytest."""
+    from passcycle import console
+    from passcycle.suite.shards import parse_shard
+
+    # a bad K/N is refused before the plan is read or anything is printed
+    number, total = parse_shard(shard) if shard is not None else (0, 0)
+    cycle = _cycle()
+    if not json_:
+        console.show_detected(cycle.plan.detected)
+    progress = console.Progress()
+    if shard is not None:
+        if no_cov:
+            raise UsageError("--shard needs coverage: the merged run's coverage is theirs")
+        with progress.live():
+            outcome, grp = cycle.shard(
+                number, total, list(ctx.args), group=group, on_progress=progress,
+                on_stage=console.info,
+            )  # fmt: skip
+        if json_:
+            data = console.test_json(outcome)
+            data["shard"] = {"number": number, "total": total, "group": grp}
+            console.print_json(data)
+        else:
+            console.show_test_summary(outcome)
+            console.info(
+                f"shard {number}/{total} of group {grp} recorded; once all {total} have run:"
+                f" passcycle merge --group {grp}"
+            )
+        raise typer.Exit(outcome.exit_code)
+    if group is not None:
+        raise UsageError("--group names a split of shards: give --shard K/N with it")
+    with progress.live():
+        outcome = cycle.test(list(ctx.args), coverage=not no_cov, on_progress=progress)
+    if json_:
+        console.print_json(console.test_json(outcome))
+    else:
+        console.show_test_summary(outcome)
+    raise typer.Exit(outcome.exit_code)
+
+
+@app.command(
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+)
+def run(
+    ctx: typer.Context,
+    json_: JsonOpt = False,
+    ci: CiOpt = False,
+    workers: WorkersOpt = 0,
+) -> None:
+    """The full cycle: Test, then Validate — KPIs, issues, phases and the gate. Exit 0 on pass."""
+    from passcycle import console
+
+    cycle = _cycle()
+    if not json_:
+        console.show_detected(cycle.plan.detected)
+    progress = console.Progress()
+    with progress.live():
+        result = cycle.run(
+            list(ctx.args),
+            on_progress=progress,
+            on_stage=console.info,
+            on_load=progress.load,
+            workers=workers,
+            formats=_formats(ci),
+        )
+    _judged(cycle, result, json_=json_)
+
+
+@app.command()
+def merge(
+    group: Annotated[
+        str | None,
+        typer.Option("--group", help="The split to merge (default: the newest shard's)."),
+    ] = None,
+    json_: JsonOpt = False,
+    ci: CiOpt = False,
+    workers: WorkersOpt = 0,
+) -> None:
+    """Join the shards of a split into one run (results, coverage), then Validate it."""
+    from passcycle import console
+
+    cycle = _cycle()
+    progress = console.Progress()
+    with progress.live():
+        result = cycle.merge(
+            group,
+            on_stage=console.info,
+            on_load=progress.load,
+            workers=workers,
+            formats=_formats(ci),
+        )
+    _judged(cycle, result, json_=json_)
+
+
+def _formats(ci: bool) -> tuple[str, ...]:
+    return ("html", "md", "junit", "json") if ci else ("html", "md")
+
+
+def _judged(cycle: Any, result: Any, *, json_: bool) -> None:
+    """A concluded run's summary: its tests, scenarios, verdict, reports and any alert that
+    was not delivered; exit with its code."""
+    from passcycle import console
+
+    outcome, verdict, tips = result.outcome, result.verdict, result.suggestions
+    reports, alerts, scenarios = result.reports, result.alerts, result.scenarios
+    if json_:
+        data = console.verdict_json(verdict)
+        data.update({k: v for k, v in console.test_json(outcome).items() if k != "run"})
+        data["scenarios"] = console.scenarios_json(scenarios)
+        for issue in data["issues"]:
+            tip = tips.get(issue["fingerprint"])
+            issue["suggestion"] = console.suggestion_json(tip) if tip else None
+        console.print_json(data)
+    else:
+        console.show_test_summary(outcome, slowest=3, failures=0)
+        console.show_scenarios(scenarios)
+        console.show_verdict(verdict, tips)
+        console.show_reports(reports, cycle.plan.root)
+    for line in alerts:
+        console.info(line)
+    raise typer.Exit(result.exit_code)
+
+
+@app.command(
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+)
+def retest(
+    ctx: typer.Context,
+    all_: Annotated[bool, typer.Option("--all", help="Re-run every test.")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="List the selection and why, run nothing.")
+    ] = False,
+    json_: JsonOpt = False,
+) -> None:
+    """Re-run the failed tests and the tests a change since the last run can affect."""
+    from passcycle import console
+
+    cycle = _cycle()
+    if dry_run:
+        base, selection = cycle.retest_selection()
+        if json_:
+            from passcycle.fix.retest import Retest
+
+            console.print_json(console.retest_json(Retest(base, selection, None, None, [])))
+        else:
+            console.show_selection(base, selection)
+        return
+    progress = console.Progress("re-test")
+    with progress.live():
+        outcome = cycle.retest(list(ctx.args), everything=all_, on_progress=progress)
+    if json_:
+        console.print_json(console.retest_json(outcome))
+    else:
+        console.show_retest(outcome)
+    raise typer.Exit(outcome.exit_code)
+
+
+@app.command("cycle")
+def cycle_(
+    watch: Annotated[
+        bool, typer.Option("--watch", "-w", help="On a failed gate, wait for fixes and re-test.")
+    ] = False,
+) -> None:
+    """The whole loop: Test, Validate; then re-test on every save and run the full pass
+    when the re-test is green. Stops at Pass (exit 0) or Ctrl-C (with a summary)."""
+    from passcycle import console
+    from passcycle.loop import Changed, CycleLog, FullPass, Retested, Waiting, run_cycle
+
+    cycle = _cycle()
+    log = CycleLog()
+    progress = console.Progress()
+    try:
+        with progress.live():
+            for event in run_cycle(cycle, watch=watch, log=log, on_progress=progress):
+                if isinstance(event, FullPass):
+                    result = event.result
+                    console.show_test_summary(result.outcome, slowest=0, failures=0)
+                    console.show_scenarios(result.scenarios)
+                    console.show_verdict(result.verdict, result.suggestions)
+                    console.show_reports(result.reports, cycle.plan.root)
+                    for line in result.alerts:
+                        console.info(line)
+                elif isinstance(event, Waiting):
+                    console.out.print("[dim]waiting for changes… (Ctrl-C to stop)[/]")
+                elif isinstance(event, Changed):
+                    shown = ", ".join(event.paths[:3]) + (" …" if len(event.paths) > 3 else "")
+                    console.out.print(f"\n[bold]changed:[/] {console.clean(shown)}")
+                elif isinstance(event, Retested):
+                    console.show_retest(event.retest)
+                console.out.file.flush()
+    except KeyboardInterrupt:
+        console.show_cycle_summary(log)
+        raise typer.Exit(130) from None
+    console.show_cycle_summary(log)
+    raise typer.Exit(0 if log.passed else 1)

@@ -1,0 +1,140 @@
+"""The cycle: Test -> Validate -> Fix -> Test -> Pass, over one plan and one history."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from passcycle.errors import (
+    PasscycleError,
+    UsageError,
+)
+from passcycle.plan import Plan
+from passcycle.records import (
+    BAD_OUTCOMES,
+    Run,
+    TestOutcome,
+)
+from passcycle.refs import resolve_run
+from passcycle.store import History
+
+if TYPE_CHECKING:
+    pass
+
+from passcycle.cycle.constants import MAX_RERUN, REPORT_FORMATS, ProgressHook
+from passcycle.cycle.operations import _default_service
+from passcycle.cycle.results import RunResult
+from passcycle.cycle.sharding import Sharding
+
+
+class Cycle(Sharding):
+    """The core API under the CLI: each method is one command's work, with no printing.
+    Its parts live beside it, each building on the one before: base.py (the plan, the
+    history, judging), testphase.py, operations.py, concluding.py, retesting.py,
+    sharding.py."""
+
+    __test__ = False
+
+    def run(
+        self,
+        pytest_args: Sequence[str] = (),
+        *,
+        kind: str = "run",
+        on_progress: ProgressHook | None = None,
+        on_stage: Callable[[str], None] | None = None,
+        on_load: ProgressHook | None = None,
+        workers: int = 0,
+        formats: Sequence[str] = REPORT_FORMATS,
+    ) -> RunResult:
+        """The full cycle: Test, re-run failures in isolation, the plan's scenarios against
+        its service, Validate, then what a judged run ends with (`conclude`)."""
+        scenarios = self.plan.model.scenarios
+        drills = self.plan.model.drills
+        service = self.plan.model.service or _default_service()
+        try:
+            if scenarios:
+                from passcycle.scenarios import preflight
+
+                # a target load may not go to is refused before anything runs, tests included
+                preflight(service, scenarios, self.plan.root, workers, 0, self.plan.model.upstreams)
+            if drills:
+                from passcycle.scenarios.drills import check_drills
+
+                check_drills(service, drills)
+        except PasscycleError as exc:
+            self._refused(kind, exc)
+            raise
+        outcome = self.test(pytest_args, kind=kind, on_progress=on_progress, finish=False)
+        end = outcome.end
+        assert end is not None
+        notes: list[str] = []
+        with self._until_finished(outcome.run.id):
+            failed = [r.nodeid for r in outcome.results if r.outcome in BAD_OUTCOMES]
+            if failed and self.plan.validate.reruns and end.status != "error":
+                if on_stage:
+                    on_stage(f"re-running {min(len(failed), MAX_RERUN)} failed tests in isolation")
+                self.rerun_failures(outcome.run, failed, pytest_args)
+            if (scenarios or drills) and end.status != "error":
+                if on_stage:
+                    what = [
+                        f"{len(x)} {name if len(x) > 1 else name[:-1]}"
+                        for x, name in ((scenarios, "scenarios"), (drills, "drills"))
+                        if x
+                    ]
+                    on_stage(f"running {' and '.join(what)} against the service")
+                notes = self.run_scenarios(outcome.run, workers=workers, on_progress=on_load)
+        note = "; ".join(filter(None, [end.note, *notes])) or None
+        finished = self.history.finish_run(outcome.run.id, end.status, end.code, note, end.counts)
+        outcome = replace(outcome, run=finished, note=note, end=None)
+        return self.conclude(outcome, self.validate(finished.id), formats)
+
+    def show(self, ref: str | int = "latest") -> TestOutcome:
+        run = resolve_run(self.history, ref, self.plan.name)
+        summary, files = self.history.coverage(run.id)
+        return TestOutcome(run, self.history.results(run.id), summary, files, run.note)
+
+    def runs(self, limit: int = 20) -> list[Run]:
+        return self.history.runs(project=self.plan.name, limit=limit)
+
+    def set_baseline(self, ref: str | int = "full", *, force: bool = False) -> Run:
+        """Make a run the baseline. A run that did not finish is refused; one that is part
+        of the suite or failed its gate is refused unless `force` (#9)."""
+        run = resolve_run(self.history, ref, self.plan.name)
+        if run.status in ("running", "interrupted", "error"):
+            why = f": {run.note}" if run.note else ""
+            raise UsageError(
+                f"run {run.id} is {run.status}{why}; it cannot be the baseline",
+                hint="pick a finished run from `passcycle history`",
+            )
+        refused = None
+        if run.partial:
+            refused = f"run {run.id} is a {run.kind} of part of the suite"
+        elif run.gate is False:
+            refused = f"run {run.id} failed its gate (status {run.status})"
+        elif run.gate is None and run.status != "passed":
+            refused = f"run {run.id} is {run.status} and was never judged"
+        if refused and not force:
+            raise UsageError(
+                f"{refused}: a baseline is what later runs must match",
+                hint="pick a full run that passed its gate, or give --force to insist",
+            )
+        self.history.set_baseline(self.plan.name, run.id)
+        return run
+
+    def baseline(self) -> Run | None:
+        return self.history.baseline(self.plan.name)
+
+
+def open_history(plan: Plan, url: str | None = None) -> History:
+    """The plan's history, unless PASSCYCLE_DB or --db say otherwise (store/engine.py
+    ranks them)."""
+    try:
+        return History.open(url, root=plan.root, plan_url=plan.project.history or None)
+    except PasscycleError:
+        raise
+    except Exception as exc:  # a driver error we did not foresee still gets one line
+        from passcycle.store.engine import unforeseen
+
+        # without the URL's passwords: a driver may echo what it was given
+        raise unforeseen(exc, url, plan.root, plan.project.history or None) from None

@@ -1,0 +1,85 @@
+"""The plan's scenarios and drills against its running service, kept with the run."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from passcycle.errors import (
+    ExitCode,
+    PasscycleError,
+)
+from passcycle.records import (
+    Run,
+)
+
+if TYPE_CHECKING:
+    from passcycle.report.scenarios import ScenarioSummary
+
+from passcycle.cycle.constants import ProgressHook
+from passcycle.cycle.testphase import TestPhase
+
+
+def _default_service() -> Any:
+    from passcycle.scenarios import ServiceSection
+
+    return ServiceSection()
+
+
+class Operations(TestPhase):
+    """Cycle's operations (cycle/core.py)."""
+
+    def run_scenarios(
+        self, run: Run, *, workers: int = 0, on_progress: ProgressHook | None = None
+    ) -> list[str]:
+        """Start the service, run every scenario, keep what was measured with the run; a
+        scenario that fails leaves its partial measurements and an `error` run."""
+        from passcycle.scenarios import ScenarioError, run_scenarios
+        from passcycle.scenarios.drills import run_drills
+
+        model = self.plan.model
+        artifacts = self._artifacts(run.id)
+        try:
+            found = run_scenarios(
+                model.service,
+                model.scenarios,
+                self.plan.root,
+                artifacts,
+                workers=workers,
+                on_progress=on_progress,
+                upstreams=model.upstreams,
+            )
+            if model.drills:
+                drilled = run_drills(
+                    model.service or _default_service(),
+                    model.drills,
+                    self.plan.root,
+                    artifacts / "drills",
+                    upstreams=model.upstreams,
+                )
+                found.measurements.extend(drilled.measurements)
+                found.notes.extend(drilled.notes)
+        except ScenarioError as exc:
+            self.history.add_measurements(run.id, exc.outcome.measurements)
+            self.history.finish_run(run.id, "error", exc.exit_code, exc.message)
+            raise
+        except PasscycleError as exc:
+            self.history.finish_run(run.id, "error", exc.exit_code, exc.message)
+            raise
+        except KeyboardInterrupt:
+            self.history.finish_run(
+                run.id, "interrupted", ExitCode.INTERRUPTED, "stopped by Ctrl-C"
+            )
+            raise
+        self.history.add_measurements(run.id, found.measurements)
+        return list(found.notes)
+
+    def scenarios(self, run: Run) -> list[ScenarioSummary]:
+        """The run's scenarios as the reports show them, faults included."""
+        from passcycle.report.scenarios import summarize
+
+        return summarize(self.history.measurements(run.id))
+
+    def _refused(self, kind: str, exc: PasscycleError) -> None:
+        """A run refused before it started is still recorded, with the reason."""
+        run = self._start_run(kind)
+        self.history.finish_run(run.id, "error", exc.exit_code, exc.message, counts={})

@@ -1,0 +1,55 @@
+"""Re-test: the failed tests and those a change can reach, and what became of each issue."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from passcycle.records import (
+    Run,
+)
+
+if TYPE_CHECKING:
+    from passcycle.fix.impact import Selection
+
+from passcycle.cycle.concluding import Concluding
+from passcycle.cycle.constants import ProgressHook
+from passcycle.fix.retest import Retest
+
+
+class Retesting(Concluding):
+    """Cycle's retesting (cycle/core.py)."""
+
+    def retest_selection(self) -> tuple[Run, Selection]:
+        """The run to re-test from, and the tests a change since then can affect."""
+        from passcycle.fix.retest import base_run, plan_selection
+
+        run = base_run(self.plan, self.history)
+        return run, plan_selection(self.plan, self.history, run)
+
+    def retest(
+        self,
+        pytest_args: Sequence[str] = (),
+        *,
+        everything: bool = False,
+        on_progress: ProgressHook | None = None,
+    ) -> Retest:
+        """Run the selection (or all, with `everything`) as a `retest` run pointing at the
+        run it re-tests, and say what became of each of that run's issues."""
+        from passcycle.fix.retest import base_run, plan_selection, progress
+
+        base = base_run(self.plan, self.history)
+        selection = None if everything else plan_selection(self.plan, self.history, base)
+        before = self.history.issues(self.plan.name, run_id=base.id)
+        if selection is not None and not selection.tests:
+            return Retest(base, selection, None, None, progress(before, []))
+        outcome = self.test(
+            pytest_args,
+            kind="retest",
+            parent_id=base.id,
+            paths=None if selection is None else selection.args,
+            coverage=False,
+            on_progress=on_progress,
+        )
+        verdict = self.validate(outcome.run.id) if outcome.run.status != "error" else None
+        return Retest(base, selection, outcome, verdict, progress(before, outcome.results))

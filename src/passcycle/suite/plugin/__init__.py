@@ -1,0 +1,1 @@
+"""passcycle's pytest plugin, a package the runner copies beside each run (entry.py)."""

@@ -1,0 +1,59 @@
+"""Which items this process runs: a shard of the suite, or the node ids a file lists."""
+
+from __future__ import annotations
+
+import heapq
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+
+class Selection:
+    """PASSCYCLE_SHARD ("K/N", balanced by PASSCYCLE_DURATIONS) and PASSCYCLE_SELECT."""
+
+    def __init__(self, shard: str | None, durations: str | None, select: str | None) -> None:
+        self.shard = shard
+        self.durations = durations
+        self.select = select
+
+    @pytest.hookimpl(trylast=True)  # after -k and -m: every shard splits the same items
+    def pytest_collection_modifyitems(
+        self, config: pytest.Config, items: list[pytest.Item]
+    ) -> None:
+        if self.shard:
+            mine = shard_of(items, self.shard, self.durations)
+            keep(config, items, lambda item: item.nodeid in mine)
+        if self.select:
+            wanted = set(Path(self.select).read_text(encoding="utf-8").splitlines())
+            keep(config, items, lambda item: item.nodeid in wanted)
+
+
+def keep(config: pytest.Config, items: list[pytest.Item], keep: Any) -> None:
+    kept = [item for item in items if keep(item)]
+    dropped = [item for item in items if not keep(item)]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
+
+
+def shard_of(items: list[pytest.Item], spec: str, durations_file: str | None) -> set[str]:
+    """The node ids of shard K of N: longest first, each to the least loaded shard
+    (ties to the lowest), so every shard computes the same split on its own."""
+    number, total = (int(part) for part in spec.split("/"))
+    durations: dict[str, float] = {}
+    if durations_file:
+        durations = json.loads(Path(durations_file).read_text(encoding="utf-8"))
+    known = sorted(durations.values())
+    default = known[len(known) // 2] if known else 1.0
+    weight = {item.nodeid: float(durations.get(item.nodeid, default)) for item in items}
+    loads = [(0.0, index) for index in range(total)]
+    heapq.heapify(loads)
+    mine: set[str] = set()
+    for nodeid in sorted(weight, key=lambda n: (-weight[n], n)):
+        load, index = heapq.heappop(loads)
+        if index == number - 1:
+            mine.add(nodeid)
+        heapq.heappush(loads, (load + weight[nodeid], index))
+    return mine
