@@ -365,3 +365,17 @@ def test_the_work_of_other_processes_is_measured_in_cpus():
         hog.kill()
         hog.wait()
     assert others is not None and others >= 0.5, others
+
+
+def test_the_share_is_taken_against_the_baseline_window_not_a_slow_baseline_run():
+    rng = random.Random(17)
+    before = {f"t{i}": rng.uniform(0.005, 0.01) for i in range(200)}
+    base = sum(before.values())
+    typical = base / 1.1  # the baseline run happened to be 10% slow
+    after = {k: v * 1.08 for k, v in before.items()}  # +8% on the baseline run: under 10%
+    paired = compare_paired(_times(before), _times(after), min_effect=0.10)
+    assert paired is not None and not paired.regressed
+    window = spread([base, typical, typical * 1.01, typical * 0.99, typical * 1.02], "runs")
+    judged = within_history(paired, sum(after.values()), window, min_effect=0.10)
+    assert judged.regressed  # +19% on what unchanged runs of the tree take
+    assert "on their median" in judged.detail
