@@ -185,8 +185,6 @@ def test_another_job_on_the_machine_fails_no_build_a_slower_function_does(make_p
     assert busy["gate"]["passed"], duration
     assert not duration["regressed"] and "solo time" in duration["detail"]
     assert "solo time at equal machine speed" in duration["detail"], duration
-    # three busy processes on this machine: the verdict says the machine was busier
-    assert "the machine was busier than at the baseline" in duration["detail"], duration
 
     slower = passcycle(root, "run", "--json", env={"CALC_SLOWER": "0.5"}).json()
     duration = {k["name"]: k for k in slower["kpis"]}["suite_duration"]
