@@ -189,7 +189,10 @@ def test_another_job_on_the_machine_fails_no_build_a_slower_function_does(make_p
     slower = passcycle(root, "run", "--json", env={"CALC_SLOWER": "0.5"}).json()
     duration = {k["name"]: k for k in slower["kpis"]}["suite_duration"]
     if "busier than at the baseline" in duration["detail"]:
-        pytest.skip("other tests kept this machine busy: a slowdown is not judged then")
+        # other tests kept this machine busy: the documented verdict then, not a skip
+        assert "fails only beyond +100%" in duration["detail"], duration
+        assert not duration["regressed"], duration  # +50% is under that bound
+        return
     assert duration["regressed"], duration
     reason = next(r for r in slower["gate"]["reasons"] if r.startswith("suite_duration"))
     assert "solo time" in reason and "Wilcoxon p=" in reason
