@@ -158,23 +158,31 @@ def _judged(cycle: Any, result: Any, *, json_: bool) -> None:
     from passcycle import console
 
     outcome, verdict, tips = result.outcome, result.verdict, result.suggestions
-    reports, alerts, scenarios = result.reports, result.alerts, result.scenarios
     if json_:
         data = console.verdict_json(verdict)
         data.update({k: v for k, v in console.test_json(outcome).items() if k != "run"})
-        data["scenarios"] = console.scenarios_json(scenarios)
+        data["scenarios"] = console.scenarios_json(result.scenarios)
         for issue in data["issues"]:
             tip = tips.get(issue["fingerprint"])
             issue["suggestion"] = console.suggestion_json(tip) if tip else None
         console.print_json(data)
+        for line in result.alerts:
+            console.info(line)
     else:
-        console.show_test_summary(outcome, slowest=3, failures=0)
-        console.show_scenarios(scenarios)
-        console.show_verdict(verdict, tips)
-        console.show_reports(reports, cycle.plan.root)
-    for line in alerts:
-        console.info(line)
+        _show_result(result, cycle.plan.root, slowest=3)
     raise typer.Exit(result.exit_code)
+
+
+def _show_result(result: Any, root: Path, *, slowest: int) -> None:
+    """A concluded run in the terminal, as `run`, `merge` and the loop's full pass show it."""
+    from passcycle import console
+
+    console.show_test_summary(result.outcome, slowest=slowest, failures=0)
+    console.show_scenarios(result.scenarios)
+    console.show_verdict(result.verdict, result.suggestions)
+    console.show_reports(result.reports, root)
+    for line in result.alerts:
+        console.info(line)
 
 
 @app.command(
@@ -229,13 +237,7 @@ def cycle_(
         with progress.live():
             for event in run_cycle(cycle, watch=watch, log=log, on_progress=progress):
                 if isinstance(event, FullPass):
-                    result = event.result
-                    console.show_test_summary(result.outcome, slowest=0, failures=0)
-                    console.show_scenarios(result.scenarios)
-                    console.show_verdict(result.verdict, result.suggestions)
-                    console.show_reports(result.reports, cycle.plan.root)
-                    for line in result.alerts:
-                        console.info(line)
+                    _show_result(event.result, cycle.plan.root, slowest=0)
                 elif isinstance(event, Waiting):
                     console.out.print("[dim]waiting for changes… (Ctrl-C to stop)[/]")
                 elif isinstance(event, Changed):
