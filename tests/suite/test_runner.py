@@ -244,6 +244,23 @@ def test_select_runs_only_the_named_tests(make_project):
     assert outcome.collected == 1
 
 
+def test_a_long_test_is_probed_at_both_ends(make_project):
+    # The probe is what equal machine speed divides by; here it reads 10 us, then 30 us
+    # (a machine that slowed down), then 10 us again, and so on.
+    conftest = """
+import itertools
+from passcycle_pytest_plugin import timing
+
+readings = itertools.cycle([1e-5, 3e-5])
+timing.Clock.probe = staticmethod(lambda: next(readings))
+"""
+    tests = "import time\n\ndef test_short(): pass\n\ndef test_long():\n    time.sleep(0.2)\n"
+    root = make_project(files={"tests/conftest.py": conftest, "tests/test_p.py": tests})
+    outcome = run_suite(spec(root, tests=["tests"]))
+    probes = {r.nodeid.split("::")[1]: r.probe for r in outcome.results}
+    assert probes == {"test_short": 1e-5, "test_long": 2e-5}  # its start only; both ends
+
+
 def test_timeout_fails_the_hanging_test_and_the_suite_goes_on(make_project):
     root = make_project(
         files={
