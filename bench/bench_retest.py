@@ -40,7 +40,7 @@ from pathlib import Path
 
 from passcycle.fix.changes import changes_since, snapshot
 from passcycle.fix.impact import select
-from passcycle.suite.covmap import tests_by_file
+from passcycle.suite.covmap import impact_maps
 from passcycle.suite.runner import SuiteSpec, run_suite
 
 GIT_ENV = {
@@ -225,7 +225,8 @@ def pytest(root: Path, args: list[str]) -> PytestRun:
     started = time.perf_counter()
     done = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True, check=False)
     wall = time.perf_counter() - started
-    if done.returncode not in (0, 1, 5):
+    # 2: collection errors interrupted the session; 4: a named test's module did not import
+    if done.returncode not in (0, 1, 2, 4, 5):
         raise RuntimeError(f"pytest {args[:3]} exited {done.returncode}:\n{done.stdout[-2000:]}")
     tail = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else ""
     counts = {kind: int(n) for n, kind in COUNTS.findall(tail)}
@@ -284,7 +285,7 @@ def experiment(root: Path, source: list[str], tests: list[str], count: int, seed
     )
     mapped = time.perf_counter() - started
     assert full.coverage_file is not None, "no coverage data: check --source"
-    test_map = tests_by_file(full.coverage_file, root)
+    test_map, setup_map = impact_maps(full.coverage_file, root)
     snap = snapshot(root, [*source, *tests])
     durations = {r.nodeid: r.duration for r in full.results}
     total_time = sum(durations.values()) or 1e-9
@@ -313,6 +314,7 @@ def experiment(root: Path, source: list[str], tests: list[str], count: int, seed
                 root,
                 changes=changes_since(root, commit=commit, snapshot=snap),
                 test_map=test_map,
+                setup_map=setup_map,
                 last_results=full.results,
                 recent_failure_rate={},
                 durations=durations,
@@ -378,10 +380,12 @@ def report(rows: list[Row], suite: int) -> None:
         f"{sum(r.failing for r in rows)} | median {statistics.median(r.selected for r in rows):g} "
         f"| min {_pct(min(ours, default=None))} "
         f"| median {statistics.median(r.time_share for r in rows):.1%} "
-        f"| median {statistics.median(r.wall for r in rows):.2f}x "
+        f"| median {statistics.median(r.wall for r in rows):.2f}x, "
+        f"mean {statistics.mean(r.wall for r in rows):.2f}x "
         f"| median {statistics.median(r.testmon_ran for r in rows):g} "
         f"| min {_pct(min(theirs, default=None))} "
-        f"| median {statistics.median(r.testmon_wall for r in rows):.2f}x |"
+        f"| median {statistics.median(r.testmon_wall for r in rows):.2f}x, "
+        f"mean {statistics.mean(r.testmon_wall for r in rows):.2f}x |"
     )
     missed = sum(r.failing - round((r.recall or 0) * r.failing) for r in killed)
     print(

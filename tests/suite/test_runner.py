@@ -339,6 +339,24 @@ def test_collection_error_is_an_error_result(make_project):
     assert outcome.note == "1 collection error; pytest ran no tests"
 
 
+def test_a_named_test_whose_module_fails_to_import_is_an_error_not_a_usage_error(make_project):
+    # A re-test names node ids; pytest exits 4 ("found no collectors") when their module
+    # cannot be imported, but the collection error is the news, not the command line.
+    root = make_project(
+        files={
+            "tests/test_ok.py": "def test_ok(): pass\n",
+            "tests/test_broken.py": "raise TypeError('bad class')\n\ndef test_b(): pass\n",
+        }
+    )
+    outcome = run_suite(spec(root, tests=["tests/test_broken.py::test_b", "tests/test_ok.py"]))
+    assert outcome.exit_status == 4
+    assert [(r.nodeid, r.outcome, r.exc_type, r.message) for r in outcome.results] == [
+        ("tests/test_broken.py", "error", "TypeError", "bad class"),
+    ]
+    assert outcome.note == "1 collection error; pytest ran no tests"
+    assert outcome.disagreement is None
+
+
 def test_empty_suite_says_no_tests_collected(make_project):
     root = make_project(files={"tests/test_nothing.py": "X = 1\n"})
     outcome = run_suite(spec(root, tests=["tests"]))
@@ -406,6 +424,21 @@ def test_pytest_that_cannot_start_is_a_run_error(make_project):
     with pytest.raises(PytestUsageError) as refused:
         run_suite(spec(root, tests=["missing"]))
     assert refused.value.message == "pytest usage error: file or directory not found: missing"
+
+
+def test_a_conftest_that_fails_to_import_is_named_not_a_usage_error(make_project):
+    root = make_project(
+        files={
+            "tests/conftest.py": "import os\n\nraise TypeError('bad conftest')\n",
+            "tests/test_x.py": "def test_x(): pass\n",
+        }
+    )
+    with pytest.raises(RunError) as raised:
+        run_suite(spec(root, tests=["tests"]))
+    assert not isinstance(raised.value, PytestUsageError)
+    assert raised.value.message == "cannot import tests/conftest.py: TypeError: bad conftest"
+    assert raised.value.exit_code == ExitCode.RUN_ERROR
+    assert "shows the traceback" in (raised.value.hint or "")
 
 
 def test_a_crash_under_xdist_is_a_crash_error(make_project):

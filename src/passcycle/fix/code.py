@@ -12,16 +12,20 @@ from pathlib import Path
 from passcycle.fix.changes import FileChange, old_content
 
 
-def _functions(source: str) -> tuple[dict[str, tuple[int, int]], set[str], set[str]] | None:
+def _functions(
+    source: str,
+) -> tuple[dict[str, tuple[int, int]], set[str], set[str], dict[str, int]] | None:
     """Outermost functions and methods by qualified name -> (first, last) line, decorators
-    included; the names of the decorated ones; every name the text mentions. None when the
-    text does not parse."""
+    included; the names of the decorated ones; every name the text mentions; each
+    function's first body line (what runs when it is called, not when it is defined). None
+    when the text does not parse."""
     try:
         tree = ast.parse(source)
     except (SyntaxError, ValueError):
         return None
     found: dict[str, tuple[int, int]] = {}
     decorated: set[str] = set()
+    bodies: dict[str, int] = {}
 
     def visit(node: ast.AST, prefix: str) -> None:
         for child in ast.iter_child_nodes(node):
@@ -31,6 +35,7 @@ def _functions(source: str) -> tuple[dict[str, tuple[int, int]], set[str], set[s
                 while name in found:  # a redefinition keeps both spans
                     name += "'"
                 found[name] = (first, child.end_lineno or child.lineno)
+                bodies[name] = child.body[0].lineno
                 if child.decorator_list:
                     decorated.add(name)
             elif isinstance(child, ast.ClassDef):
@@ -51,7 +56,7 @@ def _functions(source: str) -> tuple[dict[str, tuple[int, int]], set[str], set[s
             names.add((node.asname or node.name).split(".")[0])
         elif isinstance(node, ast.Constant) and isinstance(node.value, str):
             names.add(node.value)  # getattr(module, "name"), __all__
-    return found, decorated, names
+    return found, decorated, names, bodies
 
 
 def _harmless_new(name: str, decorated: set[str], old_names: set[str]) -> bool:
@@ -88,6 +93,7 @@ class FileImpact:
     """What one change in a source file touches: functions (old spans) and module-level lines."""
 
     functions: dict[str, tuple[tuple[int, int], int]] = field(default_factory=dict)
+    bodies: dict[str, int] = field(default_factory=dict)  # the old first body line of each
     module_lines: list[int] = field(default_factory=list)  # new numbering where known
     names: set[str] | None = field(default_factory=set)  # what they rebind; None: unknown
     whole: bool = False
@@ -140,10 +146,13 @@ def file_impact(root: Path, base: str | None, path: str, change: FileChange) -> 
     new_parsed = _functions(after) if after is not None else None
     if before is None or after is None or old_parsed is None or new_parsed is None:
         return FileImpact(whole=True)
-    (old_funcs, _, old_names), (new_funcs, new_decorated, _) = old_parsed, new_parsed
+    (old_funcs, _, old_names, old_bodies), (new_funcs, new_decorated, _, _) = (
+        old_parsed,
+        new_parsed,
+    )
     old_tree, new_tree = ast.parse(before), ast.parse(after)
     old_trivial, new_trivial = _trivial_lines(before), _trivial_lines(after)
-    impact = FileImpact()
+    impact = FileImpact(bodies=old_bodies)
     for hunk in change.hunks:
         old = range(hunk.old_start, hunk.old_start + hunk.old_count)
         new = range(hunk.new_start, hunk.new_start + hunk.new_count)

@@ -23,7 +23,14 @@ from coverage.results import format_lines
 
 from passcycle.errors import RunError
 from passcycle.records import CoverageSummary, FileCoverage
-from passcycle.suite.plugin.mapdb import MapRows, append_map, combine_data, merge_maps, read_map
+from passcycle.suite.plugin.mapdb import (
+    SETUP_PREFIX,
+    MapRows,
+    append_map,
+    combine_data,
+    merge_maps,
+    read_map,
+)
 
 # coverage's own search order for its settings (coverage/config.py, config_files_to_try).
 _RCFILES = (
@@ -130,12 +137,27 @@ def _file_coverage(path: str, entry: dict[str, Any]) -> FileCoverage:
     )
 
 
-def tests_by_file(data_file: Path, root: Path) -> dict[str, dict[str, set[int]]]:
+Impact = dict[str, dict[str, set[int]]]
+
+
+def tests_by_file(data_file: Path, root: Path) -> Impact:
     """For each test (node id), the files (relative to root) and lines it executed.
 
-    Code run between tests (imports, collection) belongs to no test and is left out.
+    Code run outside tests (imports, collection, wider fixtures) is left out: see
+    impact_maps.
     """
-    impact: dict[str, dict[str, set[int]]] = defaultdict(dict)
+    return impact_maps(data_file, root)[0]
+
+
+def impact_maps(data_file: Path, root: Path) -> tuple[Impact, Impact]:
+    """The map read once: (per test node id, per setup scope) the files and lines run.
+
+    A setup scope is what code outside any test belonged to (plugin/mapdb.py): a test
+    module's path (its import and collection, its module- and class-scoped fixtures), a
+    folder (its conftest files' import), or "" (the session).
+    """
+    impact: Impact = defaultdict(dict)
+    setup: Impact = defaultdict(dict)
     linesets, tests = _read_map(data_file)
     if tests:
         # Many tests share a line set: decode each once, copy it per test (callers own them).
@@ -144,7 +166,10 @@ def tests_by_file(data_file: Path, root: Path) -> dict[str, dict[str, set[int]]]
             for i, path, numbits in linesets
         }
         for nodeid, listed in tests:
-            files = impact[nodeid]
+            if nodeid.startswith(SETUP_PREFIX):
+                files = setup[nodeid.removeprefix(SETUP_PREFIX)]
+            else:
+                files = impact[nodeid]
             for i in listed.split():
                 path, lines = decoded[i]
                 files.setdefault(path, set()).update(lines)
@@ -157,14 +182,19 @@ def tests_by_file(data_file: Path, root: Path) -> dict[str, dict[str, set[int]]]
                 # One query per file (not per test): fast for thousands of contexts.
                 for line, contexts in data.contexts_by_lineno(measured).items():
                     for context in contexts:
-                        if context:
-                            impact[context].setdefault(relative, set()).add(line)
+                        if context.startswith(SETUP_PREFIX):
+                            owner = setup[context.removeprefix(SETUP_PREFIX)]
+                        elif context:
+                            owner = impact[context]
+                        else:
+                            continue
+                        owner.setdefault(relative, set()).add(line)
     except coverage.exceptions.CoverageException as exc:
         raise RunError(
             f"cannot read the coverage data {data_file}: {exc}",
             hint="the file may come from another coverage version; re-run the suite",
         ) from None
-    return dict(impact)
+    return dict(impact), dict(setup)
 
 
 def _read_map(data_file: Path) -> MapRows:
