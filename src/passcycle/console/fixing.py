@@ -57,10 +57,7 @@ def _left_out(base: Any, selection: Any) -> str | None:
     if selection is None or selection.everything or total <= len(selection.tests):
         return None
     left = total - len(selection.tests)
-    return (
-        f"{left} of {total} tests left out: no change since run {base.id} reaches a line they"
-        " ran, their files or what they import"
-    )
+    return f"{left} of {total} tests left out: no change since run {base.id} reaches them"
 
 
 _PROGRESS = {"fixed": "green", "still failing": "red", "changed": "yellow", "not re-run": "dim"}

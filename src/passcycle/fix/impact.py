@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import tomllib
 from collections.abc import Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -67,7 +68,7 @@ PYPROJECT_KEYS: tuple[tuple[str, ...], ...] = (
     ("tool", "hatch", "envs"),
 )
 
-TestMap = Mapping[str, Mapping[str, set[int]]]
+TestMap = Mapping[str, Mapping[str, AbstractSet[int]]]
 
 
 @dataclass(frozen=True, slots=True)
