@@ -30,7 +30,39 @@ FILES = {
         [tool.pytest.ini_options]
         pythonpath = ["src"]
     """,
-    "src/pkg/__init__.py": "",
+    # `pkg.lazy` is imported when first used (as attrs imports `attr.validators`)
+    "src/pkg/__init__.py": """\
+        import importlib
+
+
+        def __getattr__(name):
+            if name == "lazy":
+                return importlib.import_module("pkg.lazy")
+            raise AttributeError(name)
+    """,
+    "src/pkg/lazy.py": """\
+        def make_table():
+            return {"a": 1}
+
+
+        TABLE = make_table()
+
+
+        def lookup(key):
+            return TABLE[key]
+    """,
+    # the first test to use pkg.lazy imports it: make_table() runs inside that test alone
+    "tests/test_lazy.py": """\
+        import pkg
+
+
+        def test_first():
+            assert pkg.lazy.lookup("a") == 1
+
+
+        def test_second():
+            assert pkg.lazy.lookup("a") + 1 == 2
+    """,
     "src/pkg/deco.py": """\
         REGISTRY = {}
 
@@ -143,7 +175,7 @@ def baseline(tmp_path_factory: pytest.TempPathFactory) -> Baseline:
     git(root, "add", "-A")
     git(root, "commit", "-qm", "initial")
     outcome = full_run(root, root.parent / "artifacts")
-    assert {r.outcome for r in outcome.results} == {"passed"} and len(outcome.results) == 7
+    assert {r.outcome for r in outcome.results} == {"passed"} and len(outcome.results) == 9
     assert outcome.coverage_file is not None
     return Baseline(
         root=root,
@@ -232,6 +264,20 @@ def test_class_decorator_change_selects_the_modules_that_ran_it(
     assert broken == {"tests/test_models.py::test_point_is_registered",
                       "tests/shapes/test_shape.py::test_shape"}  # fmt: skip
     assert broken <= chosen
+
+
+def test_a_change_to_what_a_lazy_import_ran_selects_every_user_of_the_module(
+    baseline: Baseline, project: Path, tmp_path: Path
+) -> None:
+    edit(project, "src/pkg/lazy.py", 'return {"a": 1}', 'return {"a": 2}')
+    selection = retest(baseline, project)
+    chosen = {t.nodeid for t in selection.tests}
+    assert chosen == {"tests/test_lazy.py::test_first", "tests/test_lazy.py::test_second"}
+    assert {t.reason for t in selection.tests} == {
+        "imports src/pkg/lazy.py (make_table() in src/pkg/lazy.py changed at line 2:"
+        " it ran while src/pkg/lazy.py was imported)"
+    }
+    assert failing(project, tmp_path / "full") == chosen
 
 
 def test_session_fixture_change_widens(baseline: Baseline, project: Path) -> None:

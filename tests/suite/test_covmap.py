@@ -278,9 +278,13 @@ def test_the_map_equals_coverages_per_test_contexts_alone_and_under_xdist(make_p
     assert data.measured_contexts() == {""}
     data = coverage.CoverageData(basename=str(contexts.coverage_file))
     data.read()
-    # the six tests that ran a line of the source, and the module's setup (its import)
-    assert len(data.measured_contexts()) == 7
-    assert "<setup>tests/test_shapes.py" in data.measured_contexts()
+    # the six tests that ran a line of the source, the module's setup (its module-scoped
+    # fixture) and the import of each of the two source modules
+    contexts_seen = data.measured_contexts()
+    assert len(contexts_seen) == 9
+    assert "<setup>tests/test_shapes.py" in contexts_seen
+    imported = {c.rsplit("/", 1)[-1] for c in contexts_seen if c.startswith("<setup>import:")}
+    assert imported == {"__init__.py", "other.py"}
 
 
 def test_a_crash_keeps_the_coverage_and_map_of_the_tests_before_it(make_project):

@@ -47,6 +47,7 @@ from passcycle.fix.imports import Imports
 from passcycle.fix.tree import Tree
 from passcycle.plan import read_toml
 from passcycle.records import BAD_OUTCOMES, TestResult
+from passcycle.suite.plugin.imports import IMPORT_KEY
 
 DEPENDENCY_FILES: frozenset[str] = frozenset(
     {"poetry.lock", "uv.lock", "Pipfile", "Pipfile.lock", "setup.py"}
@@ -365,7 +366,10 @@ class _Selector:
 
     def setup_change(self, scope: str, what: str) -> None:
         """A change to code that ran outside any test, in `scope` (covmap.impact_maps)."""
-        if not scope:
+        if scope.startswith(IMPORT_KEY):
+            module = scope.removeprefix(IMPORT_KEY)
+            self.module_change(module, f"{what}: it ran while {module} was imported", None)
+        elif not scope:
             self.widen(f"{what}: it ran in the session's setup (before collection, a fixture)")
         elif (self.root / scope).is_file():
             self.pick_file(scope, f"{what}: it ran while {scope} was imported or set up")

@@ -25,6 +25,7 @@ from coverage.results import format_lines
 
 from passcycle.errors import RunError
 from passcycle.records import CoverageSummary, FileCoverage
+from passcycle.suite.plugin.imports import IMPORT_KEY
 from passcycle.suite.plugin.mapdb import (
     SETUP_PREFIX,
     MapRows,
@@ -157,7 +158,8 @@ def impact_maps(data_file: Path, root: Path) -> tuple[Impact, Impact]:
 
     A setup scope is what code outside any test belonged to (plugin/mapdb.py): a test
     module's path (its import and collection, its module- and class-scoped fixtures), a
-    folder (its conftest files' import), or "" (the session).
+    folder (its conftest files' import), "import:" and a source module's path (its import,
+    wherever it happened), or "" (the session).
     """
     impact: Impact = {}
     setup: Impact = {}
@@ -168,7 +170,7 @@ def impact_maps(data_file: Path, root: Path) -> tuple[Impact, Impact]:
         decoder = _Decoder(linesets, root)
         for nodeid, listed in tests:
             if nodeid.startswith(SETUP_PREFIX):
-                owners, nodeid = setup, nodeid.removeprefix(SETUP_PREFIX)
+                owners, nodeid = setup, _scope(nodeid.removeprefix(SETUP_PREFIX), root)
             else:
                 owners = impact
             files = owners.get(nodeid)
@@ -185,7 +187,8 @@ def impact_maps(data_file: Path, root: Path) -> tuple[Impact, Impact]:
                 for line, contexts in data.contexts_by_lineno(measured).items():
                     for context in contexts:
                         if context.startswith(SETUP_PREFIX):
-                            owner = setup.setdefault(context.removeprefix(SETUP_PREFIX), {})
+                            scope = _scope(context.removeprefix(SETUP_PREFIX), root)
+                            owner = setup.setdefault(scope, {})
                         elif context:
                             owner = impact.setdefault(context, {})
                         else:
@@ -197,6 +200,13 @@ def impact_maps(data_file: Path, root: Path) -> tuple[Impact, Impact]:
             hint="the file may come from another coverage version; re-run the suite",
         ) from None
     return impact, setup
+
+
+def _scope(scope: str, root: Path) -> str:
+    """A setup scope as the selection reads it: an import's module relative to root."""
+    if scope.startswith(IMPORT_KEY):
+        return IMPORT_KEY + _relative(scope.removeprefix(IMPORT_KEY), root)
+    return scope
 
 
 class _Decoder:
@@ -279,9 +289,7 @@ def tests_by_line(impact: Impact) -> dict[str, dict[int, set[str]]]:
     return {path: dict(lines) for path, lines in by_line.items()}
 
 
-def tests_touching(
-    impact: Impact, path: str, lines: set[int] | None = None
-) -> set[str]:
+def tests_touching(impact: Impact, path: str, lines: set[int] | None = None) -> set[str]:
     """The tests that executed any of `lines` of `path` (any line when `lines` is None)."""
     return {
         test

@@ -10,8 +10,9 @@ deletes stale ones, a copy carries it). coverage ignores tables it does not know
 
 Code that runs outside any test is kept under a *setup* key in place of a node id:
 SETUP_PREFIX + the path of what it belongs to: a test module (its import and collection,
-its module- and class-scoped fixtures), a folder (its conftest files' import), or nothing
-(the session: what ran before collection, session-scoped fixtures).
+its module- and class-scoped fixtures), a folder (its conftest files' import), the import
+of a module of the source ("import:" and its absolute path, imports.py), or nothing (the
+session: what ran before collection, session-scoped fixtures).
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from .impactmap import ImpactMap, map_supported
+from .imports import ImportWatch
 from .mapdb import SETUP_PREFIX, combine_data
 from .text import distributed, is_worker
 
@@ -36,6 +37,7 @@ class Measure:
         # Whom the code running now belongs to: a test, or a setup key (mapdb.py); what
         # runs before collection is the session's.
         self.owners: list[str] = [SETUP_PREFIX]
+        self.imports: ImportWatch | None = None
 
     def start(self) -> None:
         spec = self.spec
@@ -71,6 +73,9 @@ class Measure:
         self.map = None if contexts else ImpactMap.attach(cov)
         if self.map is None:
             cov.switch_context(self.owners[-1])
+        if spec.get("source"):
+            self.imports = ImportWatch(spec["source"], self._owned)
+            self.imports.install()
 
     def _enter(self, owner: str) -> None:
         """From here on the code that runs is `owner`'s (a test's node id or a setup key)."""
@@ -138,6 +143,9 @@ class Measure:
             combine_data(Path(self.spec["data_file"]), self.spec.get("rcfile"))
 
     def stop(self) -> None:
+        if self.imports is not None:
+            self.imports.uninstall()
+            self.imports = None
         if self.cov is None:
             return
         cov, self.cov = self.cov, None
