@@ -11,7 +11,9 @@ next module) or a copy of a real one:
 2. single-line mutations in the package (flip a comparison, change a constant,
    `return x` -> `return None`), one at a time; for each:
    - plain `pytest` on the whole suite: which tests fail, and its wall time;
-   - `changes_since` + `select`: what passcycle's re-test would run, then `pytest <args>`;
+   - `changes_since` + `select`: what passcycle's re-test would run, then that selection
+     run as `passcycle retest` runs it (passcycle's runner: the selected tests' files, the
+     plugin selecting and ordering their tests, no coverage);
    - `pytest --testmon` from the clean database;
    - recall: the failing tests each re-test ran and saw fail, of those the full suite saw;
      share of test time: the selected tests' recorded durations over the suite's;
@@ -19,7 +21,8 @@ next module) or a copy of a real one:
 3. a Markdown table, one row per mutation and a summary.
 
 Every pytest runs with plugin autoload off (testmon is loaded explicitly), so the timings
-compare the selections, not the plugins installed in this interpreter.
+compare the selections, not the plugins installed in this interpreter. A failing test is a
+`FAILED` or `ERROR` line of pytest (a module that fails to import is its path).
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from passcycle.fix.changes import changes_since, snapshot
-from passcycle.fix.impact import select
+from passcycle.fix.impact import Selection, select
 from passcycle.suite.covmap import impact_maps
 from passcycle.suite.runner import SuiteSpec, run_suite
 
@@ -234,6 +237,29 @@ def pytest(root: Path, args: list[str]) -> PytestRun:
     return PytestRun(wall, set(FAILED.findall(done.stdout)), ran)
 
 
+def retest_run(root: Path, selection: Selection) -> PytestRun:
+    """The selection as `passcycle retest` runs it: its files collected, its tests selected
+    and ordered by the plugin, no coverage (passcycle's own start-up is not in it)."""
+    artifacts = Path(tempfile.mkdtemp(prefix="bench-retest-run-"))
+    started = time.perf_counter()
+    try:
+        done = run_suite(
+            SuiteSpec(
+                root=root,
+                artifacts=artifacts,
+                tests=selection.paths,
+                select=None if selection.everything else selection.args,
+                env=QUICK,
+            )
+        )
+    finally:
+        wall = time.perf_counter() - started
+        shutil.rmtree(artifacts, ignore_errors=True)
+    bad = {r.nodeid for r in done.results if r.outcome in ("failed", "error")}
+    ran = sum(r.outcome in ("passed", "failed", "error") for r in done.results)
+    return PytestRun(wall, bad, ran)
+
+
 def git(root: Path, *args: str) -> str:
     return subprocess.run(
         ["git", "-c", "commit.gpgsign=false", *args],
@@ -323,7 +349,7 @@ def experiment(root: Path, source: list[str], tests: list[str], count: int, seed
                 plan_file=None,
             )
             select_seconds = time.perf_counter() - t0
-            ours = pytest(root, selection.args) if selection.args else PytestRun(0.0, set(), 0)
+            ours = retest_run(root, selection) if selection.args else PytestRun(0.0, set(), 0)
             for data in root.glob(".testmondata*"):
                 data.unlink()
             for data in saved.iterdir():

@@ -244,6 +244,42 @@ def test_select_runs_only_the_named_tests(make_project):
     assert outcome.collected == 1
 
 
+def test_select_takes_node_ids_and_paths_and_runs_them_in_its_order(make_project):
+    root = make_project(
+        files={
+            "tests/test_a.py": "def test_1(): pass\ndef test_2(): pass\ndef test_3(): pass\n",
+            "tests/sub/test_b.py": "def test_4(): pass\ndef test_5(): pass\n",
+        }
+    )
+    select = ["tests/test_a.py::test_3", "tests/sub", "tests/test_a.py::test_1"]
+    outcome = run_suite(spec(root, tests=["tests/test_a.py", "tests/sub"], select=select))
+    assert [r.nodeid for r in outcome.results] == [
+        "tests/test_a.py::test_3",
+        "tests/sub/test_b.py::test_4",
+        "tests/sub/test_b.py::test_5",
+        "tests/test_a.py::test_1",
+    ]
+
+
+def test_selected_tests_of_modules_that_fail_to_import_are_each_an_error(make_project):
+    # given as node ids, pytest would stop at "found no collectors" and report only some
+    # of the broken modules; given their files and a selection, it reports every one
+    root = make_project(
+        files={
+            "tests/test_ok.py": "def test_ok(): pass\n",
+            "tests/test_b1.py": "raise TypeError('one')\n\ndef test_x(): pass\n",
+            "tests/test_b2.py": "raise TypeError('two')\n\ndef test_y(): pass\n",
+        }
+    )
+    select = ["tests/test_b1.py::test_x", "tests/test_b2.py", "tests/test_ok.py::test_ok"]
+    files = ["tests/test_b1.py", "tests/test_b2.py", "tests/test_ok.py"]
+    outcome = run_suite(spec(root, tests=files, select=select))
+    assert sorted((r.nodeid, r.outcome, r.message) for r in outcome.results) == [
+        ("tests/test_b1.py", "error", "one"),
+        ("tests/test_b2.py", "error", "two"),
+    ]
+
+
 def test_timeout_fails_the_hanging_test_and_the_suite_goes_on(make_project):
     root = make_project(
         files={

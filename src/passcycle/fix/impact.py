@@ -106,6 +106,13 @@ class Selection:
         return args
 
     @property
+    def paths(self) -> list[str]:
+        """The files and folders of `args`: what pytest is given to collect, while `args`
+        selects and orders the items (a node id whose module fails to import would make
+        pytest stop with "found no collectors" and hide the other modules' errors)."""
+        return list(dict.fromkeys(arg.split("::", 1)[0] for arg in self.args))
+
+    @property
     def nodeids(self) -> list[str]:
         return [t.nodeid for t in self.tests]
 
