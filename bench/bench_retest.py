@@ -41,6 +41,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from passcycle.errors import RunError
 from passcycle.fix.changes import changes_since, snapshot
 from passcycle.fix.impact import Selection, select
 from passcycle.suite.covmap import impact_maps
@@ -252,6 +253,9 @@ def retest_run(root: Path, selection: Selection) -> PytestRun:
                 env=QUICK,
             )
         )
+    except RunError as exc:  # a conftest that no longer imports: pytest ran nothing
+        print(f"    the re-test could not run: {exc}", flush=True)
+        return PytestRun(time.perf_counter() - started, set(), 0)
     finally:
         wall = time.perf_counter() - started
         shutil.rmtree(artifacts, ignore_errors=True)
