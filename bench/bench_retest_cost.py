@@ -47,7 +47,7 @@ def passcycle(*args: str) -> list[str]:
 
 
 def pytest(*args: str) -> list[str]:
-    return [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args]
+    return [sys.executable, "-m", "pytest", "-q", *args]
 
 
 def change(root: Path, where: str, undo: bool = False) -> None:
@@ -114,7 +114,10 @@ def main() -> None:
                 ("passcycle retest, nothing changed", passcycle("retest")),
                 ("pytest --testmon, nothing changed", pytest(*TESTMON, args.tests)),
             ):
-                times.setdefault(name, []).append(timed(command, root)[0])
+                seconds, done = timed(command, root)
+                if done.returncode not in (0, 5):
+                    raise SystemExit(f"{name} exited {done.returncode}:\n{done.stdout[-1500:]}")
+                times.setdefault(name, []).append(seconds)
             change(root, args.change)
             for name, command in (
                 ("passcycle retest, one change", passcycle("retest")),
@@ -123,7 +126,10 @@ def main() -> None:
             ):
                 if "testmon" in name:
                     fresh_testmon()
-                times.setdefault(name, []).append(timed(command, root)[0])
+                seconds, done = timed(command, root)
+                if done.returncode not in (0, 5):
+                    raise SystemExit(f"{name} exited {done.returncode}:\n{done.stdout[-1500:]}")
+                times.setdefault(name, []).append(seconds)
             change(root, args.change, undo=True)
         print("| command | median s | min–max s |\n|---|---:|---|")
         for name, values in times.items():
