@@ -11,7 +11,9 @@ next module) or a copy of a real one:
 2. single-line mutations in the package (flip a comparison, change a constant,
    `return x` -> `return None`), one at a time; for each:
    - plain `pytest` on the whole suite: which tests fail, and its wall time;
-   - `changes_since` + `select`: what passcycle's re-test would run, then `pytest <args>`;
+   - `changes_since` + `select`: what passcycle's re-test would run, then that selection
+     run as `passcycle retest` runs it (passcycle's runner: the selected tests' files, the
+     plugin selecting and ordering their tests, no coverage);
    - `pytest --testmon` from the clean database;
    - recall: the failing tests each re-test ran and saw fail, of those the full suite saw;
      share of test time: the selected tests' recorded durations over the suite's;
@@ -19,7 +21,8 @@ next module) or a copy of a real one:
 3. a Markdown table, one row per mutation and a summary.
 
 Every pytest runs with plugin autoload off (testmon is loaded explicitly), so the timings
-compare the selections, not the plugins installed in this interpreter.
+compare the selections, not the plugins installed in this interpreter. A failing test is a
+`FAILED` or `ERROR` line of pytest (a module that fails to import is its path).
 """
 
 from __future__ import annotations
@@ -38,9 +41,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from passcycle.errors import RunError
 from passcycle.fix.changes import changes_since, snapshot
-from passcycle.fix.impact import select
-from passcycle.suite.covmap import tests_by_file
+from passcycle.fix.impact import Selection, select
+from passcycle.suite.covmap import impact_maps
 from passcycle.suite.runner import SuiteSpec, run_suite
 
 GIT_ENV = {
@@ -225,12 +229,39 @@ def pytest(root: Path, args: list[str]) -> PytestRun:
     started = time.perf_counter()
     done = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True, check=False)
     wall = time.perf_counter() - started
-    if done.returncode not in (0, 1, 5):
+    # 2: collection errors interrupted the session; 4: a named test's module did not import
+    if done.returncode not in (0, 1, 2, 4, 5):
         raise RuntimeError(f"pytest {args[:3]} exited {done.returncode}:\n{done.stdout[-2000:]}")
     tail = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else ""
     counts = {kind: int(n) for n, kind in COUNTS.findall(tail)}
     ran = counts.get("passed", 0) + counts.get("failed", 0) + counts.get("error", 0)
     return PytestRun(wall, set(FAILED.findall(done.stdout)), ran)
+
+
+def retest_run(root: Path, selection: Selection) -> PytestRun:
+    """The selection as `passcycle retest` runs it: its files collected, its tests selected
+    and ordered by the plugin, no coverage (passcycle's own start-up is not in it)."""
+    artifacts = Path(tempfile.mkdtemp(prefix="bench-retest-run-"))
+    started = time.perf_counter()
+    try:
+        done = run_suite(
+            SuiteSpec(
+                root=root,
+                artifacts=artifacts,
+                tests=selection.paths,
+                select=None if selection.everything else selection.args,
+                env=QUICK,
+            )
+        )
+    except RunError as exc:  # a conftest that no longer imports: pytest ran nothing
+        print(f"    the re-test could not run: {exc}", flush=True)
+        return PytestRun(time.perf_counter() - started, set(), 0)
+    finally:
+        wall = time.perf_counter() - started
+        shutil.rmtree(artifacts, ignore_errors=True)
+    bad = {r.nodeid for r in done.results if r.outcome in ("failed", "error")}
+    ran = sum(r.outcome in ("passed", "failed", "error") for r in done.results)
+    return PytestRun(wall, bad, ran)
 
 
 def git(root: Path, *args: str) -> str:
@@ -284,7 +315,7 @@ def experiment(root: Path, source: list[str], tests: list[str], count: int, seed
     )
     mapped = time.perf_counter() - started
     assert full.coverage_file is not None, "no coverage data: check --source"
-    test_map = tests_by_file(full.coverage_file, root)
+    test_map, setup_map = impact_maps(full.coverage_file, root)
     snap = snapshot(root, [*source, *tests])
     durations = {r.nodeid: r.duration for r in full.results}
     total_time = sum(durations.values()) or 1e-9
@@ -313,6 +344,7 @@ def experiment(root: Path, source: list[str], tests: list[str], count: int, seed
                 root,
                 changes=changes_since(root, commit=commit, snapshot=snap),
                 test_map=test_map,
+                setup_map=setup_map,
                 last_results=full.results,
                 recent_failure_rate={},
                 durations=durations,
@@ -321,7 +353,7 @@ def experiment(root: Path, source: list[str], tests: list[str], count: int, seed
                 plan_file=None,
             )
             select_seconds = time.perf_counter() - t0
-            ours = pytest(root, selection.args) if selection.args else PytestRun(0.0, set(), 0)
+            ours = retest_run(root, selection) if selection.args else PytestRun(0.0, set(), 0)
             for data in root.glob(".testmondata*"):
                 data.unlink()
             for data in saved.iterdir():
@@ -378,10 +410,12 @@ def report(rows: list[Row], suite: int) -> None:
         f"{sum(r.failing for r in rows)} | median {statistics.median(r.selected for r in rows):g} "
         f"| min {_pct(min(ours, default=None))} "
         f"| median {statistics.median(r.time_share for r in rows):.1%} "
-        f"| median {statistics.median(r.wall for r in rows):.2f}x "
+        f"| median {statistics.median(r.wall for r in rows):.2f}x, "
+        f"mean {statistics.mean(r.wall for r in rows):.2f}x "
         f"| median {statistics.median(r.testmon_ran for r in rows):g} "
         f"| min {_pct(min(theirs, default=None))} "
-        f"| median {statistics.median(r.testmon_wall for r in rows):.2f}x |"
+        f"| median {statistics.median(r.testmon_wall for r in rows):.2f}x, "
+        f"mean {statistics.mean(r.testmon_wall for r in rows):.2f}x |"
     )
     missed = sum(r.failing - round((r.recall or 0) * r.failing) for r in killed)
     print(

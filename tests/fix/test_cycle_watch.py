@@ -110,6 +110,10 @@ def test_cycle_watch_fails_then_retests_the_fix_and_passes(make_project):
 
 def test_retest_selects_only_what_the_change_reaches_and_explains_it(make_project, passcycle):
     root = _repo(make_project)
+    long_name = "test_add_" + "with_a_name_long_enough_to_wrap_at_eighty_columns_" * 2
+    with (root / "tests/test_ops.py").open("a") as tests:
+        tests.write(f"def {long_name}():\n    assert add(2, 2) == 4\n")
+    git(root, "commit", "-qam", "a long test name")
     (root / "src/calc/ops.py").write_text(BUG)
     passcycle(root, "run", expect=1)
     (root / "src/calc/ops.py").write_text(PROJECT["src/calc/ops.py"])
@@ -120,12 +124,17 @@ def test_retest_selects_only_what_the_change_reaches_and_explains_it(make_projec
     shown = passcycle(root, "retest", "--dry-run", expect=0).stdout
     explained = [line for line in shown.splitlines() if "::" in line]
     assert len(explained) == len(selected)
-    assert all("—" in line for line in explained)  # one line each: the test and why
+    assert all("—" in line for line in explained)  # one line each, never wrapped when piped
+    assert any(long_name in line for line in explained)
+    assert f"{21 - len(selected)} of 21 tests left out: no change since run" in shown
 
     done = passcycle(root, "retest", "--json", expect=0).json()
     assert done["run"]["kind"] == "retest"
     assert done["run"]["parent_id"] == dry["base"]["id"]
     assert {i["status"] for i in done["issues"] if "test_add" in i["title"]} == {"fixed"}
     assert sum(done["counts"].values()) == len(selected)
+    assert sorted(r["nodeid"] for r in done["results"]) == sorted(selected)
+    assert {r["outcome"] for r in done["results"]} == {"passed"}
+    assert done["left_out"].startswith(f"{21 - len(selected)} of 21 tests left out")
     history = passcycle(root, "history", "--json").json()["runs"]
     assert [r["kind"] for r in history] == ["retest", "run"]

@@ -178,7 +178,7 @@ from pkg.other import shout
 
 @pytest.fixture(scope="module")
 def loud():
-    return shout("setup", loud=True)  # runs in the first test that asks for it
+    return shout("setup", loud=True)  # runs once, inside the first test that asks for it
 
 
 @pytest.fixture
@@ -249,18 +249,21 @@ def test_the_map_equals_coverages_per_test_contexts_alone_and_under_xdist(make_p
     # is in one process (elsewhere a worker's first test would set it up, rightly)
     xdist = _run(root, ".xdist", args=["-p", "xdist.plugin", "-n", "2", "--dist", "loadfile"])
 
-    reference = covmap.tests_by_file(contexts.coverage_file, root)
+    reference, setup = covmap.impact_maps(contexts.coverage_file, root)
     test = "tests/test_shapes.py::"
-    assert reference[test + "test_module_fixture"] == {"src/pkg/other.py": {2, 3}}
+    # a module-scoped fixture runs inside the first test that asks for it, but its lines
+    # are the module's setup: a change there re-tests every test of the module
+    assert test + "test_module_fixture" not in reference
+    assert setup["tests/test_shapes.py"]["src/pkg/other.py"] >= {2, 3}
     assert reference[test + "test_function_fixture"] == {
         "src/pkg/other.py": {2, 4},
         "src/pkg/__init__.py": {2, 3, 4, 6},
     }
     assert reference[test + "test_param[60]"] == {"src/pkg/__init__.py": {2, 4, 5}}
     assert test + "test_touches_nothing" not in reference
-    assert len(reference) == 7
+    assert len(reference) == 6
     for outcome in (lines, portable, xdist):
-        assert covmap.tests_by_file(outcome.coverage_file, root) == reference
+        assert covmap.impact_maps(outcome.coverage_file, root) == (reference, setup)
     summaries = [covmap.summarize(o.coverage_file, root) for o in (lines, contexts, xdist)]
     assert (
         summaries[0]
@@ -275,7 +278,13 @@ def test_the_map_equals_coverages_per_test_contexts_alone_and_under_xdist(make_p
     assert data.measured_contexts() == {""}
     data = coverage.CoverageData(basename=str(contexts.coverage_file))
     data.read()
-    assert len(data.measured_contexts()) == 8  # the seven tests, and "" between them
+    # the six tests that ran a line of the source, the module's setup (its module-scoped
+    # fixture) and the import of each of the two source modules
+    contexts_seen = data.measured_contexts()
+    assert len(contexts_seen) == 9
+    assert "<setup>tests/test_shapes.py" in contexts_seen
+    imported = {c.rsplit("/", 1)[-1] for c in contexts_seen if c.startswith("<setup>import:")}
+    assert imported == {"__init__.py", "other.py"}
 
 
 def test_a_crash_keeps_the_coverage_and_map_of_the_tests_before_it(make_project):
@@ -316,9 +325,11 @@ def test_the_map_of_line_coverage_equals_its_contexts_too(make_project):
     root = _map_project(make_project)
     lines = _run(root, ".lines", branch=False)
     contexts = _run(root, ".contexts", env={"PASSCYCLE_COVERAGE_CONTEXTS": "1"}, branch=False)
-    reference = covmap.tests_by_file(contexts.coverage_file, root)
-    assert reference["tests/test_shapes.py::test_param[10]"] == {"src/pkg/__init__.py": {2, 4, 6}}
-    assert covmap.tests_by_file(lines.coverage_file, root) == reference
+    reference = covmap.impact_maps(contexts.coverage_file, root)
+    assert reference[0]["tests/test_shapes.py::test_param[10]"] == {
+        "src/pkg/__init__.py": {2, 4, 6}
+    }
+    assert covmap.impact_maps(lines.coverage_file, root) == reference
     summary, _ = covmap.summarize(lines.coverage_file, root)
     assert summary == covmap.summarize(contexts.coverage_file, root)[0]
     assert summary.branches == 0

@@ -261,6 +261,42 @@ timing.Clock.probe = staticmethod(lambda: next(readings))
     assert probes == {"test_short": 1e-5, "test_long": 2e-5}  # its start only; both ends
 
 
+def test_select_takes_node_ids_and_paths_and_runs_them_in_its_order(make_project):
+    root = make_project(
+        files={
+            "tests/test_a.py": "def test_1(): pass\ndef test_2(): pass\ndef test_3(): pass\n",
+            "tests/sub/test_b.py": "def test_4(): pass\ndef test_5(): pass\n",
+        }
+    )
+    select = ["tests/test_a.py::test_3", "tests/sub", "tests/test_a.py::test_1"]
+    outcome = run_suite(spec(root, tests=["tests/test_a.py", "tests/sub"], select=select))
+    assert [r.nodeid for r in outcome.results] == [
+        "tests/test_a.py::test_3",
+        "tests/sub/test_b.py::test_4",
+        "tests/sub/test_b.py::test_5",
+        "tests/test_a.py::test_1",
+    ]
+
+
+def test_selected_tests_of_modules_that_fail_to_import_are_each_an_error(make_project):
+    # given as node ids, pytest would stop at "found no collectors" and report only some
+    # of the broken modules; given their files and a selection, it reports every one
+    root = make_project(
+        files={
+            "tests/test_ok.py": "def test_ok(): pass\n",
+            "tests/test_b1.py": "raise TypeError('one')\n\ndef test_x(): pass\n",
+            "tests/test_b2.py": "raise TypeError('two')\n\ndef test_y(): pass\n",
+        }
+    )
+    select = ["tests/test_b1.py::test_x", "tests/test_b2.py", "tests/test_ok.py::test_ok"]
+    files = ["tests/test_b1.py", "tests/test_b2.py", "tests/test_ok.py"]
+    outcome = run_suite(spec(root, tests=files, select=select))
+    assert sorted((r.nodeid, r.outcome, r.message) for r in outcome.results) == [
+        ("tests/test_b1.py", "error", "one"),
+        ("tests/test_b2.py", "error", "two"),
+    ]
+
+
 def test_timeout_fails_the_hanging_test_and_the_suite_goes_on(make_project):
     root = make_project(
         files={
@@ -356,6 +392,24 @@ def test_collection_error_is_an_error_result(make_project):
     assert outcome.note == "1 collection error; pytest ran no tests"
 
 
+def test_a_named_test_whose_module_fails_to_import_is_an_error_not_a_usage_error(make_project):
+    # A re-test names node ids; pytest exits 4 ("found no collectors") when their module
+    # cannot be imported, but the collection error is the news, not the command line.
+    root = make_project(
+        files={
+            "tests/test_ok.py": "def test_ok(): pass\n",
+            "tests/test_broken.py": "raise TypeError('bad class')\n\ndef test_b(): pass\n",
+        }
+    )
+    outcome = run_suite(spec(root, tests=["tests/test_broken.py::test_b", "tests/test_ok.py"]))
+    assert outcome.exit_status == 4
+    assert [(r.nodeid, r.outcome, r.exc_type, r.message) for r in outcome.results] == [
+        ("tests/test_broken.py", "error", "TypeError", "bad class"),
+    ]
+    assert outcome.note == "1 collection error; pytest ran no tests"
+    assert outcome.disagreement is None
+
+
 def test_empty_suite_says_no_tests_collected(make_project):
     root = make_project(files={"tests/test_nothing.py": "X = 1\n"})
     outcome = run_suite(spec(root, tests=["tests"]))
@@ -423,6 +477,21 @@ def test_pytest_that_cannot_start_is_a_run_error(make_project):
     with pytest.raises(PytestUsageError) as refused:
         run_suite(spec(root, tests=["missing"]))
     assert refused.value.message == "pytest usage error: file or directory not found: missing"
+
+
+def test_a_conftest_that_fails_to_import_is_named_not_a_usage_error(make_project):
+    root = make_project(
+        files={
+            "tests/conftest.py": "import os\n\nraise TypeError('bad conftest')\n",
+            "tests/test_x.py": "def test_x(): pass\n",
+        }
+    )
+    with pytest.raises(RunError) as raised:
+        run_suite(spec(root, tests=["tests"]))
+    assert not isinstance(raised.value, PytestUsageError)
+    assert raised.value.message == "cannot import tests/conftest.py: TypeError: bad conftest"
+    assert raised.value.exit_code == ExitCode.RUN_ERROR
+    assert "shows the traceback" in (raised.value.hint or "")
 
 
 def test_a_crash_under_xdist_is_a_crash_error(make_project):

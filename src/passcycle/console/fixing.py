@@ -14,7 +14,7 @@ from passcycle.console import (
     fmt_duration,
     out,
 )
-from passcycle.render.json import run_json
+from passcycle.render.json import results_json, run_json
 
 # --- Fix and re-test ---------------------------------------------------------------------------
 
@@ -42,9 +42,22 @@ def show_selection(base: Any, selection: Any) -> None:
     for reason in selection.reasons:
         out.print(f"  [yellow]widened:[/] {clean(reason, 88)}")
     for line in explain(selection):
-        out.print(f"  {clean(line, 200)}")
+        # one test a line, never wrapped: scripts read `--dry-run` line by line
+        out.print(f"  {clean(line, 400)}", soft_wrap=True)
     if not selection.tests and not selection.everything:
         out.print("  nothing changed that a test can reach")
+    left = _left_out(base, selection)
+    if left:
+        out.print(f"[dim]{left}[/]")
+
+
+def _left_out(base: Any, selection: Any) -> str | None:
+    """How many tests of the run a selection leaves out, and why that is safe."""
+    total = sum(base.counts.values()) if base.counts else 0
+    if selection is None or selection.everything or total <= len(selection.tests):
+        return None
+    left = total - len(selection.tests)
+    return f"{left} of {total} tests left out: no change since run {base.id} reaches them"
 
 
 _PROGRESS = {"fixed": "green", "still failing": "red", "changed": "yellow", "not re-run": "dim"}
@@ -67,6 +80,9 @@ def show_retest(retest: Any) -> None:
                 (f" in {fmt_duration(outcome.run.duration)}", "dim"),
             )
         )
+        left_out = _left_out(base, retest.selection)
+        if left_out:
+            out.print(f"  [dim]{left_out}[/]")
         bad = [r for r in outcome.results if r.outcome in ("failed", "error")]
         for result in bad[:10]:
             out.print(f"  [red]{result.outcome.upper():<6}[/] {clean(result.nodeid, 90)}")
@@ -108,6 +124,8 @@ def retest_json(retest: Any) -> dict[str, Any]:
         },
         "run": None if retest.outcome is None else run_json(retest.outcome.run),
         "counts": None if retest.outcome is None else retest.outcome.counts,
+        "results": [] if retest.outcome is None else results_json(retest.outcome.results),
+        "left_out": _left_out(retest.base, selection),
         "issues": [
             {
                 "fingerprint": i.issue.fingerprint,

@@ -47,7 +47,8 @@ class Retesting(Concluding):
             pytest_args,
             kind="retest",
             parent_id=base.id,
-            paths=None if selection is None else selection.args,
+            paths=None if selection is None else selection.paths,
+            select=None if selection is None or selection.everything else selection.args,
             coverage=False,
             on_progress=on_progress,
         )

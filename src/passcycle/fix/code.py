@@ -12,16 +12,24 @@ from pathlib import Path
 from passcycle.fix.changes import FileChange, old_content
 
 
-def _functions(source: str) -> tuple[dict[str, tuple[int, int]], set[str], set[str]] | None:
-    """Outermost functions and methods by qualified name -> (first, last) line, decorators
-    included; the names of the decorated ones; every name the text mentions. None when the
-    text does not parse."""
+def _parse(source: str | None) -> ast.Module | None:
+    if source is None:
+        return None
     try:
-        tree = ast.parse(source)
+        return ast.parse(source)
     except (SyntaxError, ValueError):
         return None
+
+
+def _functions(
+    tree: ast.Module,
+) -> tuple[dict[str, tuple[int, int]], set[str], set[str], dict[str, int]]:
+    """Outermost functions and methods by qualified name -> (first, last) line, decorators
+    included; the names of the decorated ones; every name the text mentions; each
+    function's first body line (what runs when it is called, not when it is defined)."""
     found: dict[str, tuple[int, int]] = {}
     decorated: set[str] = set()
+    bodies: dict[str, int] = {}
 
     def visit(node: ast.AST, prefix: str) -> None:
         for child in ast.iter_child_nodes(node):
@@ -31,6 +39,7 @@ def _functions(source: str) -> tuple[dict[str, tuple[int, int]], set[str], set[s
                 while name in found:  # a redefinition keeps both spans
                     name += "'"
                 found[name] = (first, child.end_lineno or child.lineno)
+                bodies[name] = child.body[0].lineno
                 if child.decorator_list:
                     decorated.add(name)
             elif isinstance(child, ast.ClassDef):
@@ -51,7 +60,7 @@ def _functions(source: str) -> tuple[dict[str, tuple[int, int]], set[str], set[s
             names.add((node.asname or node.name).split(".")[0])
         elif isinstance(node, ast.Constant) and isinstance(node.value, str):
             names.add(node.value)  # getattr(module, "name"), __all__
-    return found, decorated, names
+    return found, decorated, names, bodies
 
 
 def _harmless_new(name: str, decorated: set[str], old_names: set[str]) -> bool:
@@ -76,6 +85,19 @@ def _trivial_lines(source: str) -> set[int]:
     return set(range(1, len(lines) + 1)) - code
 
 
+def _maybe_trivial(source: str, change: FileChange, *, old: bool) -> set[int]:
+    """_trivial_lines, tokenizing the file only when a changed line may be a comment or
+    blank (a tenth of a second on a large module, most of a small re-test's selection)."""
+    lines = source.splitlines()
+    for hunk in change.hunks:
+        start, count = (hunk.old_start, hunk.old_count) if old else (hunk.new_start, hunk.new_count)
+        for number in range(start, start + count):
+            text = lines[number - 1].strip() if 0 < number <= len(lines) else ""
+            if not text or text.startswith("#"):
+                return _trivial_lines(source)
+    return set()
+
+
 def _enclosing(functions: Mapping[str, tuple[int, int]], line: int) -> str | None:
     for name, (first, last) in functions.items():
         if first <= line <= last:
@@ -88,6 +110,7 @@ class FileImpact:
     """What one change in a source file touches: functions (old spans) and module-level lines."""
 
     functions: dict[str, tuple[tuple[int, int], int]] = field(default_factory=dict)
+    bodies: dict[str, int] = field(default_factory=dict)  # the old first body line of each
     module_lines: list[int] = field(default_factory=list)  # new numbering where known
     names: set[str] | None = field(default_factory=set)  # what they rebind; None: unknown
     whole: bool = False
@@ -136,14 +159,16 @@ def file_impact(root: Path, base: str | None, path: str, change: FileChange) -> 
         after = (root / path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError):
         after = None
-    old_parsed = _functions(before) if before is not None else None
-    new_parsed = _functions(after) if after is not None else None
-    if before is None or after is None or old_parsed is None or new_parsed is None:
+    old_tree, new_tree = _parse(before), _parse(after)
+    if before is None or after is None or old_tree is None or new_tree is None:
         return FileImpact(whole=True)
-    (old_funcs, _, old_names), (new_funcs, new_decorated, _) = old_parsed, new_parsed
-    old_tree, new_tree = ast.parse(before), ast.parse(after)
-    old_trivial, new_trivial = _trivial_lines(before), _trivial_lines(after)
-    impact = FileImpact()
+    old_funcs, _, old_names, old_bodies = _functions(old_tree)
+    new_funcs, new_decorated, _, _ = _functions(new_tree)
+    old_trivial, new_trivial = (
+        _maybe_trivial(before, change, old=True),
+        _maybe_trivial(after, change, old=False),
+    )
+    impact = FileImpact(bodies=old_bodies)
     for hunk in change.hunks:
         old = range(hunk.old_start, hunk.old_start + hunk.old_count)
         new = range(hunk.new_start, hunk.new_start + hunk.new_count)

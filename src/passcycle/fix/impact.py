@@ -8,7 +8,11 @@ Rules, in the order they apply (each selected test or widening carries a one-lin
 3. every test that executed a function the change touches. The map is numbered as the old
    file, so changed old lines map to the function around them in the old file's AST, and
    added lines to their function in the new file, found again in the old one by name: an
-   insertion above a function moves its lines without losing its tests;
+   insertion above a function moves its lines without losing its tests. Code that ran
+   outside any test counts for its scope: while a test module was imported or collected
+   (a class decorator, a class body) or in its module-scoped fixtures, every test of that
+   module; while a folder was collected (its conftest files), every test under it; before
+   collection or in a session-scoped fixture, every test;
 4. a change outside any function (module or class level: constants, imports, a decorated
    new function) selects the tests that executed the module, and the tests that executed a
    module that can read what it rebinds (`from mod import LIMIT`, `mod.LIMIT`, a star
@@ -32,6 +36,7 @@ from __future__ import annotations
 
 import tomllib
 from collections.abc import Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -42,6 +47,7 @@ from passcycle.fix.imports import Imports
 from passcycle.fix.tree import Tree
 from passcycle.plan import read_toml
 from passcycle.records import BAD_OUTCOMES, TestResult
+from passcycle.suite.plugin.imports import IMPORT_KEY
 
 DEPENDENCY_FILES: frozenset[str] = frozenset(
     {"poetry.lock", "uv.lock", "Pipfile", "Pipfile.lock", "setup.py"}
@@ -63,7 +69,7 @@ PYPROJECT_KEYS: tuple[tuple[str, ...], ...] = (
     ("tool", "hatch", "envs"),
 )
 
-TestMap = Mapping[str, Mapping[str, set[int]]]
+TestMap = Mapping[str, Mapping[str, AbstractSet[int]]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +104,13 @@ class Selection:
                 args.append(path)
         args.extend(w for w in self.whole if w not in placed)
         return args
+
+    @property
+    def paths(self) -> list[str]:
+        """The files and folders of `args`: what pytest is given to collect, while `args`
+        selects and orders the items (a node id whose module fails to import would make
+        pytest stop with "found no collectors" and hide the other modules' errors)."""
+        return list(dict.fromkeys(arg.split("::", 1)[0] for arg in self.args))
 
     @property
     def nodeids(self) -> list[str]:
@@ -172,6 +185,7 @@ class _Selector:
         root: Path,
         changes: ChangeSet,
         test_map: TestMap,
+        setup_map: TestMap,
         last_results: Sequence[TestResult],
         source: Sequence[str],
         tests: Sequence[str],
@@ -181,6 +195,7 @@ class _Selector:
         self.root = root
         self.changes = changes
         self.test_map = test_map
+        self.setup_map = setup_map
         self.results = last_results
         self.source = [s.strip("/") or "." for s in source]
         self.tests = [t.strip("/") or "." for t in tests] or ["."]
@@ -346,9 +361,27 @@ class _Selector:
                         self.pick(nodeid, f"covers {path}:{line} (changed)")
                     else:
                         self.pick(nodeid, f"runs {label}() in {path}, changed at line {line}")
+            # defining a function runs its decorators and signature: only its body counts
+            body = set(range(impact.bodies.get(name, first), last + 1))
+            for scope, files in self.setup_map.items():
+                lines = files.get(path)
+                if lines and not lines.isdisjoint(body):
+                    self.setup_change(scope, f"{label}() in {path} changed at line {line}")
         if impact.module_lines:
             line = min(impact.module_lines)
             self.module_change(path, f"module-level change at {path}:{line}", impact.names)
+
+    def setup_change(self, scope: str, what: str) -> None:
+        """A change to code that ran outside any test, in `scope` (covmap.impact_maps)."""
+        if scope.startswith(IMPORT_KEY):
+            module = scope.removeprefix(IMPORT_KEY)
+            self.module_change(module, f"{what}: it ran while {module} was imported", None)
+        elif not scope:
+            self.widen(f"{what}: it ran in the session's setup (before collection, a fixture)")
+        elif (self.root / scope).is_file():
+            self.pick_file(scope, f"{what}: it ran while {scope} was imported or set up")
+        else:
+            self.widen(f"{what}: it ran while {scope} was collected (its conftest files)", scope)
 
     def module_change(self, path: str, why: str, names: set[str] | None) -> None:
         """Code that runs at import changed (rebinding `names`; None: unknown): every test
@@ -397,6 +430,7 @@ def select(
     *,
     changes: ChangeSet,
     test_map: TestMap,
+    setup_map: TestMap | None = None,
     last_results: Sequence[TestResult],
     recent_failure_rate: Mapping[str, float],
     durations: Mapping[str, float],
@@ -407,11 +441,14 @@ def select(
 ) -> Selection:
     """The tests to re-run after `changes` (see the module docstring for the rules).
 
-    `test_map`: node id -> file -> lines executed, as covmap.tests_by_file reads the run's
-    coverage data; `last_results`: that run's results (`last_run` is its id, for reasons);
+    `test_map`: node id -> file -> lines executed, and `setup_map`: setup scope -> file ->
+    lines, as covmap.impact_maps reads the run's coverage data; `last_results`: that run's
+    results (`last_run` is its id, for reasons);
     `source`/`tests`: the plan's folders; `plan_file`: the plan's path relative to root.
     """
-    selector = _Selector(root, changes, test_map, last_results, source, tests, plan_file, last_run)
+    selector = _Selector(
+        root, changes, test_map, setup_map or {}, last_results, source, tests, plan_file, last_run
+    )
     selector.run()
     failed = {r.nodeid for r in last_results if r.outcome in BAD_OUTCOMES}
 

@@ -58,13 +58,13 @@ def base_run(plan: Plan, history: History) -> Run:
 
 
 def plan_selection(plan: Plan, history: History, run: Run) -> Selection:
-    from passcycle.suite.covmap import tests_by_file
+    from passcycle.suite.covmap import impact_maps
 
     artifacts = plan.root / (run.artifacts or "")
     changes = changes_since(
         plan.root, commit=run.commit, snapshot=load_snapshot(artifacts / SNAPSHOT_FILE)
     )
-    test_map = tests_by_file(artifacts / MAP_FILE, plan.root)
+    test_map, setup_map = impact_maps(artifacts / MAP_FILE, plan.root)
     results = history.results(run.id)
     outcomes = history.test_outcomes(None, plan.name, limit_runs=10)
     failure_rate = {
@@ -82,6 +82,7 @@ def plan_selection(plan: Plan, history: History, run: Run) -> Selection:
         plan.root,
         changes=changes,
         test_map=test_map,
+        setup_map=setup_map,
         last_results=results,
         recent_failure_rate=failure_rate,
         durations={r.nodeid: r.duration for r in results},

@@ -68,18 +68,25 @@ def test_json(outcome: Any, all_results: bool = False) -> dict[str, Any]:
     if outcome.detected:
         data["detected"] = outcome.detected
     if all_results:
-        data["results"] = [
-            {
-                "nodeid": r.nodeid,
-                "outcome": r.outcome,
-                "duration": r.duration,
-                "cpu": r.cpu,
-                "solo": r.solo,
-                "probe": r.probe,
-            }
-            for r in results
-        ]
+        data["results"] = results_json(results)
     return data
+
+
+def results_json(results: Sequence[TestResult]) -> list[dict[str, Any]]:
+    """Every test: its outcome, clocks and, when it failed, why."""
+    return [
+        {
+            "nodeid": r.nodeid,
+            "outcome": r.outcome,
+            "duration": r.duration,
+            "cpu": r.cpu,
+            "solo": r.solo,
+            "probe": r.probe,
+            "exc_type": r.exc_type,
+            "message": r.message,
+        }
+        for r in results
+    ]
 
 
 def issue_json(issue: Any) -> dict[str, Any]:

@@ -14,6 +14,8 @@ import sqlite3
 import tempfile
 import warnings
 from collections import defaultdict
+from collections.abc import Iterator, Mapping
+from collections.abc import Set as AbstractSet
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +25,15 @@ from coverage.results import format_lines
 
 from passcycle.errors import RunError
 from passcycle.records import CoverageSummary, FileCoverage
-from passcycle.suite.plugin.mapdb import MapRows, append_map, combine_data, merge_maps, read_map
+from passcycle.suite.plugin.imports import IMPORT_KEY
+from passcycle.suite.plugin.mapdb import (
+    SETUP_PREFIX,
+    MapRows,
+    append_map,
+    combine_data,
+    merge_maps,
+    read_map,
+)
 
 # coverage's own search order for its settings (coverage/config.py, config_files_to_try).
 _RCFILES = (
@@ -130,24 +140,43 @@ def _file_coverage(path: str, entry: dict[str, Any]) -> FileCoverage:
     )
 
 
-def tests_by_file(data_file: Path, root: Path) -> dict[str, dict[str, set[int]]]:
+# node id (or setup scope) -> file -> lines; a test's files are read-only
+Impact = dict[str, Mapping[str, AbstractSet[int]]]
+
+
+def tests_by_file(data_file: Path, root: Path) -> Impact:
     """For each test (node id), the files (relative to root) and lines it executed.
 
-    Code run between tests (imports, collection) belongs to no test and is left out.
+    Code run outside tests (imports, collection, wider fixtures) is left out: see
+    impact_maps.
     """
-    impact: dict[str, dict[str, set[int]]] = defaultdict(dict)
+    return impact_maps(data_file, root)[0]
+
+
+def impact_maps(data_file: Path, root: Path) -> tuple[Impact, Impact]:
+    """The map read once: (per test node id, per setup scope) the files and lines run.
+
+    A setup scope is what code outside any test belonged to (plugin/mapdb.py): a test
+    module's path (its import and collection, its module- and class-scoped fixtures), a
+    folder (its conftest files' import), "import:" and a source module's path (its import,
+    wherever it happened), or "" (the session).
+    """
+    impact: Impact = {}
+    setup: Impact = {}
     linesets, tests = _read_map(data_file)
     if tests:
-        # Many tests share a line set: decode each once, copy it per test (callers own them).
-        decoded = {
-            str(i): (_relative(path, root), frozenset(numbits_to_nums(numbits)))
-            for i, path, numbits in linesets
-        }
+        # Line sets are decoded when first read, once each (many tests share one): a
+        # re-test reads the lines of the few files that changed, of every test.
+        decoder = _Decoder(linesets, root)
         for nodeid, listed in tests:
-            files = impact[nodeid]
-            for i in listed.split():
-                path, lines = decoded[i]
-                files.setdefault(path, set()).update(lines)
+            if nodeid.startswith(SETUP_PREFIX):
+                owners, nodeid = setup, _scope(nodeid.removeprefix(SETUP_PREFIX), root)
+            else:
+                owners = impact
+            files = owners.get(nodeid)
+            if files is None:
+                files = owners[nodeid] = _Lines(decoder)
+            files.add(listed.split())  # type: ignore[attr-defined]
     data = coverage.CoverageData(basename=str(data_file))
     try:
         data.read()
@@ -157,14 +186,86 @@ def tests_by_file(data_file: Path, root: Path) -> dict[str, dict[str, set[int]]]
                 # One query per file (not per test): fast for thousands of contexts.
                 for line, contexts in data.contexts_by_lineno(measured).items():
                     for context in contexts:
-                        if context:
-                            impact[context].setdefault(relative, set()).add(line)
+                        if context.startswith(SETUP_PREFIX):
+                            scope = _scope(context.removeprefix(SETUP_PREFIX), root)
+                            owner = setup.setdefault(scope, {})
+                        elif context:
+                            owner = impact.setdefault(context, {})
+                        else:
+                            continue
+                        owner.setdefault(relative, set()).add(line)  # type: ignore[attr-defined]
     except coverage.exceptions.CoverageException as exc:
         raise RunError(
             f"cannot read the coverage data {data_file}: {exc}",
             hint="the file may come from another coverage version; re-run the suite",
         ) from None
-    return dict(impact)
+    return impact, setup
+
+
+def _scope(scope: str, root: Path) -> str:
+    """A setup scope as the selection reads it: an import's module relative to root."""
+    if scope.startswith(IMPORT_KEY):
+        return IMPORT_KEY + _relative(scope.removeprefix(IMPORT_KEY), root)
+    return scope
+
+
+class _Decoder:
+    """The map's line sets by id: each one's file (relative to the root) at once, its lines
+    (coverage's numbits, slow to decode) when first asked for."""
+
+    def __init__(self, linesets: list[tuple[int, str, bytes]], root: Path) -> None:
+        relative: dict[str, str] = {}
+        self.paths: dict[str, str] = {}
+        self.numbits: dict[str, bytes] = {}
+        for i, path, numbits in linesets:
+            if path not in relative:
+                relative[path] = _relative(path, root)
+            self.paths[str(i)] = relative[path]
+            self.numbits[str(i)] = numbits
+        self.decoded: dict[str, frozenset[int]] = {}
+
+    def lines(self, i: str) -> frozenset[int]:
+        found = self.decoded.get(i)
+        if found is None:
+            found = self.decoded[i] = frozenset(numbits_to_nums(self.numbits[i]))
+        return found
+
+
+class _Lines(Mapping[str, frozenset[int]]):
+    """One test's (or setup scope's) files and the lines it ran in each, read lazily."""
+
+    __slots__ = ("_decoder", "_ids", "_lines")
+
+    def __init__(self, decoder: _Decoder) -> None:
+        self._decoder = decoder
+        self._ids: dict[str, list[str]] = {}
+        self._lines: dict[str, frozenset[int]] = {}
+
+    def add(self, ids: list[str]) -> None:
+        for i in ids:
+            self._ids.setdefault(self._decoder.paths[i], []).append(i)
+            self._lines.pop(self._decoder.paths[i], None)
+
+    def __getitem__(self, path: str) -> frozenset[int]:
+        found = self._lines.get(path)
+        if found is None:
+            ids = self._ids[path]
+            lines = self._decoder.lines
+            found = lines(ids[0]) if len(ids) == 1 else frozenset().union(*map(lines, ids))
+            self._lines[path] = found
+        return found
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._ids)
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def __contains__(self, path: object) -> bool:
+        return path in self._ids
+
+    def __repr__(self) -> str:
+        return repr(dict(self.items()))
 
 
 def _read_map(data_file: Path) -> MapRows:
@@ -178,7 +279,7 @@ def _read_map(data_file: Path) -> MapRows:
         ) from None
 
 
-def tests_by_line(impact: dict[str, dict[str, set[int]]]) -> dict[str, dict[int, set[str]]]:
+def tests_by_line(impact: Impact) -> dict[str, dict[int, set[str]]]:
     """The reverse map: file -> line -> the tests that executed it."""
     by_line: dict[str, dict[int, set[str]]] = defaultdict(lambda: defaultdict(set))
     for test, files in impact.items():
@@ -188,9 +289,7 @@ def tests_by_line(impact: dict[str, dict[str, set[int]]]) -> dict[str, dict[int,
     return {path: dict(lines) for path, lines in by_line.items()}
 
 
-def tests_touching(
-    impact: dict[str, dict[str, set[int]]], path: str, lines: set[int] | None = None
-) -> set[str]:
+def tests_touching(impact: Impact, path: str, lines: set[int] | None = None) -> set[str]:
     """The tests that executed any of `lines` of `path` (any line when `lines` is None)."""
     return {
         test

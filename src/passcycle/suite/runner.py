@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import subprocess
 import tempfile
@@ -37,6 +36,7 @@ from passcycle.suite.process import (
     result_from_event,
     set_parent_death_signal,
 )
+from passcycle.suite.refusal import first_error, refusal, start_hint
 from passcycle.suite.spec import Progress, SuiteOutcome, SuiteSpec
 
 PLUGIN_MODULE = "passcycle_pytest_plugin"
@@ -162,7 +162,7 @@ class _Run:
         raise RunError(
             f"pytest {why} before collecting any test ({death(returncode)[0]}); "
             f"log {self.log_path}:\n{self._log_tail()}",
-            hint=self._hint(),
+            hint=start_hint(self._log_tail(), self.spec.root, self.spec.python),
         )
 
     def _record_dead_tests(self, returncode: int, killed: bool) -> list[str]:
@@ -413,46 +413,26 @@ class _Run:
             return ""
         return "\n".join(text.rstrip().splitlines()[-lines:])
 
-    def _usage_error(self) -> PytestUsageError:
-        return PytestUsageError(
-            f"pytest usage error: {self._first_error()}",
-            hint="check the plan's [project] tests and pytest_args, and the arguments after --",
-        )
-
-    def _first_error(self) -> str:
-        """pytest's own line saying what is wrong with its command line."""
-        lines = [ln.strip() for ln in self._log_tail(lines=200).splitlines() if ln.strip()]
-        for line in lines:
-            # argparse: "python -m pytest: error: unrecognized arguments: -x" (pytest >= 9.2
-            # prints "ERROR: usage: ..." first, so the program name may hold spaces)
-            found = re.search(r": error: (.+)$", line)
-            if found:
-                return found.group(1).strip()
-        first = next((ln for ln in lines if ln.startswith("ERROR:")), lines[0] if lines else "")
-        return first.removeprefix("ERROR:").strip()
-
-    def _hint(self) -> str:
-        tail = self._log_tail()
-        if "No module named pytest" in tail:
-            return f"install pytest in that interpreter: {self.spec.python} -m pip install pytest"
-        if "coverage is not installed" in tail:
-            return f"install coverage there: {self.spec.python} -m pip install coverage"
-        return f"run `{self.spec.python} -m pytest` in {self.spec.root} to see the problem"
+    def _usage_error(self) -> PytestUsageError | RunError:
+        return refusal(self._log_tail(lines=200), self.spec.root, self.spec.python)
 
     def _outcome(self, exit_status: int) -> SuiteOutcome:
         ran_tests = len(self.results) > self.collect_errors
-        if exit_status == PYTEST_USAGE_ERROR and not ran_tests:
+        # pytest also exits 4 ("found no collectors") when a node id's module fails to
+        # import: that collection error is the news, not the command line
+        usage = exit_status == PYTEST_USAGE_ERROR and not self.collect_errors
+        if usage and not ran_tests:
             raise self._usage_error()
         notes = list(self.notes)
         if self.collect_errors:
             plural = "s" if self.collect_errors > 1 else ""
             notes.insert(0, f"{self.collect_errors} collection error{plural}")
-            if not ran_tests and self.collected_ids:
+            if not ran_tests and (self.collected_ids or exit_status == PYTEST_USAGE_ERROR):
                 notes[0] += "; pytest ran no tests"
         elif exit_status == PYTEST_NO_TESTS or self.collected_ids == []:
             notes.append("no tests collected")
-        if exit_status == PYTEST_USAGE_ERROR:
-            notes.append(f"pytest usage error: {self._first_error()}")
+        if usage:
+            notes.append(f"pytest usage error: {first_error(self._log_tail(lines=200))}")
         elif exit_status == PYTEST_INTERNAL_ERROR:
             notes.append("internal pytest error")
         elif exit_status == PYTEST_INTERRUPTED and not self.collect_errors and not self.notes:

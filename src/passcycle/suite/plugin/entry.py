@@ -21,7 +21,8 @@ Environment it reads:
                                  after every test, so that a crash loses nothing)
     PASSCYCLE_COVERAGE_CONTEXTS  "1": record the map as coverage's dynamic contexts, one
                                  per test (slower; the fallback, see _TestMap)
-    PASSCYCLE_SELECT    file of node ids, one a line: deselect every other item
+    PASSCYCLE_SELECT    file of node ids or paths, one a line: deselect every other item and
+                        run the rest in the file's order
     PASSCYCLE_SHARD     "K/N": keep the K-th of N shards, balanced by PASSCYCLE_DURATIONS
                         (a JSON file {nodeid: seconds}; unknown tests weigh the median)
 

@@ -7,6 +7,12 @@ deletes stale ones, a copy carries it). coverage ignores tables it does not know
   passcycle_lineset(id, path, numbits)   one set of lines of one file (coverage's numbits)
   passcycle_test(nodeid, linesets)       a test and its line sets' ids, space-separated;
                                          a test seen twice (re-runs) has the union
+
+Code that runs outside any test is kept under a *setup* key in place of a node id:
+SETUP_PREFIX + the path of what it belongs to: a test module (its import and collection,
+its module- and class-scoped fixtures), a folder (its conftest files' import), the import
+of a module of the source ("import:" and its absolute path, imports.py), or nothing (the
+session: what ran before collection, session-scoped fixtures).
 """
 
 from __future__ import annotations
@@ -20,6 +26,8 @@ CREATE TABLE IF NOT EXISTS passcycle_lineset (
 );
 CREATE TABLE IF NOT EXISTS passcycle_test (nodeid TEXT NOT NULL, linesets TEXT NOT NULL);
 """
+
+SETUP_PREFIX = "<setup>"  # no node id starts with "<": node ids start with a path
 
 MapRows = tuple[list[tuple[int, str, bytes]], list[tuple[str, str]]]
 

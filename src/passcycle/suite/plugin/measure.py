@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 
 from .impactmap import ImpactMap, map_supported
-from .mapdb import combine_data
+from .imports import ImportWatch
+from .mapdb import SETUP_PREFIX, combine_data
 from .text import distributed, is_worker
 
 # coverage's warnings (coverage/inorout.py, control.py) that say what it measured is not
@@ -33,6 +34,10 @@ class Measure:
         self.spec = spec
         self.cov: Any = None
         self.map: ImpactMap | None = None
+        # Whom the code running now belongs to: a test, or a setup key (mapdb.py); what
+        # runs before collection is the session's.
+        self.owners: list[str] = [SETUP_PREFIX]
+        self.imports: ImportWatch | None = None
 
     def start(self) -> None:
         spec = self.spec
@@ -66,20 +71,63 @@ class Measure:
                     cov.set_option("run:core", "ctrace")
         cov.start()
         self.map = None if contexts else ImpactMap.attach(cov)
+        if self.map is None:
+            cov.switch_context(self.owners[-1])
+        if spec.get("source"):
+            self.imports = ImportWatch(spec["source"], self._owned)
+            self.imports.install()
 
-    @pytest.hookimpl(hookwrapper=True)
-    def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> Any:
+    def _enter(self, owner: str) -> None:
+        """From here on the code that runs is `owner`'s (a test's node id or a setup key)."""
         if self.map is not None:
-            self.map.boundary(None)  # code run between tests (hooks, collection): no test's
+            self.map.boundary(self.owners[-1])
         elif self.cov is not None:
-            self.cov.switch_context(item.nodeid)
+            self.cov.switch_context(owner)
+        self.owners.append(owner)
+
+    def _leave(self) -> None:
+        owner = self.owners.pop()
+        if self.map is not None:
+            self.map.boundary(owner)
+        elif self.cov is not None:
+            self.cov.switch_context(self.owners[-1])
+
+    @contextlib.contextmanager
+    def _owned(self, owner: str) -> Any:
+        if self.cov is None:
+            yield
+            return
+        self._enter(owner)
         try:
             yield
         finally:
-            if self.map is not None:
-                self.map.boundary(item.nodeid)
-            elif self.cov is not None:
-                self.cov.switch_context("")
+            self._leave()
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_make_collect_report(self, collector: pytest.Collector) -> Any:
+        # Importing a test module runs code no test runs again: class decorators, class
+        # bodies, module-level calls. It belongs to the module (a change there re-tests
+        # its tests); a folder's collection imports its conftest files.
+        node: Any = collector
+        while node is not None and not isinstance(node, pytest.File):
+            node = node.parent  # a class belongs to its module
+        with self._owned(SETUP_PREFIX + (node or collector).nodeid):
+            yield
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_fixture_setup(self, fixturedef: Any, request: pytest.FixtureRequest) -> Any:
+        # A fixture wider than a test runs once for many tests, inside the first one: its
+        # code belongs to its scope (the module, the package's folder, the session).
+        if fixturedef.scope == "function":
+            yield
+            return
+        with self._owned(SETUP_PREFIX + request.node.nodeid.split("::", 1)[0]):
+            yield
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> Any:
+        with self._owned(item.nodeid):
+            yield
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
@@ -95,6 +143,9 @@ class Measure:
             combine_data(Path(self.spec["data_file"]), self.spec.get("rcfile"))
 
     def stop(self) -> None:
+        if self.imports is not None:
+            self.imports.uninstall()
+            self.imports = None
         if self.cov is None:
             return
         cov, self.cov = self.cov, None

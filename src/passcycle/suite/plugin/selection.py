@@ -26,8 +26,29 @@ class Selection:
             mine = shard_of(items, self.shard, self.durations)
             keep(config, items, lambda item: item.nodeid in mine)
         if self.select:
-            wanted = set(Path(self.select).read_text(encoding="utf-8").splitlines())
-            keep(config, items, lambda item: item.nodeid in wanted)
+            entries = Path(self.select).read_text(encoding="utf-8").splitlines()
+            ranks = selected(items, entries)
+            keep(config, items, lambda item: item.nodeid in ranks)
+            # in the file's order (a re-test runs what failed first), stable within a path
+            items.sort(key=lambda item: ranks[item.nodeid])
+
+
+def selected(items: list[pytest.Item], entries: list[str]) -> dict[str, int]:
+    """The items the file selects, each with its entry's position: an entry is a node id or
+    a path (a file or folder) whose every item runs."""
+    exact = {entry: rank for rank, entry in reversed(list(enumerate(entries)))}
+    paths = [(entry.rstrip("/"), rank) for rank, entry in enumerate(entries) if "::" not in entry]
+    ranks: dict[str, int] = {}
+    for item in items:
+        rank = exact.get(item.nodeid)
+        if rank is None:
+            rank = next(
+                (r for path, r in paths if item.nodeid.startswith((path + "::", path + "/"))),
+                None,
+            )
+        if rank is not None:
+            ranks[item.nodeid] = rank
+    return ranks
 
 
 def keep(config: pytest.Config, items: list[pytest.Item], keep: Any) -> None:

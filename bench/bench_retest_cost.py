@@ -1,0 +1,145 @@
+"""Benchmark: what a re-test costs beyond the tests it runs, against pytest-testmon.
+
+    python bench/bench_retest_cost.py --project PATH --source pkg --tests tests \
+        --change pkg/mod.py:LINE [--pythonpath .] [--repeat 5]
+
+On a copy of the project (a git checkout, never modified): `passcycle init`, one full
+`passcycle test` (the map) and one `pytest --testmon` (testmon's database). Then, in a
+rotated order, `--repeat` times each:
+
+    passcycle retest        with nothing changed (its fixed cost: nothing to run)
+    pytest --testmon        with nothing changed
+and, with a no-op statement added after line LINE of the change's file:
+    passcycle retest        (the selection and its run)
+    pytest IDS              the same node ids, plain
+    pytest --testmon
+
+and prints the medians. Every pytest runs with plugin autoload off (testmon loaded
+explicitly), as passcycle's own runs do.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+QUICK = {"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
+TESTMON = ["-p", "testmon.pytest_testmon", "--testmon"]
+
+
+def timed(command: list[str], root: Path) -> tuple[float, subprocess.CompletedProcess]:
+    env = {**os.environ, **QUICK}
+    started = time.perf_counter()
+    done = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True)
+    return time.perf_counter() - started, done
+
+
+def passcycle(*args: str) -> list[str]:
+    return [sys.executable, "-m", "passcycle", *args]
+
+
+def pytest(*args: str) -> list[str]:
+    return [sys.executable, "-m", "pytest", "-q", *args]
+
+
+def change(root: Path, where: str, undo: bool = False) -> None:
+    path, line = where.rsplit(":", 1)
+    file = root / path
+    lines = file.read_text(encoding="utf-8").split("\n")
+    index = int(line)
+    if undo:
+        del lines[index]
+    else:
+        indent = lines[index - 1][: len(lines[index - 1]) - len(lines[index - 1].lstrip())]
+        lines.insert(index, f"{indent}_bench_noop = 1")
+    file.write_text("\n".join(lines), encoding="utf-8")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--project", type=Path, required=True)
+    parser.add_argument("--source", required=True)
+    parser.add_argument("--tests", required=True)
+    parser.add_argument("--change", required=True, help="FILE:LINE, a statement inside a function")
+    parser.add_argument("--pythonpath", help="a folder of the copy put first on PYTHONPATH")
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="bench-retest-cost-"))
+    root = work / "project"
+    try:
+        subprocess.run(["git", "clone", "-q", str(args.project), str(root)], check=True)
+        if args.pythonpath:
+            os.environ["PYTHONPATH"] = str(root / args.pythonpath)
+        timed(passcycle("init"), root)
+        plan = root / "passcycle.toml"
+        text = plan.read_text(encoding="utf-8")
+        keys = f'source = ["{args.source}"]\ntests = ["{args.tests}"]\n'
+        plan.write_text(text.replace("[project]\n", "[project]\n" + keys, 1), encoding="utf-8")
+        subprocess.run(["git", "add", "passcycle.toml"], cwd=root, check=True)
+        subprocess.run(
+            ["git", "-c", "user.name=b", "-c", "user.email=b@b", "commit", "-qm", "plan"],
+            cwd=root,
+            check=True,
+        )
+        timed(passcycle("test"), root)
+        timed(pytest(*TESTMON, args.tests), root)
+        saved = work / "testmon"
+        saved.mkdir()
+        for data in root.glob(".testmondata*"):
+            shutil.copy2(data, saved / data.name)
+
+        def fresh_testmon() -> None:
+            for data in root.glob(".testmondata*"):
+                data.unlink()
+            for data in saved.iterdir():
+                shutil.copy2(data, root / data.name)
+
+        change(root, args.change)
+        _, dry = timed(passcycle("retest", "--dry-run", "--json"), root)
+        ids = json.loads(dry.stdout)["selection"]["args"]
+        change(root, args.change, undo=True)
+        print(f"the change selects {len(ids)} node ids", flush=True)
+        times: dict[str, list[float]] = {}
+        for _ in range(args.repeat):
+            fresh_testmon()
+            for name, command in (
+                ("passcycle retest, nothing changed", passcycle("retest")),
+                ("pytest --testmon, nothing changed", pytest(*TESTMON, args.tests)),
+            ):
+                seconds, done = timed(command, root)
+                if done.returncode not in (0, 5):
+                    raise SystemExit(f"{name} exited {done.returncode}:\n{done.stdout[-1500:]}")
+                times.setdefault(name, []).append(seconds)
+            change(root, args.change)
+            for name, command in (
+                ("passcycle retest, one change", passcycle("retest")),
+                ("pytest IDS, the same selection", pytest(*ids)),
+                ("pytest --testmon, one change", pytest(*TESTMON, args.tests)),
+            ):
+                if "testmon" in name:
+                    fresh_testmon()
+                seconds, done = timed(command, root)
+                if done.returncode not in (0, 5):
+                    raise SystemExit(f"{name} exited {done.returncode}:\n{done.stdout[-1500:]}")
+                times.setdefault(name, []).append(seconds)
+            change(root, args.change, undo=True)
+        print("| command | median s | min–max s |\n|---|---:|---|")
+        for name, values in times.items():
+            print(
+                f"| {name} | {statistics.median(values):.2f} |"
+                f" {min(values):.2f}–{max(values):.2f} |"
+            )
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
