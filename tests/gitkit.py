@@ -1,9 +1,10 @@
-"""git for tests: a throw-away identity, no signing, stdout back."""
+"""git for tests: a throw-away identity, no signing, stdout back; a committed project to edit."""
 
 from __future__ import annotations
 
 import os
 import subprocess
+import textwrap
 from pathlib import Path
 
 GIT_ENV = {
@@ -25,3 +26,23 @@ def git(root: Path, *args: str) -> str:
         check=True,
     )
     return done.stdout
+
+
+def committed_project(root: Path, files: dict[str, str]) -> str:
+    """Write `files` (dedented) under `root`, commit them as one repository: the commit."""
+    for relative, text in files.items():
+        path = root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text), encoding="utf-8")
+    git(root, "init", "-q")
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "initial")
+    return git(root, "rev-parse", "HEAD").strip()
+
+
+def edit(root: Path, relative: str, old: str, new: str) -> None:
+    """Replace the first `old` in a file of the project; it must be there."""
+    path = root / relative
+    text = path.read_text(encoding="utf-8")
+    assert old in text, f"{old!r} not in {relative}"
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import shutil
-import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from gitkit import git
+from gitkit import committed_project, edit, git
 
 from passcycle.fix.changes import changes_since, snapshot
 from passcycle.fix.impact import Selection, explain, select
@@ -143,13 +142,7 @@ class Baseline:
 @pytest.fixture(scope="module")
 def baseline(tmp_path_factory: pytest.TempPathFactory) -> Baseline:
     root = tmp_path_factory.mktemp("impact") / "project"
-    for relative, text in FILES.items():
-        path = root / relative
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(textwrap.dedent(text), encoding="utf-8")
-    git(root, "init", "-q")
-    git(root, "add", "-A")
-    git(root, "commit", "-qm", "initial")
+    commit = committed_project(root, FILES)
     outcome = run_suite(
         SuiteSpec(
             root=root,
@@ -163,7 +156,7 @@ def baseline(tmp_path_factory: pytest.TempPathFactory) -> Baseline:
     assert outcome.coverage_file is not None
     return Baseline(
         root=root,
-        commit=git(root, "rev-parse", "HEAD").strip(),
+        commit=commit,
         results=outcome.results,
         test_map=tests_by_file(outcome.coverage_file, root),
         snap=snapshot(root, ["src/pkg", "tests"]),
@@ -176,13 +169,6 @@ def project(baseline: Baseline, tmp_path: Path) -> Path:
     root = tmp_path / "project"
     shutil.copytree(baseline.root, root)
     return root
-
-
-def edit(root: Path, relative: str, old: str, new: str) -> None:
-    path = root / relative
-    text = path.read_text(encoding="utf-8")
-    assert old in text, f"{old!r} not in {relative}"
-    path.write_text(text.replace(old, new, 1), encoding="utf-8")
 
 
 def retest(

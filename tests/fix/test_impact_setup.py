@@ -5,12 +5,11 @@ from passcycle's runner on a real git project; recall is checked against the ful
 from __future__ import annotations
 
 import shutil
-import textwrap
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
-from gitkit import git
+from gitkit import committed_project, edit
 
 from passcycle.fix.changes import changes_since
 from passcycle.fix.impact import Selection, select
@@ -167,19 +166,13 @@ class Baseline:
 @pytest.fixture(scope="module")
 def baseline(tmp_path_factory: pytest.TempPathFactory) -> Baseline:
     root = tmp_path_factory.mktemp("setup") / "project"
-    for relative, text in FILES.items():
-        path = root / relative
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(textwrap.dedent(text), encoding="utf-8")
-    git(root, "init", "-q")
-    git(root, "add", "-A")
-    git(root, "commit", "-qm", "initial")
+    commit = committed_project(root, FILES)
     outcome = full_run(root, root.parent / "artifacts")
     assert {r.outcome for r in outcome.results} == {"passed"} and len(outcome.results) == 9
     assert outcome.coverage_file is not None
     return Baseline(
         root=root,
-        commit=git(root, "rev-parse", "HEAD").strip(),
+        commit=commit,
         results=outcome.results,
         maps=impact_maps(outcome.coverage_file, root),
     )
@@ -195,13 +188,6 @@ def project(baseline: Baseline, tmp_path: Path) -> Path:
     root = tmp_path / "project"
     shutil.copytree(baseline.root, root)
     return root
-
-
-def edit(root: Path, relative: str, old: str, new: str) -> None:
-    path = root / relative
-    text = path.read_text(encoding="utf-8")
-    assert old in text
-    path.write_text(text.replace(old, new, 1), encoding="utf-8")
 
 
 def retest(baseline: Baseline, root: Path) -> Selection:
