@@ -257,7 +257,10 @@ def main() -> None:
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root,
                                 capture_output=True, text=True).stdout.strip()  # fmt: skip
         # the clone's package, not the copy the interpreter may have installed elsewhere
-        ENV["PYTHONPATH"] = str((root / args.source).parent)
+        # (a PYTHONPATH of the caller's, e.g. another passcycle tree to measure, comes after)
+        ENV["PYTHONPATH"] = os.pathsep.join(
+            filter(None, [str((root / args.source).parent), os.environ.get("PYTHONPATH")])
+        )
         write_plan(root, args.python, args.source, args.tests, args.pytest_arg)
         # the first run after a clone fills caches (.pyc files, hypothesis's example
         # database): it is not the baseline, as a CI runner's cached checkout would not be
