@@ -74,6 +74,36 @@ FILES = {
         def lookup(name):
             return REGISTRY[name]
     """,
+    # named() registers a function under a name: the decorator runs where `hello` is
+    # defined, at import; no test runs hello's body
+    "src/pkg/handlers.py": """\
+        from pkg.deco import REGISTRY
+
+
+        def named(name):
+            def wrap(func):
+                REGISTRY[name] = func
+                return func
+
+            return wrap
+
+
+        @named("hello")
+        def hello():
+            return "hi"
+
+
+        def unused():
+            return 1
+    """,
+    "tests/test_handlers.py": """\
+        import pkg.handlers
+        from pkg.deco import REGISTRY
+
+
+        def test_hello_is_registered():
+            assert "hello" in REGISTRY
+    """,
     "src/pkg/config.py": """\
         def load():
             return {"mode": "fast"}
@@ -168,7 +198,7 @@ def baseline(tmp_path_factory: pytest.TempPathFactory) -> Baseline:
     root = tmp_path_factory.mktemp("setup") / "project"
     commit = committed_project(root, FILES)
     outcome = full_run(root, root.parent / "artifacts")
-    assert {r.outcome for r in outcome.results} == {"passed"} and len(outcome.results) == 9
+    assert {r.outcome for r in outcome.results} == {"passed"} and len(outcome.results) == 10
     assert outcome.coverage_file is not None
     return Baseline(
         root=root,
@@ -287,3 +317,28 @@ def test_module_fixture_change_selects_its_module(
         "tests/test_registry.py::test_described",
     }
     assert failing(project, tmp_path / "full") == {"tests/test_registry.py::test_described"}
+
+
+def test_a_changed_decorator_selects_what_reads_the_function(
+    baseline: Baseline, project: Path, tmp_path: Path
+) -> None:
+    # hello's body never ran; its decorator did, at import, and now registers another name
+    edit(project, "src/pkg/handlers.py", '@named("hello")', '@named("hullo")')
+    selection = retest(baseline, project)
+    chosen = {t.nodeid for t in selection.tests}
+    assert chosen == {"tests/test_handlers.py::test_hello_is_registered"}
+    assert selection.tests[0].reason == (
+        "imports src/pkg/handlers.py (the definition of hello() changed at src/pkg/handlers.py:12)"
+    )
+    assert failing(project, tmp_path / "full") == chosen
+
+
+def test_a_function_no_test_ran_selects_nothing_and_says_so(
+    baseline: Baseline, project: Path
+) -> None:
+    edit(project, "src/pkg/handlers.py", "return 1", "return 2")
+    selection = retest(baseline, project)
+    assert selection.tests == [] and not selection.everything
+    assert selection.ignored == [
+        "src/pkg/handlers.py:18: unused() never ran in the last run: no test reaches it"
+    ]

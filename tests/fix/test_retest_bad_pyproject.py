@@ -10,7 +10,7 @@ import pytest
 from gitkit import git
 
 from passcycle.errors import ExitCode
-from passcycle.fix.impact import _pyproject_change
+from passcycle.fix.config import pyproject_change
 
 PYPROJECT = (
     '[project]\nname = "pkg"\nversion = "1.0"\n\n[tool.pytest.ini_options]\naddopts = "-q"\n'
@@ -71,5 +71,5 @@ def test_an_earlier_pyproject_that_does_not_parse_widens(make_project) -> None:
     git(root, "add", "-A")
     git(root, "commit", "-qm", "deep")
     (root / "pyproject.toml").write_text(PYPROJECT)
-    reason = _pyproject_change(root, git(root, "rev-parse", "HEAD").strip())
+    reason = pyproject_change(root, git(root, "rev-parse", "HEAD").strip())
     assert reason == "pyproject.toml changed and its earlier content does not parse"

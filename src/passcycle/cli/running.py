@@ -194,6 +194,18 @@ def retest(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="List the selection and why, run nothing.")
     ] = False,
+    reruns: Annotated[
+        int,
+        typer.Option(
+            "--reruns", min=0, max=10, help="Re-run each failure N times in isolation (flaky?)."
+        ),
+    ] = 0,
+    verify: Annotated[
+        bool,
+        typer.Option(
+            "--verify", help="Then run the full suite and name any failure the re-test missed."
+        ),
+    ] = False,
     json_: JsonOpt = False,
 ) -> None:
     """Re-run the failed tests and the tests a change since the last run can affect."""
@@ -211,7 +223,9 @@ def retest(
         return
     progress = console.Progress("re-test")
     with progress.live():
-        outcome = cycle.retest(list(ctx.args), everything=all_, on_progress=progress)
+        outcome = cycle.retest(
+            list(ctx.args), everything=all_, reruns=reruns, verify=verify, on_progress=progress
+        )
     if json_:
         console.print_json(console.retest_json(outcome))
     else:

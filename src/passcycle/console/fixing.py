@@ -46,6 +46,8 @@ def show_selection(base: Any, selection: Any) -> None:
         out.print(f"  {clean(line, 400)}", soft_wrap=True)
     if not selection.tests and not selection.everything:
         out.print("  nothing changed that a test can reach")
+    for line in selection.ignored:  # changes that select nothing, and why that is safe
+        out.print(f"  [dim]unaffected:[/] {clean(line, 400)}", soft_wrap=True)
     left = _left_out(base, selection)
     if left:
         out.print(f"[dim]{left}[/]")
@@ -105,6 +107,28 @@ def show_retest(retest: Any) -> None:
             out.print("[green]re-test green[/]: passcycle run for the full pass")
     elif outcome is not None:
         out.print("[red]re-test failing[/]: fix the failures above, then passcycle retest")
+    if retest.verified is not None:
+        _show_verified(retest.verified, retest.missed)
+
+
+def _show_verified(full: Any, missed: list[str]) -> None:
+    """`retest --verify`: the full suite afterwards, and any failure the re-test missed."""
+    out.print(
+        Text.assemble(
+            ("verify: the full suite ", "bold"),
+            (f"(run {full.run.id}) ", "dim"),
+            counts_text(full.counts),
+            (f" in {fmt_duration(full.run.duration)}", "dim"),
+        )
+    )
+    if not missed:
+        out.print("  [green]the re-test missed no failure[/]")
+        return
+    out.print(f"  [red]the re-test missed {len(missed)} failing tests:[/]")
+    for nodeid in missed[:10]:
+        out.print(f"    {clean(nodeid, 400)}", soft_wrap=True)
+    if len(missed) > 10:
+        out.print(f"    [dim]… and {len(missed) - 10} more (--json lists them all)[/]")
 
 
 def retest_json(retest: Any) -> dict[str, Any]:
@@ -121,6 +145,7 @@ def retest_json(retest: Any) -> dict[str, Any]:
             "reasons": list(selection.reasons),
             "args": selection.args,
             "explain": explain(selection),
+            "unaffected": list(selection.ignored),
         },
         "run": None if retest.outcome is None else run_json(retest.outcome.run),
         "counts": None if retest.outcome is None else retest.outcome.counts,
@@ -136,6 +161,13 @@ def retest_json(retest: Any) -> dict[str, Any]:
             for i in retest.issues
         ],
         "gate": None if retest.verdict is None else retest.verdict.gate,
+        "verify": None
+        if retest.verified is None
+        else {
+            "run": run_json(retest.verified.run),
+            "counts": retest.verified.counts,
+            "missed": retest.missed,
+        },
     }
 
 

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from passcycle.records import (
-    Run,
-)
+from passcycle.records import BAD_OUTCOMES, Run
 
 if TYPE_CHECKING:
     from passcycle.fix.impact import Selection
@@ -32,25 +31,41 @@ class Retesting(Concluding):
         pytest_args: Sequence[str] = (),
         *,
         everything: bool = False,
+        reruns: int = 0,
+        verify: bool = False,
         on_progress: ProgressHook | None = None,
     ) -> Retest:
         """Run the selection (or all, with `everything`) as a `retest` run pointing at the
-        run it re-tests, and say what became of each of that run's issues."""
+        run it re-tests, and say what became of each of that run's issues.
+
+        A re-test is for a quick answer: its failures are re-run in isolation only when
+        asked (`reruns` rounds). `verify` runs the full suite afterwards (a full run, the
+        next re-test's base) so that `Retest.missed` can name any failure the selection
+        left out."""
         from passcycle.fix.retest import base_run, plan_selection, progress
 
         base = base_run(self.plan, self.history)
         selection = None if everything else plan_selection(self.plan, self.history, base)
         before = self.history.issues(self.plan.name, run_id=base.id)
         if selection is not None and not selection.tests:
-            return Retest(base, selection, None, None, progress(before, []))
-        outcome = self.test(
-            pytest_args,
-            kind="retest",
-            parent_id=base.id,
-            paths=None if selection is None else selection.paths,
-            select=None if selection is None or selection.everything else selection.args,
-            coverage=False,
-            on_progress=on_progress,
-        )
-        verdict = self.validate(outcome.run.id) if outcome.run.status != "error" else None
-        return Retest(base, selection, outcome, verdict, progress(before, outcome.results))
+            retest = Retest(base, selection, None, None, progress(before, []))
+        else:
+            outcome = self.test(
+                pytest_args,
+                kind="retest",
+                parent_id=base.id,
+                paths=None if selection is None else selection.paths,
+                select=None if selection is None or selection.everything else selection.args,
+                coverage=False,
+                on_progress=on_progress,
+            )
+            failed = [r.nodeid for r in outcome.results if r.outcome in BAD_OUTCOMES]
+            if reruns and failed and outcome.run.status != "error":
+                self.rerun_failures(outcome.run, failed, pytest_args, rounds=reruns)
+                outcome = replace(outcome, results=self.history.results(outcome.run.id))
+            verdict = self.validate(outcome.run.id) if outcome.run.status != "error" else None
+            retest = Retest(base, selection, outcome, verdict, progress(before, outcome.results))
+        if verify:
+            full = self.test(pytest_args, on_progress=on_progress)
+            retest = replace(retest, verified=full)
+        return retest

@@ -280,13 +280,21 @@ class TestPhase(CycleBase):
         self.history.finish_run(run.id, end.status, end.code, end.note, end.counts)
         return results
 
-    def rerun_failures(self, run: Run, failed: Sequence[str], pytest_args: Sequence[str]) -> None:
-        """Each failed test again, apart from the rest of the suite; the first outcome stays,
-        the re-run outcomes are kept beside it (flaky evidence)."""
+    def rerun_failures(
+        self,
+        run: Run,
+        failed: Sequence[str],
+        pytest_args: Sequence[str],
+        *,
+        rounds: int | None = None,
+    ) -> None:
+        """Each failed test again, apart from the rest of the suite, `rounds` times (the
+        plan's `[validate] reruns` by default); the first outcome stays, the re-run outcomes
+        are kept beside it (flaky evidence)."""
         from passcycle.suite.reruns import rerun_isolated
 
         chosen = list(failed)[:MAX_RERUN]
-        found = rerun_isolated(self.plan, run.id, chosen, pytest_args)
+        found = rerun_isolated(self.plan, run.id, chosen, pytest_args, rounds=rounds)
         for nodeid, outcomes in found.items():
             self.history.set_reruns(run.id, nodeid, outcomes)
 

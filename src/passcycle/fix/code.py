@@ -111,6 +111,7 @@ class FileImpact:
 
     functions: dict[str, tuple[tuple[int, int], int]] = field(default_factory=dict)
     bodies: dict[str, int] = field(default_factory=dict)  # the old first body line of each
+    headers: set[str] = field(default_factory=set)  # decorators or signature changed
     module_lines: list[int] = field(default_factory=list)  # new numbering where known
     names: set[str] | None = field(default_factory=set)  # what they rebind; None: unknown
     whole: bool = False
@@ -163,7 +164,7 @@ def file_impact(root: Path, base: str | None, path: str, change: FileChange) -> 
     if before is None or after is None or old_tree is None or new_tree is None:
         return FileImpact(whole=True)
     old_funcs, _, old_names, old_bodies = _functions(old_tree)
-    new_funcs, new_decorated, _, _ = _functions(new_tree)
+    new_funcs, new_decorated, _, new_bodies = _functions(new_tree)
     old_trivial, new_trivial = (
         _maybe_trivial(before, change, old=True),
         _maybe_trivial(after, change, old=False),
@@ -182,6 +183,8 @@ def file_impact(root: Path, base: str | None, path: str, change: FileChange) -> 
                 impact.rebinds(_bound(old_tree, line))
             else:
                 impact.functions.setdefault(name, (old_funcs[name], where))
+                if line < old_bodies[name]:
+                    impact.headers.add(name)
         for line in new:
             if line in new_trivial:
                 continue
@@ -191,6 +194,8 @@ def file_impact(root: Path, base: str | None, path: str, change: FileChange) -> 
                 impact.rebinds(_bound(new_tree, line))
             elif name in old_funcs:
                 impact.functions.setdefault(name, (old_funcs[name], line))
+                if line < new_bodies[name]:
+                    impact.headers.add(name)
             elif not _harmless_new(name, new_decorated, old_names):
                 impact.module_lines.append(line)
                 impact.rebinds({name.split(".")[0]})

@@ -34,40 +34,19 @@ Order: failed first, then by recent failure rate, then fastest first.
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
-from passcycle.fix.changes import ChangeSet, FileChange, old_content
+from passcycle.fix.changes import ChangeSet, FileChange
 from passcycle.fix.code import file_impact
+from passcycle.fix.config import CONFIG_FILES, DEPENDENCY_FILES, pyproject_change
 from passcycle.fix.imports import Imports
 from passcycle.fix.tree import Tree
-from passcycle.plan import read_toml
 from passcycle.records import BAD_OUTCOMES, TestResult
 from passcycle.suite.plugin.imports import IMPORT_KEY
-
-DEPENDENCY_FILES: frozenset[str] = frozenset(
-    {"poetry.lock", "uv.lock", "Pipfile", "Pipfile.lock", "setup.py"}
-)
-CONFIG_FILES: frozenset[str] = frozenset({"pytest.ini", "setup.cfg", "tox.ini", ".coveragerc"})
-# pyproject.toml tables whose change the map cannot judge; other tables (ruff, mypy) are inert
-PYPROJECT_KEYS: tuple[tuple[str, ...], ...] = (
-    ("tool", "pytest"),
-    ("tool", "coverage"),
-    ("tool", "passcycle"),
-    ("project", "dependencies"),
-    ("project", "optional-dependencies"),
-    ("project", "requires-python"),
-    ("build-system",),
-    ("tool", "poetry", "dependencies"),
-    ("tool", "poetry", "group"),
-    ("tool", "uv"),
-    ("tool", "setuptools"),
-    ("tool", "hatch", "envs"),
-)
 
 TestMap = Mapping[str, Mapping[str, AbstractSet[int]]]
 
@@ -141,39 +120,6 @@ def is_test_file(path: str) -> bool:
     """pytest's default `python_files`: test_*.py and *_test.py."""
     name = path.rsplit("/", 1)[-1]
     return name.endswith(".py") and (name.startswith("test_") or name.endswith("_test.py"))
-
-
-# -- config files ---------------------------------------------------------------------------
-
-
-def _pyproject_change(root: Path, base: str | None) -> str | None:
-    """Which judged table of pyproject.toml changed, or None when only inert ones did.
-
-    The file as it is now must read: pytest, coverage and pip read it too, so a re-test of a
-    file they cannot read would only fail later, less clearly (a PlanError, exit 2). An
-    earlier content that does not read only means that the change cannot be judged."""
-    new = read_toml(root / "pyproject.toml")
-    before = old_content(root, base, "pyproject.toml") if base else None
-    if before is None:
-        return "pyproject.toml changed (its earlier content is unknown)"
-    try:
-        old = tomllib.loads(before)
-    except (tomllib.TOMLDecodeError, RecursionError):
-        return "pyproject.toml changed and its earlier content does not parse"
-    for keys in PYPROJECT_KEYS:
-        if _dig(old, keys) != _dig(new, keys):
-            table = ".".join(keys)
-            kind = "dependencies" if "depend" in table or keys[0] == "build-system" else "config"
-            return f"pyproject.toml [{table}] changed ({kind})"
-    return None
-
-
-def _dig(data: Mapping, keys: Sequence[str]) -> object:
-    for key in keys:
-        if not isinstance(data, Mapping) or key not in data:
-            return None
-        data = data[key]
-    return data
 
 
 # -- the selection ---------------------------------------------------------------------------
@@ -269,7 +215,7 @@ class _Selector:
         if path == self.plan_file and path != "pyproject.toml":
             self.widen(f"{path} changed: the plan")
         elif path == "pyproject.toml":
-            why = _pyproject_change(self.root, self.changes.base)
+            why = pyproject_change(self.root, self.changes.base)
             if why:
                 self.widen(why)
             else:
@@ -353,9 +299,11 @@ class _Selector:
         for name, ((first, last), line) in impact.functions.items():
             span = set(range(first, last + 1))
             label = name.rstrip("'")
+            reached = False
             for nodeid, files in self.test_map.items():
                 lines = files.get(path)
                 if lines and not lines.isdisjoint(span):
+                    reached = True
                     hit = change.old_lines & lines
                     if hit:
                         self.pick(nodeid, f"covers {path}:{line} (changed)")
@@ -366,10 +314,26 @@ class _Selector:
             for scope, files in self.setup_map.items():
                 lines = files.get(path)
                 if lines and not lines.isdisjoint(body):
+                    reached = True
                     self.setup_change(scope, f"{label}() in {path} changed at line {line}")
+            if name in impact.headers and (reached or self.ran(path, span)):
+                # decorators, defaults and annotations run where the function is defined,
+                # whether or not its body ever runs; a decorator is a call, its effects
+                # (a registry, a wrapper) reach any importer
+                what = f"the definition of {label}() changed at {path}:{line}"
+                self.module_change(path, what, None)
+            elif not reached:  # what never ran cannot have changed a result
+                where = f"run {self.last_run}" if self.last_run is not None else "the last run"
+                self.ignored.append(
+                    f"{path}:{line}: {label}() never ran in {where}: no test reaches it"
+                )
         if impact.module_lines:
             line = min(impact.module_lines)
             self.module_change(path, f"module-level change at {path}:{line}", impact.names)
+
+    def ran(self, path: str, lines: set[int]) -> bool:
+        """Any of `lines` of `path` ran outside a test (its module's import, most often)."""
+        return any(not lines.isdisjoint(f.get(path, ())) for f in self.setup_map.values())
 
     def setup_change(self, scope: str, what: str) -> None:
         """A change to code that ran outside any test, in `scope` (covmap.impact_maps)."""

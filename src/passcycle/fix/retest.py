@@ -36,12 +36,21 @@ class Retest:
     outcome: TestOutcome | None  # None: nothing to re-run
     verdict: Verdict | None
     issues: list[IssueProgress]
+    verified: TestOutcome | None = None  # `--verify`: the full suite, run afterwards
+
+    @property
+    def missed(self) -> list[str]:
+        """With `--verify`: the tests the full suite saw fail that the re-test did not run."""
+        if self.verified is None:
+            return []
+        ran = set() if self.outcome is None else {r.nodeid for r in self.outcome.results}
+        bad = (r.nodeid for r in self.verified.results if r.outcome in BAD_OUTCOMES)
+        return [nodeid for nodeid in bad if nodeid not in ran]
 
     @property
     def exit_code(self) -> ExitCode:
-        if self.outcome is None:
-            return ExitCode.OK
-        return self.outcome.exit_code
+        codes = [o.exit_code for o in (self.outcome, self.verified) if o is not None]
+        return max(codes, default=ExitCode.OK)
 
 
 def base_run(plan: Plan, history: History) -> Run:

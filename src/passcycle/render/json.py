@@ -84,6 +84,7 @@ def results_json(results: Sequence[TestResult]) -> list[dict[str, Any]]:
             "probe": r.probe,
             "exc_type": r.exc_type,
             "message": r.message,
+            "reruns": list(r.reruns),
         }
         for r in results
     ]

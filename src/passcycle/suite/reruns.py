@@ -11,13 +11,19 @@ from passcycle.suite.runner import SuiteSpec, run_suite
 
 
 def rerun_isolated(
-    plan: Plan, run_id: int, chosen: Sequence[str], pytest_args: Sequence[str]
+    plan: Plan,
+    run_id: int,
+    chosen: Sequence[str],
+    pytest_args: Sequence[str],
+    *,
+    rounds: int | None = None,
 ) -> dict[str, tuple[str, ...]]:
-    """`[validate] reruns` rounds of the chosen tests; node id -> the outcome of each round
-    (a test a round did not reach counts as skipped: no evidence either way)."""
+    """`rounds` (default: `[validate] reruns`) rounds of the chosen tests; node id -> the
+    outcome of each round (a test a round did not reach counts as skipped: no evidence
+    either way)."""
     reruns: dict[str, list[str]] = {nodeid: [] for nodeid in chosen}
     base = plan.root / ".passcycle" / "runs" / str(run_id)
-    for attempt in range(plan.validate.reruns):
+    for attempt in range(plan.validate.reruns if rounds is None else rounds):
         artifacts = base / f"rerun-{attempt + 1}"
         artifacts.mkdir(parents=True, exist_ok=True)
         spec = SuiteSpec(
