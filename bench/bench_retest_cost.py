@@ -15,7 +15,9 @@ and, with a no-op statement added after line LINE of the change's file:
     pytest --testmon
 
 and prints the medians. Every pytest runs with plugin autoload off (testmon loaded
-explicitly), as passcycle's own runs do.
+explicitly), as passcycle's own runs do. Then, in one process that has imported passcycle
+once, as `passcycle cycle --watch` re-tests on every save, `--repeat` re-tests with the
+change and without it: the cost a warm process pays, without the start-up's imports.
 """
 
 from __future__ import annotations
@@ -48,6 +50,44 @@ def passcycle(*args: str) -> list[str]:
 
 def pytest(*args: str) -> list[str]:
     return [sys.executable, "-m", "pytest", "-q", *args]
+
+
+# One process, as `passcycle cycle --watch` runs: re-tests timed from the call to the answer.
+WARM = """
+import json, sys, time
+from pathlib import Path
+sys.path.insert(0, sys.argv[1])
+from bench_retest_cost import change
+from passcycle.cycle import Cycle, open_history
+from passcycle.plan import load_plan
+
+root, where, repeat = Path(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+plan = load_plan(root, None)
+cycle = Cycle(plan, open_history(plan, None))
+cycle.retest()  # the first call imports what the loop keeps
+times = {"warm retest, nothing changed": [], "warm retest, one change": []}
+for _ in range(repeat):
+    started = time.perf_counter()
+    assert cycle.retest().outcome is None
+    times["warm retest, nothing changed"].append(time.perf_counter() - started)
+    change(root, where)
+    started = time.perf_counter()
+    assert cycle.retest().exit_code == 0
+    times["warm retest, one change"].append(time.perf_counter() - started)
+    change(root, where, undo=True)
+print(json.dumps(times))
+"""
+
+
+def warm(root: Path, where: str, repeat: int) -> dict[str, list[float]]:
+    done = subprocess.run(
+        [sys.executable, "-c", WARM, str(Path(__file__).parent), str(root), where, str(repeat)],
+        cwd=root, env={**os.environ, **QUICK},
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    if done.returncode != 0:
+        raise SystemExit(f"the warm re-tests failed:\n{done.stderr[-2000:]}")
+    return json.loads(done.stdout)
 
 
 def change(root: Path, where: str, undo: bool = False) -> None:
@@ -131,6 +171,7 @@ def main() -> None:
                     raise SystemExit(f"{name} exited {done.returncode}:\n{done.stdout[-1500:]}")
                 times.setdefault(name, []).append(seconds)
             change(root, args.change, undo=True)
+        times.update(warm(root, args.change, args.repeat))
         print("| command | median s | min–max s |\n|---|---:|---|")
         for name, values in times.items():
             print(

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import ast
+import functools
 import io
 import tokenize
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,10 +24,10 @@ def _parse(source: str | None) -> ast.Module | None:
 
 def _functions(
     tree: ast.Module,
-) -> tuple[dict[str, tuple[int, int]], set[str], set[str], dict[str, int]]:
+) -> tuple[dict[str, tuple[int, int]], set[str], dict[str, int]]:
     """Outermost functions and methods by qualified name -> (first, last) line, decorators
-    included; the names of the decorated ones; every name the text mentions; each
-    function's first body line (what runs when it is called, not when it is defined)."""
+    included; the names of the decorated ones; each function's first body line (what runs
+    when it is called, not when it is defined)."""
     found: dict[str, tuple[int, int]] = {}
     decorated: set[str] = set()
     bodies: dict[str, int] = {}
@@ -48,6 +49,12 @@ def _functions(
                 visit(child, prefix)  # `if TYPE_CHECKING:`, `try:` blocks at module level
 
     visit(tree, "")
+    return found, decorated, bodies
+
+
+def _names(tree: ast.Module) -> set[str]:
+    """Every name the text mentions (a walk of the whole tree: only when a new function
+    needs it)."""
     names: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Name):
@@ -60,13 +67,13 @@ def _functions(
             names.add((node.asname or node.name).split(".")[0])
         elif isinstance(node, ast.Constant) and isinstance(node.value, str):
             names.add(node.value)  # getattr(module, "name"), __all__
-    return found, decorated, names, bodies
+    return names
 
 
-def _harmless_new(name: str, decorated: set[str], old_names: set[str]) -> bool:
+def _harmless_new(name: str, decorated: set[str], old_names: Callable[[], set[str]]) -> bool:
     """A new plain function: nothing could call it before, and defining it has no effect.
     A new method may override a base class's, a decorator may register it: not harmless."""
-    return "." not in name and name not in decorated and name not in old_names
+    return "." not in name and name not in decorated and name not in old_names()
 
 
 def _trivial_lines(source: str) -> set[int]:
@@ -163,12 +170,13 @@ def file_impact(root: Path, base: str | None, path: str, change: FileChange) -> 
     old_tree, new_tree = _parse(before), _parse(after)
     if before is None or after is None or old_tree is None or new_tree is None:
         return FileImpact(whole=True)
-    old_funcs, _, old_names, old_bodies = _functions(old_tree)
-    new_funcs, new_decorated, _, new_bodies = _functions(new_tree)
+    old_funcs, _, old_bodies = _functions(old_tree)
+    new_funcs, new_decorated, new_bodies = _functions(new_tree)
     old_trivial, new_trivial = (
         _maybe_trivial(before, change, old=True),
         _maybe_trivial(after, change, old=False),
     )
+    old_names = functools.cache(lambda: _names(old_tree))
     impact = FileImpact(bodies=old_bodies)
     for hunk in change.hunks:
         old = range(hunk.old_start, hunk.old_start + hunk.old_count)

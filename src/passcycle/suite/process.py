@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import select
 import signal
 import subprocess
 import sys
+import time
 from typing import Any
 
 from passcycle.records import Frame, TestResult
@@ -58,3 +60,30 @@ def result_from_event(event: dict[str, Any]) -> TestResult:
         solo=event.get("solo"),
         probe=event.get("probe"),
     )
+
+
+class Exit:
+    """Waits up to a timeout for a process to end, waking the moment it does (a pidfd on
+    Linux): a sleep between polls kept every run 50 ms longer on average, a small
+    re-test's tenth."""
+
+    def __init__(self, proc: subprocess.Popen) -> None:
+        self.proc = proc
+        self.fd: int | None = None
+
+    def __enter__(self) -> Exit:
+        try:
+            self.fd = os.pidfd_open(self.proc.pid)
+        except (AttributeError, OSError):  # not Linux, or a kernel before 5.3
+            self.fd = None
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+
+    def wait(self, seconds: float) -> None:
+        if self.fd is None:
+            time.sleep(seconds)
+        else:
+            select.select([self.fd], [], [], seconds)

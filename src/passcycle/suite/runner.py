@@ -31,6 +31,7 @@ from passcycle.suite.covwarn import note as unmeasured_note
 from passcycle.suite.machine import mark as cpu_mark
 from passcycle.suite.machine import others_since
 from passcycle.suite.process import (
+    Exit,
     death,
     kill_group,
     result_from_event,
@@ -314,7 +315,7 @@ class _Run:
             GUARDIAN.release(proc.pid)
 
     def _watch(self, proc: subprocess.Popen) -> tuple[int, bool]:
-        with open(self.events_path, "a+", encoding="utf-8") as events:
+        with open(self.events_path, "a+", encoding="utf-8") as events, Exit(proc) as exited:
             events.seek(self.events_offset)
             buffer = ""
             while True:
@@ -331,7 +332,7 @@ class _Run:
                     self.events_offset = events.tell()
                     return proc.wait(), True
                 self._progress()
-                time.sleep(POLL_SECONDS)
+                exited.wait(POLL_SECONDS)
 
     def _overdue(self, started: float, now: float) -> bool:
         # The plugin's SIGALRM stops a test at `timeout`; a test stuck in C code does not
