@@ -339,6 +339,21 @@ def test_two_runs_at_once_both_land(make_project, passcycle):
     assert all(r["counts"]["passed"] == 1 for r in runs)
 
 
+def test_two_histories_on_one_project_keep_their_runs_files_apart(
+    make_project, passcycle, tmp_path
+):
+    # run ids restart in each history: run 1 of the second must not reuse run 1's folder
+    root = make_project(PASSING)
+    first = passcycle(root, "--db", f"sqlite:///{tmp_path / 'a.db'}", "test", "--json", expect=0)
+    second = passcycle(root, "--db", f"sqlite:///{tmp_path / 'b.db'}", "test", "--json", expect=0)
+    a, b = first.json()["run"], second.json()["run"]
+    assert a["id"] == b["id"] == 1
+    assert a["artifacts"] == ".passcycle/runs/1" and b["artifacts"] == ".passcycle/runs/1.2"
+    assert first.json()["coverage"] == second.json()["coverage"]
+    assert (root / a["artifacts"] / "coverage.db").is_file()
+    assert (root / b["artifacts"] / "coverage.db").is_file()
+
+
 @pytest.mark.postgres
 def test_history_on_postgresql(make_project, passcycle, pg_url):
     root = make_project(KNOWN)

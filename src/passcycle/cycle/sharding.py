@@ -141,9 +141,7 @@ class Sharding(Retesting):
         files: list[FileCoverage] = []
         blobs = [self.history.coverage_data(p.id) for p in parts]
         if all(blob is not None for blob in blobs):
-            artifacts = self._artifacts(run.id)
-            artifacts.mkdir(parents=True, exist_ok=True)
-            self.history.set_artifacts(run.id, str(artifacts.relative_to(self.plan.root)))
+            artifacts = self._claim_artifacts(run.id)
             data_file = artifacts / "coverage.db"
             merge_portable([b for b in blobs if b is not None], self.plan.root, data_file)
             summary, files = summarize(data_file, self.plan.root)

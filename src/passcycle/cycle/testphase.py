@@ -86,9 +86,7 @@ class TestPhase(CycleBase):
         given = read_args(pytest_args)
         partial = kind in PARTIAL_KINDS or select is not None or paths is not None or given.partial
         run = self._start_run(kind, parent_id=parent_id, partial=partial)
-        artifacts = self._artifacts(run.id)
-        artifacts.mkdir(parents=True, exist_ok=True)
-        self.history.set_artifacts(run.id, str(artifacts.relative_to(plan.root)))
+        artifacts = self._claim_artifacts(run.id)
         # paths after -- replace the plan's, as they would on pytest's command line
         tests = list(paths) if paths is not None else [] if given.paths else list(plan.tests)
         spec = self._spec(artifacts, tests, pytest_args, coverage=coverage, env=env, select=select)
@@ -294,10 +292,31 @@ class TestPhase(CycleBase):
         from passcycle.suite.reruns import rerun_isolated
 
         chosen = list(failed)[:MAX_RERUN]
-        found = rerun_isolated(self.plan, run.id, chosen, pytest_args, rounds=rounds)
+        found = rerun_isolated(
+            self.plan, self._artifacts(run.id), chosen, pytest_args, rounds=rounds
+        )
         for nodeid, outcomes in found.items():
             self.history.set_reruns(run.id, nodeid, outcomes)
 
     def _artifacts(self, run_id: int) -> Path:
-        """A run's folder of files (coverage data, logs, the service's output)."""
+        """A run's folder of files (coverage data, logs, the service's output): the one the
+        history keeps for it, else `.passcycle/runs/<id>`."""
+        run = self.history.find_run(run_id)
+        if run is not None and run.artifacts:
+            return self.plan.root / run.artifacts
         return self.plan.root / ".passcycle" / "runs" / str(run_id)
+
+    def _claim_artifacts(self, run_id: int) -> Path:
+        """A new run's empty folder, kept in the history. Run ids are unique to a history,
+        not to the project: another history used on the same project (`--db`) may have left
+        a run of the same id whose files would mix with this run's (a coverage data file
+        combined into the wrong run), so a folder in use gets a suffix."""
+        base = self.plan.root / ".passcycle" / "runs"
+        folder = base / str(run_id)
+        n = 1
+        while folder.exists() and any(folder.iterdir()):
+            n += 1
+            folder = base / f"{run_id}.{n}"
+        folder.mkdir(parents=True, exist_ok=True)
+        self.history.set_artifacts(run_id, str(folder.relative_to(self.plan.root)))
+        return folder

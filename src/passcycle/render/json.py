@@ -28,6 +28,7 @@ def run_json(run: Run) -> dict[str, Any]:
         "note": run.note,
         "counts": {o: run.counts.get(o, 0) for o in OUTCOMES},
         "gate": run.gate,
+        "artifacts": run.artifacts,
     }
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from passcycle.errors import PasscycleError
 from passcycle.plan import Plan
@@ -12,17 +13,16 @@ from passcycle.suite.runner import SuiteSpec, run_suite
 
 def rerun_isolated(
     plan: Plan,
-    run_id: int,
+    base: Path,
     chosen: Sequence[str],
     pytest_args: Sequence[str],
     *,
     rounds: int | None = None,
 ) -> dict[str, tuple[str, ...]]:
-    """`rounds` (default: `[validate] reruns`) rounds of the chosen tests; node id -> the
-    outcome of each round (a test a round did not reach counts as skipped: no evidence
-    either way)."""
+    """`rounds` (default: `[validate] reruns`) rounds of the chosen tests, their files in
+    folders under `base` (the run's artifacts); node id -> the outcome of each round (a
+    test a round did not reach counts as skipped: no evidence either way)."""
     reruns: dict[str, list[str]] = {nodeid: [] for nodeid in chosen}
-    base = plan.root / ".passcycle" / "runs" / str(run_id)
     for attempt in range(plan.validate.reruns if rounds is None else rounds):
         artifacts = base / f"rerun-{attempt + 1}"
         artifacts.mkdir(parents=True, exist_ok=True)
