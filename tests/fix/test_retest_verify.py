@@ -8,7 +8,7 @@ from pathlib import Path
 from textwrap import dedent
 
 import pytest
-from gitkit import edit, git
+from gitkit import committed_project, edit, git
 
 FILES = {
     "passcycle.toml": '[project]\nsource = ["pkg"]\ntests = ["tests"]\n',
@@ -38,11 +38,9 @@ FILES = {
 
 
 @pytest.fixture
-def project(make_project, passcycle) -> Path:
-    root = make_project(FILES)
-    git(root, "init", "-q")
-    git(root, "add", "-A")
-    git(root, "commit", "-qm", "first")
+def project(tmp_path: Path, passcycle) -> Path:
+    root = tmp_path / "project"
+    committed_project(root, FILES)
     passcycle(root, "test", expect=0)
     return root
 

@@ -30,6 +30,13 @@ def show_suggestion(tip: Any, indent: str = "    ") -> None:
         )
     if tip.next_step:
         out.print(f"{indent}[green]next:[/] {clean(tip.next_step, 84)}")
+    if tip.suspects:
+        out.print(f"{indent}[cyan]suspects[/] [dim](ochiai · failing/passing tests that ran it)[/]")
+        for s in tip.suspects:
+            mark = " [yellow]changed[/]" if s.changed else ""
+            out.print(
+                f"{indent}  {s.score:.2f}  {clean(s.where, 70)} [dim]{s.failed}/{s.passed}[/]{mark}"
+            )
 
 
 def show_selection(base: Any, selection: Any) -> None:
@@ -176,6 +183,18 @@ def suggestion_json(tip: Any) -> dict[str, Any]:
         "location": tip.location,
         "changed_since_pass": list(tip.changed_since_pass),
         "next_step": tip.next_step,
+        "suspects": [
+            {
+                "path": s.path,
+                "line": s.line,
+                "function": s.function,
+                "score": s.score,
+                "failed": s.failed,
+                "passed": s.passed,
+                "changed": s.changed,
+            }
+            for s in tip.suspects
+        ],
     }
 
 

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from passcycle.fix.llm import LlmConfig, advise
+from passcycle.fix.locating import SPECTRUM_KINDS, Locator
 from passcycle.fix.retest import flip_rates
 from passcycle.fix.suggest import HistoryInfo, Suggestion, suggest
 from passcycle.plan import Plan
@@ -14,10 +15,12 @@ from passcycle.store import History
 
 
 def suggestions(plan: Plan, history: History, verdict: Verdict) -> dict[str, Suggestion]:
-    """For each top issue: where it fails, what changed since it passed, what to do."""
+    """For each top issue: where it fails, what changed since it passed, what to do, and
+    the suspects the per-test map points at (fix/localize.py)."""
     results = history.results(verdict.run.id)
     by_id = {r.nodeid: r for r in results}
     _, files = history.coverage(verdict.run.id)
+    locator = Locator(plan, history, verdict.run, results)
     found = {}
     for issue in verdict.issues[: verdict.top]:
         mine = [by_id[t] for t in issue.tests if t in by_id]
@@ -31,6 +34,8 @@ def suggestions(plan: Plan, history: History, verdict: Verdict) -> dict[str, Sug
             coverage=tuple(files),
         )
         tip = suggest(issue, mine, root=plan.root, history_info=info)
+        if issue.kind in SPECTRUM_KINDS and mine:
+            tip = locator.locate(issue, mine, tip, last_pass.commit if last_pass else None)
         found[issue.fingerprint] = _advice(plan, issue, mine, tip)
     return found
 

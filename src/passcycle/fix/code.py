@@ -105,6 +105,13 @@ def _maybe_trivial(source: str, change: FileChange, *, old: bool) -> set[int]:
     return set()
 
 
+def function_spans(source: str) -> dict[str, tuple[int, int]]:
+    """Outermost functions and methods of a module's text by qualified name -> (first, last)
+    line, decorators included; {} when the text does not parse."""
+    tree = _parse(source)
+    return _functions(tree)[0] if tree is not None else {}
+
+
 def _enclosing(functions: Mapping[str, tuple[int, int]], line: int) -> str | None:
     for name, (first, last) in functions.items():
         if first <= line <= last:

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from passcycle.covnote import FIX as UNMEASURED_FIX
 from passcycle.covnote import is_unmeasured_cause
+from passcycle.fix.localize import Suspect
 from passcycle.records import BAD_OUTCOMES, FileCoverage, Frame, Issue, TestResult
 from passcycle.vcs import git
 
@@ -44,9 +45,10 @@ class HistoryInfo:
 
 @dataclass(frozen=True, slots=True)
 class Suggestion:
-    location: str | None  # "path:line" of the deepest project frame
+    location: str | None  # "path:line" of the deepest project frame, or the top suspect
     changed_since_pass: list[str]  # "abc1234 message" per commit, then "uncommitted: path"
     next_step: str
+    suspects: tuple[Suspect, ...] = ()  # from the per-test map, most suspicious first
 
 
 def suggest(

@@ -1,0 +1,128 @@
+"""Suspects: where a failure's bug most likely is, from the lines each test ran.
+
+A test that fails and the code it ran, set against the tests that pass and the code they ran,
+point at the fault (spectrum-based fault localization). For the failing tests F of one
+issue and the passing tests of the run, each line of the project's source gets
+
+    ochiai = failed / sqrt(|F| * (failed + passed))
+
+where `failed` counts the tests of F that ran the line and `passed` the passing tests that
+ran it: 1.0 for a line every failing test ran and no passing test did. Among equal scores
+a line changed since the tests last passed comes first, then the line more failing tests
+ran, then the file and line order (deterministic: the same inputs give the same ranking).
+Lines of the test files are left out: a test's own body is run by that test alone.
+
+The map is per test and per line (suite/plugin), so this costs no extra run: it is read
+from the run's coverage data, or from the last full run's for a re-test.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from passcycle.fix.code import function_spans
+
+TestMap = Mapping[str, Mapping[str, Collection[int]]]
+TOP = 5  # suspects shown per issue
+
+
+@dataclass(frozen=True, slots=True)
+class Suspect:
+    path: str
+    line: int
+    function: str | None  # the enclosing function or method; None at module level
+    score: float  # Ochiai, 0..1
+    failed: int  # failing tests of the issue that ran the line
+    passed: int  # passing tests that ran it
+    changed: bool  # changed since the tests last passed
+
+    @property
+    def where(self) -> str:
+        return f"{self.path}:{self.line}" + (f" in {self.function}" if self.function else "")
+
+
+def ochiai(failed: int, passed: int, total_failed: int) -> float:
+    if not failed or not total_failed:
+        return 0.0
+    return failed / math.sqrt(total_failed * (failed + passed))
+
+
+def spectrum(
+    test_map: TestMap,
+    failing: Collection[str],
+    passing: Collection[str],
+    keep: Callable[[str], bool],
+) -> dict[str, dict[int, list[int]]]:
+    """path -> line -> [failing tests that ran it, passing tests that ran it], for the
+    lines of the files `keep` accepts that at least one failing test ran."""
+    counts: dict[str, dict[int, list[int]]] = {}
+    for nodeid in failing:
+        for path, lines in test_map.get(nodeid, {}).items():
+            if not keep(path):
+                continue
+            per = counts.setdefault(path, {})
+            for line in lines:
+                per.setdefault(line, [0, 0])[0] += 1
+    for nodeid in passing:
+        files = test_map.get(nodeid)
+        if not files:
+            continue
+        for path, per in counts.items():
+            ran = files.get(path)
+            if ran:
+                for line in per.keys() & set(ran):
+                    per[line][1] += 1
+    return counts
+
+
+def suspects(
+    root: Path,
+    test_map: TestMap,
+    failing: Collection[str],
+    passing: Collection[str],
+    *,
+    keep: Callable[[str], bool],
+    changed: Mapping[str, Collection[int]] | None = None,
+    top: int = TOP,
+) -> list[Suspect]:
+    """The `top` most suspicious lines for the failing tests, one per function (its best
+    line): five lines of one function say less than five functions."""
+    failing = [n for n in failing if n in test_map]
+    if not failing:
+        return []
+    counts = spectrum(test_map, failing, passing, keep)
+    changed = changed or {}
+    ranked = sorted(
+        (
+            (-ochiai(f, p, len(failing)), line not in changed.get(path, ()), -f, path, line, p)
+            for path, per in counts.items()
+            for line, (f, p) in per.items()
+        )
+    )
+    spans: dict[str, dict[str, tuple[int, int]]] = {}
+    found: list[Suspect] = []
+    seen: set[tuple[str, str | None]] = set()
+    for score, unchanged, minus_failed, path, line, passed in ranked:
+        if path not in spans:
+            spans[path] = _spans(root / path)
+        function = next((n for n, (a, b) in spans[path].items() if a <= line <= b), None)
+        key = (path, function or f":{line}")
+        if key in seen:
+            continue
+        seen.add(key)
+        found.append(
+            Suspect(path, line, function, round(-score, 4), -minus_failed, passed, not unchanged)
+        )
+        if len(found) == top:
+            break
+    return found
+
+
+def _spans(path: Path) -> dict[str, tuple[int, int]]:
+    try:
+        return function_spans(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError):
+        return {}
