@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from gitkit import committed_project, edit
 
-from passcycle.fix.localize import ochiai, spectrum, suspects
+from passcycle.validate.localize import ochiai, spectrum, suspects
 
 CODEC = """\
 import json
@@ -33,6 +33,12 @@ FILES = {
     ".gitignore": ".passcycle/\n",
     "pkg/__init__.py": "",
     "pkg/codec.py": CODEC,
+    "pkg/units.py": "def to_cm(inches):\n    return inches * 2.54\n",
+    "tests/test_units.py": "from pkg.units import to_cm\n\n"
+    + "".join(
+        f"def test_cm_{i}():\n    assert round(to_cm({i}), 2) == {round(i * 2.54, 2)}\n\n"
+        for i in range(1, 5)
+    ),
     # three files, three kinds of assertion on what decode returns
     "tests/test_decode.py": "from pkg.codec import decode\n\n"
     + "".join(
@@ -94,9 +100,16 @@ def broken(tmp_path: Path, passcycle) -> Path:
 
 def test_a_wrong_value_from_a_helper_points_at_the_helper(broken: Path, passcycle) -> None:
     data = passcycle(broken, "run", "--json", expect=1).json()
-    assert data["counts"]["failed"] == 24 and data["counts"]["passed"] == 6
+    assert data["counts"]["failed"] == 24 and data["counts"]["passed"] == 10
+    # three test files, 24 different assertion texts, one bug: one issue that names it
     failures = [i for i in data["issues"] if i["kind"] == "failure"]
-    tips = [i["suggestion"] for i in failures if i["fingerprint"] in data["top"]]
+    assert len(failures) == 1
+    assert (
+        failures[0]["title"]
+        == "wrong value from pkg/codec.py:5 in _loads (changed since it passed) — 24 tests"
+    )
+    assert failures[0]["root_cause"] == "pkg/codec.py:5 in _loads"
+    tips = [i["suggestion"] for i in failures]
     assert tips and all(tips)
     for tip in tips:
         top = tip["suspects"][0]
@@ -110,3 +123,32 @@ def test_a_wrong_value_from_a_helper_points_at_the_helper(broken: Path, passcycl
     text = passcycle(broken, "run", expect=1).stdout
     assert "at pkg/codec.py:5" in text
     assert "1.00  pkg/codec.py:5 in _loads" in text and "changed" in text
+
+
+def test_two_bugs_are_two_issues_each_naming_its_own(broken: Path, passcycle) -> None:
+    edit(broken, "pkg/units.py", "inches * 2.54", "inches * 2.45")
+    data = passcycle(broken, "run", "--json", expect=1).json()
+    titles = sorted(i["title"] for i in data["issues"] if i["kind"] == "failure")
+    assert titles == [
+        "wrong value from pkg/codec.py:5 in _loads (changed since it passed) — 24 tests",
+        "wrong value from pkg/units.py:2 in to_cm (changed since it passed) — 4 tests",
+    ]
+
+
+def test_a_retest_of_one_bug_says_still_failing(broken: Path, passcycle) -> None:
+    passcycle(broken, "run", expect=1)
+    edit(
+        broken,
+        "pkg/codec.py",
+        "json.loads(text, parse_int=str)",
+        "json.loads(text, parse_int=str) ",
+    )
+    data = passcycle(broken, "retest", "--json", expect=1).json()
+    assert data["counts"]["failed"] == 24
+    progress = [i for i in data["issues"] if i["title"].startswith("wrong value")]
+    assert [(i["status"], i["title"]) for i in progress] == [
+        (
+            "still failing",
+            "wrong value from pkg/codec.py:5 in _loads (changed since it passed) — 24 tests",
+        )
+    ]

@@ -29,12 +29,14 @@ class CycleBase:
 
     def validate(self, ref: str | int = "latest") -> Verdict:
         """Judge a recorded run: KPIs, issues, flaky tests, regressions, phases, gate."""
+        from passcycle.fix.locating import run_culprits
         from passcycle.validate.verdict import judge_run
 
         run = resolve_run(self.history, ref, self.plan.name)
         if run.status in ("running",):
             raise UsageError(f"run {run.id} is still running", hint="wait for it, or pick another")
-        return judge_run(self.plan, self.history, run)
+        culprits = run_culprits(self.plan, self.history, run)
+        return judge_run(self.plan, self.history, run, culprits=culprits)
 
     @contextmanager
     def _until_finished(self, run_id: int) -> Iterator[None]:

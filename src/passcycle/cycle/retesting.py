@@ -64,7 +64,9 @@ class Retesting(Concluding):
                 self.rerun_failures(outcome.run, failed, pytest_args, rounds=reruns)
                 outcome = replace(outcome, results=self.history.results(outcome.run.id))
             verdict = self.validate(outcome.run.id) if outcome.run.status != "error" else None
-            retest = Retest(base, selection, outcome, verdict, progress(before, outcome.results))
+            now = {t: i.fingerprint for i in (verdict.issues if verdict else []) for t in i.tests}
+            found = progress(before, outcome.results, now)
+            retest = Retest(base, selection, outcome, verdict, found)
         if verify:
             full = self.test(pytest_args, on_progress=on_progress)
             retest = replace(retest, verified=full)

@@ -47,6 +47,7 @@ from passcycle.fix.imports import Imports
 from passcycle.fix.tree import Tree
 from passcycle.records import BAD_OUTCOMES, TestResult
 from passcycle.suite.plugin.imports import IMPORT_KEY
+from passcycle.validate.fingerprint import is_test_file
 
 TestMap = Mapping[str, Mapping[str, AbstractSet[int]]]
 
@@ -114,12 +115,6 @@ def _via(chain: Sequence[str]) -> str:
 
 def _folder(path: str) -> str:
     return path.rsplit("/", 1)[0] if "/" in path else "."
-
-
-def is_test_file(path: str) -> bool:
-    """pytest's default `python_files`: test_*.py and *_test.py."""
-    name = path.rsplit("/", 1)[-1]
-    return name.endswith(".py") and (name.startswith("test_") or name.endswith("_test.py"))
 
 
 # -- the selection ---------------------------------------------------------------------------

@@ -1,22 +1,28 @@
 """Suspects for a run's issues: the map they come from, the passing side, the change since
-the tests passed (fix/localize.py ranks; this gathers what it ranks)."""
+the tests passed (validate/localize.py ranks; this gathers what it ranks)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
 from functools import cached_property
+from pathlib import Path
 
 from passcycle.errors import PasscycleError
 from passcycle.fix.changes import Hunk, changes_since
-from passcycle.fix.impact import is_test_file
-from passcycle.fix.localize import Suspect, TestMap, suspects
-from passcycle.fix.retest import MAP_FILE
 from passcycle.fix.suggest import Suggestion
 from passcycle.plan import Plan
-from passcycle.records import Issue, Run, TestResult
+from passcycle.records import BAD_OUTCOMES, Issue, Run, TestResult
 from passcycle.store import History
-from passcycle.validate.fingerprint import key_frame
+from passcycle.validate.fingerprint import in_test_code
+from passcycle.validate.localize import (
+    MAP_FILE,
+    Suspect,
+    TestMap,
+    culprits,
+    source_filter,
+    suspects,
+)
 
 SPECTRUM_KINDS = frozenset({"failure", "regression"})  # a check that failed, not a crash
 
@@ -33,40 +39,15 @@ class Locator:
 
     @cached_property
     def test_map(self) -> TestMap:
-        """The run's own map; a partial run's (a re-test, no coverage) is its parent's."""
-        from passcycle.suite.covmap import impact_maps
-
-        for run in (self.run, self._parent()):
-            if run is not None and run.artifacts:
-                data = self.plan.root / run.artifacts / MAP_FILE
-                if data.is_file():
-                    try:
-                        return impact_maps(data, self.plan.root)[0]
-                    except PasscycleError:  # unreadable data: no suspects, the advice stays
-                        return {}
-        return {}
-
-    def _parent(self) -> Run | None:
-        if self.run.parent_id is None:
-            return None
-        return self.history.find_run(self.run.parent_id)
-
-    def keep(self, path: str) -> bool:
-        """The project's source, not its tests."""
-        if is_test_file(path) or any(_under(path, t) for t in self.plan.tests):
-            return False
-        return any(_under(path, s) for s in self.plan.source)
+        parent = self.history.find_run(self.run.parent_id) if self.run.parent_id else None
+        return run_map(self.plan.root, self.run, parent)
 
     def changed(self, commit: str | None) -> dict[str, set[int]]:
         """Lines changed since `commit`, in the run's numbering (the work tree's)."""
         if commit is None:
             return {}
         if commit not in self.changes:
-            found = changes_since(self.plan.root, commit=commit, snapshot=None)
-            self.changes[commit] = {
-                path: {n for h in change.hunks for n in _new_lines(h)}
-                for path, change in found.modified.items()
-            }
+            self.changes[commit] = changed_lines(self.plan.root, commit)
         return self.changes[commit]
 
     def locate(
@@ -82,27 +63,74 @@ class Locator:
             self.test_map,
             failing,
             self.passing,
-            keep=self.keep,
+            keep=source_filter(self.plan.source, self.plan.tests),
             changed=self.changed(commit),
         )
         if not found:
             return tip
         location = tip.location
-        if all(_in_test_code(r) for r in results):
+        if all(in_test_code(r, self.plan.tests) for r in results):
             location = f"{found[0].path}:{found[0].line}"
         return replace(tip, suspects=tuple(found), location=location)
+
+
+def changed_lines(root: Path, commit: str) -> dict[str, set[int]]:
+    """The work tree's lines changed since `commit`, by file (numbered as they are now)."""
+    found = changes_since(root, commit=commit, snapshot=None)
+    return {
+        path: {n for h in change.hunks for n in _new_lines(h)}
+        for path, change in found.modified.items()
+    }
 
 
 def _new_lines(hunk: Hunk) -> range:
     return range(hunk.new_start, hunk.new_start + hunk.new_count)
 
 
-def _in_test_code(result: TestResult) -> bool:
-    frame = key_frame(result)
-    test_file = (result.file or result.nodeid.split("::", 1)[0]).replace("\\", "/")
-    return frame is None or frame.path.replace("\\", "/") == test_file
+def run_map(root: Path, run: Run, parent: Run | None) -> TestMap:
+    """The per-test map a run's failures are read against: its own, or for a run that kept
+    none (a re-test runs without coverage) its parent's; {} when neither is readable."""
+    from passcycle.suite.covmap import impact_maps
+
+    for owner in (run, parent):
+        if owner is not None and owner.artifacts:
+            data = root / owner.artifacts / MAP_FILE
+            if data.is_file():
+                try:
+                    return impact_maps(data, root)[0]
+                except PasscycleError:  # unreadable data: no suspects, nothing else lost
+                    return {}
+    return {}
 
 
-def _under(path: str, folder: str) -> bool:
-    folder = folder.strip("/")
-    return folder in ("", ".") or path == folder or path.startswith(folder + "/")
+def run_culprits(plan: Plan, history: History, run: Run) -> dict[str, Suspect]:
+    """Each failing test's culprit in `run` (validate/localize.py `culprits`), for triage to
+    group failures by the bug behind them; {} without a readable map."""
+    results = history.results(run.id)
+    bad = sorted(r.nodeid for r in results if r.outcome in BAD_OUTCOMES)
+    # a failure raised in project code keeps the frame that raised it as its key
+    failing = [
+        r.nodeid for r in results if r.outcome in BAD_OUTCOMES and in_test_code(r, plan.tests)
+    ]
+    if not failing:
+        return {}
+    parent = history.find_run(run.parent_id) if run.parent_id else None
+    test_map = run_map(plan.root, run, parent)
+    if not test_map:
+        return {}
+    if run.partial and parent is not None:  # a re-test: the passing side of the map's run
+        passing = [r.nodeid for r in history.results(parent.id) if r.outcome == "passed"]
+    else:
+        passing = [r.nodeid for r in results if r.outcome == "passed"]
+    failed = set(bad)
+    passing = [n for n in passing if n not in failed]
+    keep = source_filter(plan.source, plan.tests)
+    # what changed since the last full run before this one: first among equal suspects
+    earlier = [
+        r
+        for r in history.runs(project=plan.name, limit=20)
+        if r.id < run.id and not r.partial and r.commit and r.status in ("passed", "failed")
+    ]
+    changed = changed_lines(plan.root, earlier[0].commit) if earlier and earlier[0].commit else {}
+    found = culprits(plan.root, test_map, bad, passing, keep=keep, changed=changed)
+    return {nodeid: found[nodeid] for nodeid in failing if nodeid in found}

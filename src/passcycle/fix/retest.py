@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,9 +14,9 @@ from passcycle.records import BAD_OUTCOMES, Issue, Run, TestOutcome, TestResult,
 from passcycle.store import History
 from passcycle.validate.fingerprint import fingerprint
 from passcycle.validate.flaky import flip_rate
+from passcycle.validate.localize import MAP_FILE
 
 FULL_KINDS = ("run", "test", "ci")
-MAP_FILE = "coverage.db"
 TEST_KINDS = ("failure", "error", "regression", "flaky")
 
 
@@ -102,8 +102,15 @@ def plan_selection(plan: Plan, history: History, run: Run) -> Selection:
     )
 
 
-def progress(issues: Sequence[Issue], results: Sequence[TestResult]) -> list[IssueProgress]:
-    """Per issue of the re-tested run: fixed, still failing, changed, or not re-run."""
+def progress(
+    issues: Sequence[Issue],
+    results: Sequence[TestResult],
+    current: Mapping[str, str] | None = None,
+) -> list[IssueProgress]:
+    """Per issue of the re-tested run: fixed, still failing, changed, or not re-run.
+    `current`: node id -> the fingerprint of its issue in the re-test's own verdict (one
+    issue per bug groups by culprit, which a result's own fingerprint does not know)."""
+    current = current or {}
     by_id = {r.nodeid: r for r in results}
     report = []
     for issue in issues:
@@ -119,7 +126,11 @@ def progress(issues: Sequence[Issue], results: Sequence[TestResult]) -> list[Iss
             detail = f"{len(rerun)} tests pass" + (f"; {left} not re-run" if left else "")
             report.append(IssueProgress(issue, "fixed", detail))
             continue
-        same = [r for r in bad if (r.fingerprint or fingerprint(r)) == issue.fingerprint]
+        same = [
+            r
+            for r in bad
+            if issue.fingerprint in (current.get(r.nodeid), r.fingerprint or fingerprint(r))
+        ]
         if same:
             report.append(
                 IssueProgress(issue, "still failing", f"{len(same)} of {len(rerun)} tests fail")

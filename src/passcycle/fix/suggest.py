@@ -21,8 +21,8 @@ from pathlib import Path
 
 from passcycle.covnote import FIX as UNMEASURED_FIX
 from passcycle.covnote import is_unmeasured_cause
-from passcycle.fix.localize import Suspect
 from passcycle.records import BAD_OUTCOMES, FileCoverage, Frame, Issue, TestResult
+from passcycle.validate.localize import Suspect
 from passcycle.vcs import git
 
 MAX_COMMITS = 10

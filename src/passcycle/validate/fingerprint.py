@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Sequence
 from functools import lru_cache
 
 from passcycle.records import BAD_OUTCOMES, Frame, TestResult
@@ -143,3 +144,26 @@ def fingerprint(result: TestResult) -> str | None:
     kind = result.exc_type or f"<{result.outcome}>"
     text = "\n".join((kind, where, message))
     return hashlib.sha1(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+
+
+def is_test_file(path: str) -> bool:
+    """pytest's default `python_files`: test_*.py and *_test.py."""
+    name = path.replace("\\", "/").rsplit("/", 1)[-1]
+    return name.endswith(".py") and (name.startswith("test_") or name.endswith("_test.py"))
+
+
+def in_test_code(result: TestResult, tests: Sequence[str] = ()) -> bool:
+    """The failure raised in test code (an assertion on a wrong value): no project frame
+    outside the file that defines the test, another test file (a test method inherited
+    from a base class in another module runs there) or the `tests` folders (a helper such
+    as pyflakes' `test/harness.py`)."""
+    frame = key_frame(result)
+    if frame is None:
+        return True
+    path = frame.path.replace("\\", "/")
+    folders = [f.strip("/") for f in tests if f.strip("/.")]
+    return (
+        same_file(path, defining_file(result))
+        or is_test_file(path)
+        or any(path.startswith(folder + "/") for folder in folders)
+    )

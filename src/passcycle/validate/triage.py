@@ -2,6 +2,9 @@
 
 One issue per fingerprint (see fingerprint.py). Its root cause is the deepest project frame
 that every failure of the group passes through, preferring code outside the test files.
+Failures raised in the tests' own code (a wrong value asserted) name no such frame: there the
+per-test map's culprit decides (validate/localize.py `culprits`), and two or more tests whose
+culprits lie in one function are one issue titled by it, whatever their assertions say.
 
 Kind, first rule that applies:
 
@@ -56,6 +59,7 @@ from passcycle.validate.fingerprint import (
     same_file,
 )
 from passcycle.validate.flaky import classify, is_quarantined
+from passcycle.validate.localize import Suspect
 
 TITLE_MESSAGE = 100  # characters of the normalised message in a title
 MESSAGE_LIMIT = 2000  # characters of the raw message kept on the issue
@@ -187,6 +191,7 @@ def _issue(
     rules: SeverityRules,
     baseline_passed: Collection[str],
     quarantine: Sequence[str],
+    culprit: Suspect | None = None,
 ) -> Issue:
     first = group[0]
     tests = tuple(dict.fromkeys(r.nodeid for r in group))
@@ -211,6 +216,8 @@ def _issue(
         rules=rules,
     )
 
+    if culprit is not None:
+        return _culprit_issue(fp, group, tests, culprit, kind=kind, severity=severity)
     root = _shared_frame(group)
     if root is None and len(group) == 1:
         root = _deepest_frame(first)
@@ -234,6 +241,45 @@ def _issue(
         exc_type=first.exc_type,
         message=first.message[:MESSAGE_LIMIT] if first.message else None,
         location=f"{location_frame.path}:{location_frame.line}" if location_frame else None,
+    )
+
+
+def culprit_fingerprint(culprit: Suspect) -> str:
+    """The fingerprint of failures one culprit explains: its function (or line outside
+    any), whatever the tests' own code raised (an AssertionError, or a TypeError on the
+    wrong value) and whatever the assertions' texts say."""
+    where = f"{culprit.path}:{culprit.function or culprit.line}"
+    text = "\n".join(("culprit", where))
+    return hashlib.sha1(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+
+
+def _culprit_issue(
+    fp: str,
+    group: Sequence[TestResult],
+    tests: tuple[str, ...],
+    culprit: Suspect,
+    *,
+    kind: IssueKind,
+    severity: Severity,
+) -> Issue:
+    """One bug behind failures whose tests failed in their own assertions."""
+    first = group[0]
+    where = f"{culprit.path}:{culprit.line}"
+    title = f"wrong value from {where}" + (f" in {culprit.function}" if culprit.function else "")
+    if culprit.changed:
+        title += " (changed since it passed)"
+    if len(tests) > 1:
+        title += f" — {len(tests)} tests"
+    return Issue(
+        fingerprint=fp,
+        title=title,
+        kind=kind,
+        severity=severity,
+        root_cause=culprit.where,
+        tests=tests,
+        exc_type=first.exc_type,
+        message=first.message[:MESSAGE_LIMIT] if first.message else None,
+        location=where,
     )
 
 
@@ -279,6 +325,7 @@ def triage(
     quarantine: Sequence[str] = (),
     partial: bool = False,
     suite_size: int | None = None,
+    culprits: Mapping[str, Suspect] | None = None,
 ) -> list[Issue]:
     """The issues of a run: open ones ranked (see `rank`), then those fixed by this run.
 
@@ -286,9 +333,13 @@ def triage(
     baseline run (their failures are regressions). `quarantine`: node id patterns.
     `partial`: the run ran a selection (see `fixed_issues`). `suite_size`: the number of
     tests the share in the critical rule is taken of; default, the tests that ran here.
+    `culprits`: node id -> the line the per-test map blames for a failure raised in test
+    code (validate/localize.py `culprits`, fingerprint.py `in_test_code`).
     """
     rules = rules or SeverityRules()
     previous = previous or {}
+    found: dict[str, Suspect] = {}  # fingerprint -> the culprit its failures share
+    blamed: dict[str, list[tuple[str, Suspect, TestResult]]] = {}  # by culprit
     if not isinstance(baseline_passed, set | frozenset | dict):
         baseline_passed = frozenset(baseline_passed)
     groups: dict[str, list[TestResult]] = {}
@@ -300,7 +351,20 @@ def triage(
             continue
         fp = result.fingerprint or fingerprint(result)
         assert fp is not None  # a bad outcome always has one
+        culprit = (culprits or {}).get(result.nodeid)
+        if culprit is not None and not is_error(result, rules):
+            blamed.setdefault(culprit_fingerprint(culprit), []).append((fp, culprit, result))
+            continue
         groups.setdefault(fp, []).append(result)
+    for fp_culprit, members in blamed.items():
+        # One test alone blames whatever only it ran, the test's own mistake included;
+        # two or more failing through one function point at the function.
+        shared = len({result.nodeid for _, _, result in members}) > 1
+        for fp, culprit, result in members:
+            key = fp_culprit if shared else fp
+            if shared:
+                found[key] = culprit
+            groups.setdefault(key, []).append(result)
     ran = max(suite_size if suite_size is not None else ran, 1)
 
     current = [
@@ -312,6 +376,7 @@ def triage(
                 rules=rules,
                 baseline_passed=baseline_passed,
                 quarantine=quarantine,
+                culprit=found.get(fp),
             ),
             previous.get(fp),
             run_id,

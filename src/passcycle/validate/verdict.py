@@ -3,6 +3,7 @@ judged from the records in the history (it reads the store and writes back only 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 
@@ -26,6 +27,7 @@ from passcycle.validate.baseline import Comparison
 from passcycle.validate.diffcov import diff_coverage
 from passcycle.validate.flaky import classify, is_quarantined
 from passcycle.validate.kpis import kpi_specs
+from passcycle.validate.localize import Suspect
 from passcycle.validate.phases import evaluate
 from passcycle.validate.triage import SeverityRules, breach_issue, rank, triage
 
@@ -48,7 +50,16 @@ def flaky_tests(results: list[TestResult]) -> list[str]:
     return [r.nodeid for r in results if r.reruns and classify(r.outcome, r.reruns) == "flaky"]
 
 
-def judge_run(plan: Plan, history: History, run: Run, *, save: bool = True) -> Verdict:
+def judge_run(
+    plan: Plan,
+    history: History,
+    run: Run,
+    *,
+    save: bool = True,
+    culprits: Mapping[str, Suspect] | None = None,
+) -> Verdict:
+    """The run judged: KPIs against targets and baseline, issues, phases, the gate.
+    `culprits` (fix/locating.py `run_culprits`) lets triage make one issue per bug."""
     data = _data(history, run)
     results = data.results
     quarantine = plan.validate.quarantine
@@ -72,6 +83,7 @@ def judge_run(plan: Plan, history: History, run: Run, *, save: bool = True) -> V
         baseline_passed=baseline_passed,
         quarantine=quarantine,
         partial=partial,
+        culprits=culprits,
     )
     open_issues = [i for i in issues if i.state != "fixed"]
     fixed = [i for i in issues if i.state == "fixed"]

@@ -19,11 +19,14 @@ from the run's coverage data, or from the last full run's for a re-test.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from passcycle.fix.code import function_spans
+from passcycle.pysource import function_spans
+from passcycle.validate.fingerprint import is_test_file
+
+MAP_FILE = "coverage.db"  # in a run's artifacts: coverage data and the per-test map
 
 TestMap = Mapping[str, Mapping[str, Collection[int]]]
 TOP = 5  # suspects shown per issue
@@ -102,13 +105,11 @@ def suspects(
             for line, (f, p) in per.items()
         )
     )
-    spans: dict[str, dict[str, tuple[int, int]]] = {}
+    function_at = _Functions(root)
     found: list[Suspect] = []
     seen: set[tuple[str, str | None]] = set()
     for score, unchanged, minus_failed, path, line, passed in ranked:
-        if path not in spans:
-            spans[path] = _spans(root / path)
-        function = next((n for n, (a, b) in spans[path].items() if a <= line <= b), None)
+        function = function_at(path, line)
         key = (path, function or f":{line}")
         if key in seen:
             continue
@@ -121,8 +122,78 @@ def suspects(
     return found
 
 
-def _spans(path: Path) -> dict[str, tuple[int, int]]:
-    try:
-        return function_spans(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError):
-        return {}
+class _Functions:
+    """The function around a line of a project file, each file parsed once."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.spans: dict[str, dict[str, tuple[int, int]]] = {}
+
+    def __call__(self, path: str, line: int) -> str | None:
+        if path not in self.spans:
+            try:
+                text = (self.root / path).read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError):
+                text = ""
+            self.spans[path] = function_spans(text)
+        return next((n for n, (a, b) in self.spans[path].items() if a <= line <= b), None)
+
+
+def culprits(
+    root: Path,
+    test_map: TestMap,
+    failing: Collection[str],
+    passing: Collection[str],
+    *,
+    keep: Callable[[str], bool],
+    changed: Mapping[str, Collection[int]] | None = None,
+) -> dict[str, Suspect]:
+    """Each failing test's culprit, for grouping failures into one issue per bug: among the
+    lines it ran, the one the run's spectrum finds most suspicious (Ochiai over all the
+    run's failing tests, a changed line first among equals, then the line more failing
+    tests ran, then file and line order). A test that ran no line of the source has none.
+
+    A bug seldom fails every test that runs its line (itsdangerous' `_CompactJSON.loads`,
+    made to return strings for numbers, ran in 28 failing tests and 30 passing ones), so
+    the culprit is the best line, not a line only failing tests ran."""
+    counts = spectrum(test_map, failing, passing, keep)
+    changed = changed or {}
+    total = len(failing)
+    function_at = _Functions(root)
+    found: dict[str, Suspect] = {}
+    for nodeid in failing:
+        best: tuple | None = None
+        for path, lines in test_map.get(nodeid, {}).items():
+            per = counts.get(path)
+            if per is None:
+                continue
+            edited = changed.get(path, ())
+            for line in lines:
+                f, p = per.get(line, (0, 0))
+                if f:
+                    key = (-ochiai(f, p, total), line not in edited, -f, path, line, p)
+                    best = key if best is None or key < best else best
+        if best is None:
+            continue
+        minus_score, unchanged, minus_failed, path, line, passed = best
+        function = function_at(path, line)
+        found[nodeid] = Suspect(
+            path, line, function, round(-minus_score, 4), -minus_failed, passed, not unchanged
+        )
+    return found
+
+
+def source_filter(source: Sequence[str], tests: Sequence[str]) -> Callable[[str], bool]:
+    """The project's source files, not its tests: where suspects may be."""
+
+    def keep(path: str) -> bool:
+        if is_test_file(path) or any(_under(path, t) for t in tests):
+            return False
+        return any(_under(path, s) for s in source)
+
+    return keep
+
+
+def _under(path: str, folder: str) -> bool:
+    folder = folder.strip("/")
+    return folder in ("", ".") or path == folder or path.startswith(folder + "/")
