@@ -116,6 +116,7 @@ def test_a_wrong_value_from_a_helper_points_at_the_helper(broken: Path, passcycl
         assert (top["path"], top["line"], top["function"]) == ("pkg/codec.py", 5, "_loads")
         assert top["score"] == 1.0 and top["passed"] == 0 and top["changed"] is True
         assert tip["location"] == "pkg/codec.py:5"  # not the test's assertion
+        assert tip["changed_since_pass"] == ["uncommitted: pkg/codec.py"]
         # decode's call of _loads ran in the failing tests alone too: equal score, and the
         # change since the pass puts _loads first
         second = tip["suspects"][1]

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from passcycle.errors import PasscycleError
 from passcycle.fix.changes import Hunk, changes_since
-from passcycle.fix.suggest import Suggestion
+from passcycle.fix.suggest import Suggestion, changed_since
 from passcycle.plan import Plan
 from passcycle.records import BAD_OUTCOMES, Issue, Run, TestResult
 from passcycle.store import History
@@ -68,10 +68,15 @@ class Locator:
         )
         if not found:
             return tip
-        location = tip.location
+        location, changed = tip.location, tip.changed_since_pass
         if all(in_test_code(r, self.plan.tests) for r in results):
             location = f"{found[0].path}:{found[0].line}"
-        return replace(tip, suspects=tuple(found), location=location)
+            if commit is not None:
+                # the suspects' files, not the test files the traceback names (a test
+                # inherited from another module's class names that module, no source)
+                files = sorted({s.path for s in found})
+                changed = changed_since(self.plan.root, commit, files)
+        return replace(tip, suspects=tuple(found), location=location, changed_since_pass=changed)
 
 
 def changed_lines(root: Path, commit: str) -> dict[str, set[int]]:
