@@ -3,6 +3,7 @@ the tests passed (validate/localize.py ranks; this gathers what it ranks)."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import replace
 from functools import cached_property
@@ -95,17 +96,24 @@ def _new_lines(hunk: Hunk) -> range:
 def run_map(root: Path, run: Run, parent: Run | None) -> TestMap:
     """The per-test map a run's failures are read against: its own, or for a run that kept
     none (a re-test runs without coverage) its parent's; {} when neither is readable."""
-    from passcycle.suite.covmap import impact_maps
-
     for owner in (run, parent):
         if owner is not None and owner.artifacts:
             data = root / owner.artifacts / MAP_FILE
             if data.is_file():
-                try:
-                    return impact_maps(data, root)[0]
-                except PasscycleError:  # unreadable data: no suspects, nothing else lost
-                    return {}
+                return _read_map(data, root, data.stat().st_mtime_ns)
     return {}
+
+
+@functools.lru_cache(maxsize=2)
+def _read_map(data: Path, root: Path, stamp: int) -> TestMap:
+    """Read once for both of a run's readers, triage's culprits and the suggestions'
+    suspects (`stamp`, the file's mtime, keeps a rewritten file from being served stale)."""
+    from passcycle.suite.covmap import impact_maps
+
+    try:
+        return impact_maps(data, root)[0]
+    except PasscycleError:  # unreadable data: no suspects, nothing else lost
+        return {}
 
 
 def run_culprits(plan: Plan, history: History, run: Run) -> dict[str, Suspect]:

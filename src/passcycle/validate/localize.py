@@ -76,7 +76,7 @@ def spectrum(
         for path, per in counts.items():
             ran = files.get(path)
             if ran:
-                for line in per.keys() & set(ran):
+                for line in per.keys() & ran:  # any iterable: no copy of the map's set
                     per[line][1] += 1
     return counts
 
@@ -97,39 +97,50 @@ def suspects(
     if not failing:
         return []
     counts = spectrum(test_map, failing, passing, keep)
-    changed = changed or {}
+    rank = _Ranking(root, len(failing), changed)
     ranked = sorted(
-        (
-            (-ochiai(f, p, len(failing)), line not in changed.get(path, ()), -f, path, line, p)
-            for path, per in counts.items()
-            for line, (f, p) in per.items()
-        )
+        rank.key(path, line, f, p) for path, per in counts.items() for line, (f, p) in per.items()
     )
-    function_at = _Functions(root)
     found: list[Suspect] = []
-    seen: set[tuple[str, str | None]] = set()
-    for score, unchanged, minus_failed, path, line, passed in ranked:
-        function = function_at(path, line)
-        key = (path, function or f":{line}")
-        if key in seen:
+    seen: set[tuple[str, str]] = set()
+    for key in ranked:
+        suspect = rank.suspect(key)
+        where = (suspect.path, suspect.function or f":{suspect.line}")
+        if where in seen:
             continue
-        seen.add(key)
-        found.append(
-            Suspect(path, line, function, round(-score, 4), -minus_failed, passed, not unchanged)
-        )
+        seen.add(where)
+        found.append(suspect)
         if len(found) == top:
             break
     return found
 
 
-class _Functions:
-    """The function around a line of a project file, each file parsed once."""
+_Key = tuple[float, bool, int, str, int, int]  # sorts most suspicious first
 
-    def __init__(self, root: Path) -> None:
+
+class _Ranking:
+    """The order of suspects (module docstring) and the function around each line, each
+    file parsed once."""
+
+    def __init__(
+        self, root: Path, failing: int, changed: Mapping[str, Collection[int]] | None
+    ) -> None:
         self.root = root
+        self.failing = failing
+        self.changed = changed or {}
         self.spans: dict[str, dict[str, tuple[int, int]]] = {}
 
-    def __call__(self, path: str, line: int) -> str | None:
+    def key(self, path: str, line: int, failed: int, passed: int) -> _Key:
+        score = ochiai(failed, passed, self.failing)
+        return (-score, line not in self.changed.get(path, ()), -failed, path, line, passed)
+
+    def suspect(self, key: _Key) -> Suspect:
+        minus_score, unchanged, minus_failed, path, line, passed = key
+        function = self.function_at(path, line)
+        score = round(-minus_score, 4)
+        return Suspect(path, line, function, score, -minus_failed, passed, not unchanged)
+
+    def function_at(self, path: str, line: int) -> str | None:
         if path not in self.spans:
             try:
                 text = (self.root / path).read_text(encoding="utf-8")
@@ -157,29 +168,18 @@ def culprits(
     made to return strings for numbers, ran in 28 failing tests and 30 passing ones), so
     the culprit is the best line, not a line only failing tests ran."""
     counts = spectrum(test_map, failing, passing, keep)
-    changed = changed or {}
-    total = len(failing)
-    function_at = _Functions(root)
+    rank = _Ranking(root, len(failing), changed)
     found: dict[str, Suspect] = {}
     for nodeid in failing:
-        best: tuple | None = None
-        for path, lines in test_map.get(nodeid, {}).items():
-            per = counts.get(path)
-            if per is None:
-                continue
-            edited = changed.get(path, ())
-            for line in lines:
-                f, p = per.get(line, (0, 0))
-                if f:
-                    key = (-ochiai(f, p, total), line not in edited, -f, path, line, p)
-                    best = key if best is None or key < best else best
-        if best is None:
-            continue
-        minus_score, unchanged, minus_failed, path, line, passed = best
-        function = function_at(path, line)
-        found[nodeid] = Suspect(
-            path, line, function, round(-minus_score, 4), -minus_failed, passed, not unchanged
-        )
+        keys = [
+            rank.key(path, line, *per[line])
+            for path, lines in test_map.get(nodeid, {}).items()
+            if (per := counts.get(path)) is not None
+            for line in lines
+            if line in per
+        ]
+        if keys:
+            found[nodeid] = rank.suspect(min(keys))
     return found
 
 
