@@ -1,8 +1,12 @@
-"""Benchmark: fingerprint and triage 10,000 results with 1,000 failures (target < 1 s).
+"""Benchmark: fingerprint, localize and triage 10,000 results with 1,000 failures (< 1 s).
 
 Run: python bench/bench_triage.py [--results 10000] [--failures 1000] [--repeat 5]
-Prints the median wall time of the timed part (fingerprinting every result, then triage
-with a history of previous issues) over the repeats, in seconds.
+Prints the median wall time of the timed part over the repeats, in seconds: fingerprinting
+every result, each failure's culprit from a per-test map (every test runs ~40 lines of 3 to
+6 of 100 source modules written to a temporary folder; a quarter of the failures assert a
+wrong value in the test's own code), triage with a history of previous issues, and the top
+5 issues' suspects. The map is in memory: reading it from a run's coverage data is the
+re-test's cost too (bench/bench_retest_cost.py).
 """
 
 from __future__ import annotations
@@ -10,12 +14,15 @@ from __future__ import annotations
 import argparse
 import random
 import statistics
+import tempfile
 import time
 import uuid
 from dataclasses import replace
+from pathlib import Path
 
 from passcycle.records import Frame, Issue, TestResult
-from passcycle.validate.fingerprint import fingerprint, normalise_message
+from passcycle.validate.fingerprint import fingerprint, in_test_code, normalise_message
+from passcycle.validate.localize import Spectrum, TestMap, culprits, source_filter, suspects
 from passcycle.validate.triage import triage
 
 BUGS = 40  # distinct bugs behind the failures
@@ -37,11 +44,13 @@ def make_results(total: int, failures: int, seed: int = 1) -> list[TestResult]:
             continue
         bug = rng.randrange(BUGS)
         depth = 2 + bug % 5
-        frames = (
+        frames: tuple[Frame, ...] = (
             Frame(path, 10 + i % 50, f"test_case_{i}"),
             *(Frame(f"src/app/layer_{d}.py", 20 + d, f"call_{bug}_{d}") for d in range(depth)),
             *LIBRARY[: bug % 3],
         )
+        if bug % 4 == 1:  # a wrong value asserted in the test's own code
+            frames = frames[:1]
         ident = uuid.UUID(int=rng.getrandbits(128))
         message = (
             f"Error {bug}: request {rng.randrange(10**6)} for '{ident}'"
@@ -82,12 +91,65 @@ def previous_issues(results: list[TestResult]) -> dict[str, Issue]:
     } | {f"gone{n:012d}": Issue(f"gone{n:012d}", "gone", "failure", "high") for n in range(50)}
 
 
-def judge(results: list[TestResult], previous: dict[str, Issue]) -> list[Issue]:
+MODULES, FUNCS, BODY = 100, 20, 8  # source modules, functions each, lines per function
+
+
+def write_source(root: Path) -> None:
+    """The modules the map's lines are in (the suspects' functions are read from them)."""
+    for m in range(MODULES):
+        text = "".join(
+            f"def func_{f}(x):\n" + "".join(f"    x = x + {n}\n" for n in range(BODY - 2))
+            + "    return x\n\n"
+            for f in range(FUNCS)
+        )  # fmt: skip
+        (root / "src" / "app").mkdir(parents=True, exist_ok=True)
+        (root / "src" / "app" / f"mod_{m}.py").write_text(text)
+
+
+def make_map(results: list[TestResult], seed: int = 2) -> TestMap:
+    """Each test runs a few functions of a few modules; a failing test runs its bug's."""
+    rng = random.Random(seed)
+
+    def lines(f: int) -> set[int]:
+        start = 1 + f * (BODY + 1)
+        return set(range(start + 1, start + BODY))
+
+    test_map: dict[str, dict[str, set[int]]] = {}
+    for r in results:
+        files: dict[str, set[int]] = {}
+        for _ in range(rng.randint(3, 6)):
+            module = f"src/app/mod_{rng.randrange(MODULES)}.py"
+            files.setdefault(module, set()).update(lines(rng.randrange(FUNCS)))
+        if r.outcome != "passed":
+            bug = int(r.message.split(":", 1)[0].split()[-1]) if r.message else 0
+            files.setdefault(f"src/app/mod_{bug}.py", set()).update(lines(bug % FUNCS))
+        test_map[r.nodeid] = files
+    return test_map
+
+
+def judge(
+    results: list[TestResult], previous: dict[str, Issue], root: Path, test_map: TestMap
+) -> list[Issue]:
     stamped = [
         replace(r, fingerprint=fingerprint(r)) if r.outcome in ("failed", "error") else r
         for r in results
     ]
-    return triage(stamped, previous=previous, run_id=10, baseline_passed={results[0].nodeid})
+    bad = [r for r in stamped if r.outcome in ("failed", "error")]
+    passing = [r.nodeid for r in stamped if r.outcome == "passed"]
+    keep = source_filter(["src"], ["tests"])
+    shared = Spectrum(test_map, [r.nodeid for r in bad], passing, keep)
+    blamed = culprits(root, shared)
+    wrong_value = {r.nodeid for r in bad if in_test_code(r, ["tests"])}
+    issues = triage(
+        stamped,
+        previous=previous,
+        run_id=10,
+        baseline_passed={results[0].nodeid},
+        culprits={n: s for n, s in blamed.items() if n in wrong_value},
+    )
+    for issue in issues[:5]:
+        suspects(root, shared, issue.tests)
+    return issues
 
 
 def main() -> None:
@@ -100,11 +162,14 @@ def main() -> None:
     results = make_results(args.results, args.failures)
     bad = sum(r.outcome in ("failed", "error") for r in results)
     previous = previous_issues(results)
+    test_map = make_map(results)
+    root = Path(tempfile.mkdtemp(prefix="bench-triage-"))
+    write_source(root)
     times = []
     for _ in range(args.repeat):
         normalise_message.cache_clear()  # every repeat pays for normalising, as a run would
         start = time.perf_counter()
-        issues = judge(results, previous)
+        issues = judge(results, previous, root, test_map)
         times.append(time.perf_counter() - start)
     print(
         f"{len(results)} results, {bad} failures -> {len(issues)} issues "

@@ -8,7 +8,14 @@ from pathlib import Path
 import pytest
 from gitkit import committed_project, edit
 
-from passcycle.validate.localize import ochiai, spectrum, suspects
+from passcycle.validate.localize import (
+    Spectrum,
+    culprits,
+    ochiai,
+    ranked_lines,
+    spectrum,
+    suspects,
+)
 
 CODEC = """\
 import json
@@ -81,11 +88,55 @@ def test_the_spectrum_counts_failing_and_passing_tests_per_line() -> None:
 def test_suspects_rank_one_line_per_function(tmp_path: Path) -> None:
     (tmp_path / "a.py").write_text("def f():\n    x = 1\n    return x\n\n\ndef g():\n    pass\n")
     test_map = {"bad": {"a.py": {2, 3, 7}}, "good": {"a.py": {7}}}
-    found = suspects(tmp_path, test_map, ["bad"], ["good"], keep=lambda p: True)
+    shared = Spectrum(test_map, ["bad"], ["good"], keep=lambda p: True)
+    found = suspects(tmp_path, shared, ["bad"])
     assert [(s.line, s.function, s.score) for s in found] == [(2, "f", 1.0), (7, "g", 0.7071)]
-    changed = suspects(tmp_path, test_map, ["bad"], ["good"], keep=lambda p: True,
-                       changed={"a.py": {3}})  # fmt: skip
+    changed = suspects(tmp_path, shared, ["bad"], changed={"a.py": {3}})
     assert (changed[0].line, changed[0].changed) == (3, True)  # first among equals
+
+
+def test_a_changed_line_ranks_before_a_higher_score(tmp_path: Path) -> None:
+    (tmp_path / "a.py").write_text("def f(x):\n    y = x + 1\n    if y:\n        return 2\n")
+    # line 4 ran in the failing test alone (1.0); line 2, the changed one, in a passing too
+    test_map = {"bad": {"a.py": {2, 3, 4}}, "good": {"a.py": {2, 3}}}
+    shared = Spectrum(test_map, ["bad"], ["good"], keep=lambda p: True)
+    assert ranked_lines(tmp_path, shared, ["bad"])[0] == ("a.py", 4)
+    found = suspects(tmp_path, shared, ["bad"], changed={"a.py": {2}})
+    assert (found[0].line, found[0].score, found[0].changed) == (2, 0.7071, True)
+
+
+def test_a_changed_constant_is_a_suspect_of_the_tests_that_ran_its_module(tmp_path: Path) -> None:
+    (tmp_path / "a.py").write_text("LIMIT = 4\n\n\ndef f(x):\n    return x % LIMIT\n")
+    (tmp_path / "b.py").write_text("def g():\n    return 1\n")
+    # line 1 and line 4 ran when a.py was imported, in no test
+    test_map = {"bad": {"a.py": {5}}, "bad2": {"a.py": {5}}, "good": {"b.py": {2}}}
+    imports = {"a.py": {1, 4}, "b.py": {1}}
+    keep = lambda p: True  # noqa: E731
+    counts = spectrum(test_map, ["bad", "bad2"], ["good"], keep, imports)
+    assert counts == {"a.py": {1: [2, 0], 4: [2, 0], 5: [2, 0]}}
+    # equal scores: the body the tests ran comes before the import-time lines
+    shared = Spectrum(test_map, ["bad", "bad2"], ["good"], keep, imports)
+    assert ranked_lines(tmp_path, shared, ["bad", "bad2"]) == [
+        ("a.py", 5),
+        ("a.py", 1),
+        ("a.py", 4),
+    ]
+    changed = {"a.py": {1}}
+    found = culprits(tmp_path, shared, changed={"bad": changed, "bad2": changed})
+    assert {n: (s.line, s.function, s.changed) for n, s in found.items()} == {
+        "bad": (1, None, True),
+        "bad2": (1, None, True),
+    }
+
+
+def test_the_change_is_not_held_against_a_test_that_had_not_passed(tmp_path: Path) -> None:
+    (tmp_path / "a.py").write_text("def f(x):\n    y = x + 1\n    return y\n")
+    test_map = {"new": {"a.py": {2, 3}}, "old": {"a.py": {2, 3}}}
+    # "old" failed before the change too: its culprit is the spectrum's, not the change
+    shared = Spectrum(test_map, ["new", "old"], [], keep=lambda p: True)
+    found = culprits(tmp_path, shared, changed={"new": {"a.py": {3}}})
+    assert (found["new"].line, found["new"].changed) == (3, True)
+    assert (found["old"].line, found["old"].changed) == (2, False)
 
 
 @pytest.fixture
@@ -153,3 +204,54 @@ def test_a_retest_of_one_bug_says_still_failing(broken: Path, passcycle) -> None
             "wrong value from pkg/codec.py:5 in _loads (changed since it passed) — 24 tests",
         )
     ]
+
+
+INHERITED = {
+    "passcycle.toml": '[project]\nsource = ["pkg"]\ntests = ["tests"]\n',
+    ".gitignore": ".passcycle/\n",
+    "pkg/__init__.py": "",
+    "pkg/units.py": "def to_cm(inches):\n    return inches * 2.54\n",
+    # the tests live in a base class of another module; the test files only inherit them
+    "tests/checks.py": (
+        "from pkg.units import to_cm\n\n\nclass Checks:\n    factor = 1\n\n"
+        "    def test_inch(self):\n        assert to_cm(self.factor) == 2.54 * self.factor\n\n"
+        "    def test_zero(self):\n        assert to_cm(0) == 0\n"
+    ),
+    "tests/test_one.py": "from checks import Checks\n\n\nclass TestOne(Checks):\n    pass\n",
+    "tests/test_two.py": (
+        "from checks import Checks\n\n\nclass TestTwo(Checks):\n    factor = 2\n"
+    ),
+}
+
+
+def test_an_inherited_test_lists_the_change_to_its_base_class(tmp_path: Path, passcycle) -> None:
+    root = tmp_path / "project"
+    committed_project(root, INHERITED)
+    passcycle(root, "run", expect=0)
+    edit(root, "tests/checks.py", "== 2.54 * self.factor", "== 2.45 * self.factor")
+    data = passcycle(root, "run", "--json", expect=1).json()
+    failures = [i for i in data["issues"] if i["kind"] in ("failure", "regression")]
+    assert sorted(t for i in failures for t in i["nodeids"]) == [
+        "tests/test_one.py::TestOne::test_inch",
+        "tests/test_two.py::TestTwo::test_inch",
+    ]
+    for issue in failures:
+        # the changed file is neither the test's own file nor a suspect's: still listed
+        assert "uncommitted: tests/checks.py" in issue["suggestion"]["changed_since_pass"]
+
+
+def test_a_changed_module_constant_is_one_issue_naming_it(tmp_path: Path, passcycle) -> None:
+    files = {
+        **INHERITED,
+        "pkg/units.py": "CM = 2.54\n\n\ndef to_cm(inches):\n    return inches * CM\n",
+    }
+    root = tmp_path / "project"
+    committed_project(root, files)
+    passcycle(root, "run", expect=0)
+    edit(root, "pkg/units.py", "CM = 2.54", "CM = 2.45")
+    data = passcycle(root, "run", "--json", expect=1).json()
+    failures = [i for i in data["issues"] if i["kind"] in ("failure", "regression")]
+    assert [(i["title"], i["tests"]) for i in failures] == [
+        ("wrong value from pkg/units.py:1 (changed since it passed) — 2 tests", 2)
+    ]
+    assert failures[0]["suggestion"]["location"] == "pkg/units.py:1"

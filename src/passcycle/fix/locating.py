@@ -18,6 +18,8 @@ from passcycle.store import History
 from passcycle.validate.fingerprint import in_test_code
 from passcycle.validate.localize import (
     MAP_FILE,
+    Imports,
+    Spectrum,
     Suspect,
     TestMap,
     culprits,
@@ -36,12 +38,20 @@ class Locator:
         self.history = history
         self.run = run
         self.passing = [r.nodeid for r in results if r.outcome == "passed"]
+        self.failing = [r.nodeid for r in results if r.outcome in BAD_OUTCOMES]
         self.changes: dict[str | None, dict[str, set[int]]] = {}
 
     @cached_property
-    def test_map(self) -> TestMap:
+    def maps(self) -> RunMap:
         parent = self.history.find_run(self.run.parent_id) if self.run.parent_id else None
         return run_map(self.plan.root, self.run, parent)
+
+    @cached_property
+    def spectrum(self) -> Spectrum:
+        """The passing side counted once for all of the run's issues."""
+        test_map, imports = self.maps
+        keep = source_filter(self.plan.source, self.plan.tests)
+        return Spectrum(test_map, self.failing, self.passing, keep, imports)
 
     def changed(self, commit: str | None) -> dict[str, set[int]]:
         """Lines changed since `commit`, in the run's numbering (the work tree's)."""
@@ -56,16 +66,11 @@ class Locator:
     ) -> Suggestion:
         """The suggestion with the issue's suspects; when its tests failed in their own code
         (a wrong value: no project frame outside the test files), the top suspect is where."""
-        if not self.test_map:
+        if not self.maps[0]:
             return tip
-        failing = [r.nodeid for r in results]
+        failing = [r.nodeid for r in results if r.nodeid in self.spectrum.failing]
         found: list[Suspect] = suspects(
-            self.plan.root,
-            self.test_map,
-            failing,
-            self.passing,
-            keep=source_filter(self.plan.source, self.plan.tests),
-            changed=self.changed(commit),
+            self.plan.root, self.spectrum, failing, changed=self.changed(commit)
         )
         if not found:
             return tip
@@ -73,10 +78,11 @@ class Locator:
         if all(in_test_code(r, self.plan.tests) for r in results):
             location = f"{found[0].path}:{found[0].line}"
             if commit is not None:
-                # the suspects' files, not the test files the traceback names (a test
-                # inherited from another module's class names that module, no source)
-                files = sorted({s.path for s in found})
-                changed = changed_since(self.plan.root, commit, files)
+                # the suspects' files and the test code the tracebacks pass through: the
+                # test's own file, and the base class's file of an inherited test method
+                files = {s.path for s in found}
+                files |= {f.path for r in results for f in r.frames if f.in_project}
+                changed = changed_since(self.plan.root, commit, sorted(files))
         return replace(tip, suspects=tuple(found), location=location, changed_since_pass=changed)
 
 
@@ -93,27 +99,43 @@ def _new_lines(hunk: Hunk) -> range:
     return range(hunk.new_start, hunk.new_start + hunk.new_count)
 
 
-def run_map(root: Path, run: Run, parent: Run | None) -> TestMap:
+RunMap = tuple[TestMap, Imports]  # the lines each test ran; each module's at its import
+
+
+def run_map(root: Path, run: Run, parent: Run | None) -> RunMap:
     """The per-test map a run's failures are read against: its own, or for a run that kept
-    none (a re-test runs without coverage) its parent's; {} when neither is readable."""
+    none (a re-test runs without coverage) its parent's; empty when neither is readable."""
     for owner in (run, parent):
         if owner is not None and owner.artifacts:
             data = root / owner.artifacts / MAP_FILE
             if data.is_file():
-                return _read_map(data, root, data.stat().st_mtime_ns)
-    return {}
+                return read_map(data, root)
+    return {}, {}
+
+
+def read_map(data: Path, root: Path) -> RunMap:
+    """The per-test map in a run's coverage data (`MAP_FILE`), and what each module ran
+    while it was imported; empty when it cannot be read."""
+    return _read_map(data, root, data.stat().st_mtime_ns)
 
 
 @functools.lru_cache(maxsize=2)
-def _read_map(data: Path, root: Path, stamp: int) -> TestMap:
+def _read_map(data: Path, root: Path, stamp: int) -> RunMap:
     """Read once for both of a run's readers, triage's culprits and the suggestions'
     suspects (`stamp`, the file's mtime, keeps a rewritten file from being served stale)."""
     from passcycle.suite.covmap import impact_maps
+    from passcycle.suite.plugin.imports import IMPORT_KEY
 
     try:
-        return impact_maps(data, root)[0]
+        test_map, setup = impact_maps(data, root)
     except PasscycleError:  # unreadable data: no suspects, nothing else lost
-        return {}
+        return {}, {}
+    imports = {}
+    for scope, files in setup.items():
+        path = scope.removeprefix(IMPORT_KEY)
+        if path != scope and (lines := files.get(path)):
+            imports[path] = lines
+    return test_map, imports
 
 
 def run_culprits(plan: Plan, history: History, run: Run) -> dict[str, Suspect]:
@@ -128,7 +150,7 @@ def run_culprits(plan: Plan, history: History, run: Run) -> dict[str, Suspect]:
     if not failing:
         return {}
     parent = history.find_run(run.parent_id) if run.parent_id else None
-    test_map = run_map(plan.root, run, parent)
+    test_map, imports = run_map(plan.root, run, parent)
     if not test_map:
         return {}
     if run.partial and parent is not None:  # a re-test: the passing side of the map's run
@@ -138,12 +160,31 @@ def run_culprits(plan: Plan, history: History, run: Run) -> dict[str, Suspect]:
     failed = set(bad)
     passing = [n for n in passing if n not in failed]
     keep = source_filter(plan.source, plan.tests)
-    # what changed since the last full run before this one: first among equal suspects
-    earlier = [
-        r
-        for r in history.runs(project=plan.name, limit=20)
-        if r.id < run.id and not r.partial and r.commit and r.status in ("passed", "failed")
-    ]
-    changed = changed_lines(plan.root, earlier[0].commit) if earlier and earlier[0].commit else {}
-    found = culprits(plan.root, test_map, bad, passing, keep=keep, changed=changed)
+    shared = Spectrum(test_map, bad, passing, keep, imports)
+    found = culprits(plan.root, shared, changed=_changed_since_pass(plan, history, run, bad))
     return {nodeid: found[nodeid] for nodeid in failing if nodeid in found}
+
+
+def _changed_since_pass(
+    plan: Plan, history: History, run: Run, nodeids: Sequence[str]
+) -> dict[str, dict[str, set[int]]]:
+    """node id -> the lines changed since the newest earlier run in which it passed, for
+    the tests that passed in one of the last 30 runs (a run that recorded its commit)."""
+    outcomes = history.test_outcomes(nodeids, plan.name, limit_runs=30)
+    commits: dict[int, str | None] = {}
+    lines: dict[str, dict[str, set[int]]] = {}  # by commit, each diffed once
+    found: dict[str, dict[str, set[int]]] = {}
+    for nodeid, seen in outcomes.items():
+        passed = [run_id for run_id, outcome in seen if outcome == "passed" and run_id < run.id]
+        if not passed:
+            continue
+        if passed[0] not in commits:
+            earlier = history.find_run(passed[0])
+            commits[passed[0]] = earlier.commit if earlier else None
+        commit = commits[passed[0]]
+        if commit is None:
+            continue
+        if commit not in lines:
+            lines[commit] = changed_lines(plan.root, commit)
+        found[nodeid] = lines[commit]
+    return found

@@ -7,10 +7,20 @@ issue and the passing tests of the run, each line of the project's source gets
     ochiai = failed / sqrt(|F| * (failed + passed))
 
 where `failed` counts the tests of F that ran the line and `passed` the passing tests that
-ran it: 1.0 for a line every failing test ran and no passing test did. Among equal scores
-a line changed since the tests last passed comes first, then the line more failing tests
-ran, then the file and line order (deterministic: the same inputs give the same ranking).
-Lines of the test files are left out: a test's own body is run by that test alone.
+ran it: 1.0 for a line every failing test ran and no passing test did.
+
+A line changed since the tests last passed ranks before every line that did not change: the
+tests passed before the change and fail after it, so the change is the first place to look
+(single-line mutations of the generated project and of pallets/click: the mutated line is
+the top suspect in most of them with the change, far fewer without it; docs/benchmarks.md).
+Then the higher score, then the line more failing tests ran, then the file and line order
+(deterministic: the same inputs give the same ranking). Lines of the test files are left
+out: a test's own body is run by that test alone.
+
+A module's top-level lines (its constants, its `def` lines) run once, when it is imported,
+and are in no test's map; a test that ran any line of the module counts as having run them
+(`imports`, the lines each source file ran while it was imported). A changed constant is
+then a suspect of the tests that read it.
 
 The map is per test and per line (suite/plugin), so this costs no extra run: it is read
 from the run's coverage data, or from the last full run's for a re-test.
@@ -29,6 +39,7 @@ from passcycle.validate.fingerprint import is_test_file
 MAP_FILE = "coverage.db"  # in a run's artifacts: coverage data and the per-test map
 
 TestMap = Mapping[str, Mapping[str, Collection[int]]]
+Imports = Mapping[str, Collection[int]]  # source file -> the lines it ran while imported
 TOP = 5  # suspects shown per issue
 
 
@@ -58,49 +69,100 @@ def spectrum(
     failing: Collection[str],
     passing: Collection[str],
     keep: Callable[[str], bool],
+    imports: Imports | None = None,
 ) -> dict[str, dict[int, list[int]]]:
     """path -> line -> [failing tests that ran it, passing tests that ran it], for the
-    lines of the files `keep` accepts that at least one failing test ran."""
-    counts: dict[str, dict[int, list[int]]] = {}
-    for nodeid in failing:
-        for path, lines in test_map.get(nodeid, {}).items():
-            if not keep(path):
+    lines of the files `keep` accepts that at least one failing test ran (a module's
+    import-time lines with any of its lines: `imports`)."""
+    return Spectrum(test_map, failing, passing, keep, imports).counts(failing)
+
+
+class Spectrum:
+    """One run's spectrum: the lines its failing tests ran, and how many passing tests ran
+    each, counted once for all of the run's issues (each issue's suspects are ranked on
+    its own failing tests, against the same passing side)."""
+
+    def __init__(
+        self,
+        test_map: TestMap,
+        failing: Collection[str],
+        passing: Collection[str],
+        keep: Callable[[str], bool],
+        imports: Imports | None = None,
+    ) -> None:
+        self.test_map = test_map
+        self.keep = keep
+        self.imports = imports or {}
+        self.failing = frozenset(failing)
+        lines: dict[str, set[int]] = {}
+        for nodeid in self.failing:
+            for path, ran in self.ran(nodeid):
+                lines.setdefault(path, set()).update(ran)
+        self.passed = self._passed(lines, passing)
+
+    def ran(self, nodeid: str) -> list[tuple[str, Collection[int]]]:
+        """The lines a test ran, by kept file, with each file's import-time lines."""
+        found = []
+        for path, lines in self.test_map.get(nodeid, {}).items():
+            if self.keep(path):
+                extra = self.imports.get(path)
+                found.append((path, {*lines, *extra} if extra else lines))
+        return found
+
+    def _passed(
+        self, lines: dict[str, set[int]], passing: Collection[str]
+    ) -> dict[str, dict[int, int]]:
+        passed: dict[str, dict[int, int]] = {
+            path: dict.fromkeys(ls, 0) for path, ls in lines.items()
+        }
+        # the import-time lines among those counted, by file: every test of the file ran them
+        at_import = {path: ls & set(self.imports.get(path, ())) for path, ls in lines.items()}
+        for nodeid in passing:
+            files = self.test_map.get(nodeid)
+            if not files or nodeid in self.failing:
                 continue
-            per = counts.setdefault(path, {})
-            for line in lines:
-                per.setdefault(line, [0, 0])[0] += 1
-    for nodeid in passing:
-        files = test_map.get(nodeid)
-        if not files:
-            continue
-        for path, per in counts.items():
-            ran = files.get(path)
-            if ran:
-                for line in per.keys() & ran:  # any iterable: no copy of the map's set
-                    per[line][1] += 1
-    return counts
+            # the fewer of the test's files and the counted ones: a test runs a few files
+            shared = files.keys() & lines.keys() if len(files) < len(lines) else lines
+            for path in shared:
+                ran = files.get(path)
+                if ran:
+                    per = passed[path]
+                    hit = per.keys() & ran  # any iterable: no copy of the map's set
+                    if at_import[path]:
+                        hit |= at_import[path]
+                    for line in hit:
+                        per[line] += 1
+        return passed
+
+    def counts(self, failing: Collection[str]) -> dict[str, dict[int, list[int]]]:
+        """path -> line -> [tests of `failing` that ran it, passing tests that ran it];
+        `failing`, some of the failing tests the spectrum was made with."""
+        if not self.failing.issuperset(failing):
+            raise ValueError("a spectrum counts the failing tests it was made with")
+        counts: dict[str, dict[int, list[int]]] = {}
+        for nodeid in failing:
+            for path, lines in self.ran(nodeid):
+                per = counts.setdefault(path, {})
+                passed = self.passed[path]
+                for line in lines:
+                    if line in per:
+                        per[line][0] += 1
+                    else:
+                        per[line] = [1, passed[line]]
+        return counts
 
 
 def suspects(
     root: Path,
-    test_map: TestMap,
+    shared: Spectrum,
     failing: Collection[str],
-    passing: Collection[str],
     *,
-    keep: Callable[[str], bool],
     changed: Mapping[str, Collection[int]] | None = None,
     top: int = TOP,
 ) -> list[Suspect]:
-    """The `top` most suspicious lines for the failing tests, one per function (its best
-    line): five lines of one function say less than five functions."""
-    failing = [n for n in failing if n in test_map]
-    if not failing:
-        return []
-    counts = spectrum(test_map, failing, passing, keep)
-    rank = _Ranking(root, len(failing), changed)
-    ranked = sorted(
-        rank.key(path, line, f, p) for path, per in counts.items() for line, (f, p) in per.items()
-    )
+    """The `top` most suspicious lines for the failing tests (some of the spectrum's), one
+    per function (its best line): five lines of one function say less than five."""
+    rank, ranked = _ranked(root, shared, failing, changed)
     found: list[Suspect] = []
     seen: set[tuple[str, str]] = set()
     for key in ranked:
@@ -115,7 +177,37 @@ def suspects(
     return found
 
 
-_Key = tuple[float, bool, int, str, int, int]  # sorts most suspicious first
+def ranked_lines(
+    root: Path,
+    shared: Spectrum,
+    failing: Collection[str],
+    *,
+    changed: Mapping[str, Collection[int]] | None = None,
+) -> list[tuple[str, int]]:
+    """Every line the failing tests ran, most suspicious first: the order `suspects` draws
+    its one line per function from (bench/bench_localize.py ranks the mutated line in it)."""
+    _, ranked = _ranked(root, shared, failing, changed)
+    return [(key[4], key[5]) for key in ranked]
+
+
+def _ranked(
+    root: Path,
+    shared: Spectrum,
+    failing: Collection[str],
+    changed: Mapping[str, Collection[int]] | None,
+) -> tuple[_Ranking, list[_Key]]:
+    failing = [n for n in failing if n in shared.test_map]
+    rank = _Ranking(root, len(failing), changed, shared.imports)
+    if not failing:
+        return rank, []
+    counts = shared.counts(failing)
+    keys = [
+        rank.key(path, line, f, p) for path, per in counts.items() for line, (f, p) in per.items()
+    ]
+    return rank, sorted(keys)
+
+
+_Key = tuple[bool, float, bool, int, str, int, int]  # sorts most suspicious first
 
 
 class _Ranking:
@@ -123,19 +215,28 @@ class _Ranking:
     file parsed once."""
 
     def __init__(
-        self, root: Path, failing: int, changed: Mapping[str, Collection[int]] | None
+        self,
+        root: Path,
+        failing: int,
+        changed: Mapping[str, Collection[int]] | None,
+        imports: Imports | None = None,
     ) -> None:
         self.root = root
         self.failing = failing
         self.changed = changed or {}
+        self.imports = imports or {}
         self.spans: dict[str, dict[str, tuple[int, int]]] = {}
 
     def key(self, path: str, line: int, failed: int, passed: int) -> _Key:
         score = ochiai(failed, passed, self.failing)
-        return (-score, line not in self.changed.get(path, ()), -failed, path, line, passed)
+        unchanged = line not in self.changed.get(path, ())
+        # an import-time line (a `def`, a constant) scores as high as the body it wraps:
+        # the body, which the test itself ran, comes first
+        at_import = line in self.imports.get(path, ())
+        return (unchanged, -score, at_import, -failed, path, line, passed)
 
     def suspect(self, key: _Key) -> Suspect:
-        minus_score, unchanged, minus_failed, path, line, passed = key
+        unchanged, minus_score, _, minus_failed, path, line, passed = key
         function = self.function_at(path, line)
         score = round(-minus_score, 4)
         return Suspect(path, line, function, score, -minus_failed, passed, not unchanged)
@@ -152,28 +253,35 @@ class _Ranking:
 
 def culprits(
     root: Path,
-    test_map: TestMap,
-    failing: Collection[str],
-    passing: Collection[str],
+    shared: Spectrum,
     *,
-    keep: Callable[[str], bool],
-    changed: Mapping[str, Collection[int]] | None = None,
+    changed: Mapping[str, Mapping[str, Collection[int]]] | None = None,
 ) -> dict[str, Suspect]:
     """Each failing test's culprit, for grouping failures into one issue per bug: among the
-    lines it ran, the one the run's spectrum finds most suspicious (Ochiai over all the
-    run's failing tests, a changed line first among equals, then the line more failing
-    tests ran, then file and line order). A test that ran no line of the source has none.
+    lines it ran, the one the run's spectrum finds most suspicious (a line changed since
+    the test last passed first, then Ochiai over all the run's failing tests, then the line
+    more failing tests ran, then file and line order). A test that ran no line of the
+    source has none. `changed`: node id -> the lines changed since it last passed, by file
+    (a test that has not passed lately has none: the change is not why it fails).
 
     A bug seldom fails every test that runs its line (itsdangerous' `_CompactJSON.loads`,
     made to return strings for numbers, ran in 28 failing tests and 30 passing ones), so
     the culprit is the best line, not a line only failing tests ran."""
-    counts = spectrum(test_map, failing, passing, keep)
-    rank = _Ranking(root, len(failing), changed)
+    failing = sorted(shared.failing)
+    counts = shared.counts(failing)
+    changed = changed or {}
+    ranks: dict[int, _Ranking] = {}  # one per distinct change, each file parsed once
+    spans: dict[str, dict[str, tuple[int, int]]] = {}
     found: dict[str, Suspect] = {}
     for nodeid in failing:
+        mine = changed.get(nodeid) or {}
+        rank = ranks.get(id(mine))
+        if rank is None:
+            rank = ranks[id(mine)] = _Ranking(root, len(failing), mine, shared.imports)
+            rank.spans = spans
         keys = [
             rank.key(path, line, *per[line])
-            for path, lines in test_map.get(nodeid, {}).items()
+            for path, lines in shared.ran(nodeid)
             if (per := counts.get(path)) is not None
             for line in lines
             if line in per
