@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 
 from passcycle.errors import UsageError
-from passcycle.records import Run
+from passcycle.records import Issue, Run
 from passcycle.store import History
 from passcycle.store.access import NOT_FOUND_HINT
 
@@ -58,3 +58,31 @@ def _baseline(history: History, name: str, project: str | None) -> Run:
             hint="mark a good run as the baseline first (passcycle baseline)",
         )
     return run
+
+
+ISSUE_REF = re.compile(r"[0-9a-f]{4,16}")
+
+
+def is_issue_ref(ref: str) -> bool:
+    """An issue's fingerprint or its first characters (4 or more, not all digits: a
+    number names a run)."""
+    text = ref.strip().lower()
+    return bool(ISSUE_REF.fullmatch(text)) and not text.isdigit()
+
+
+def resolve_issue(history: History, ref: str, project: str) -> Issue:
+    """The project's issue whose fingerprint starts with `ref`."""
+    text = ref.strip().lower()
+    found = [i for i in history.issues(project) if i.fingerprint.startswith(text)]
+    if not found:
+        raise UsageError(
+            f"no issue {ref} in the history of {project}",
+            hint="`passcycle validate --json` lists the issues with their fingerprints",
+        )
+    if len(found) > 1:
+        raise UsageError(
+            f"{ref} starts {len(found)} issues' fingerprints",
+            hint="give more of the fingerprint: "
+            + ", ".join(i.fingerprint[: len(text) + 4] for i in found[:4]),
+        )
+    return found[0]

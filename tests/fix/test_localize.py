@@ -114,13 +114,12 @@ def test_a_changed_constant_is_a_suspect_of_the_tests_that_ran_its_module(tmp_pa
     keep = lambda p: True  # noqa: E731
     counts = spectrum(test_map, ["bad", "bad2"], ["good"], keep, imports)
     assert counts == {"a.py": {1: [2, 0], 4: [2, 0], 5: [2, 0]}}
-    # equal scores: the body the tests ran comes before the import-time lines
+    # unchanged, the import-time lines are no suspects: every test of a.py ran them
     shared = Spectrum(test_map, ["bad", "bad2"], ["good"], keep, imports)
-    assert ranked_lines(tmp_path, shared, ["bad", "bad2"]) == [
-        ("a.py", 5),
-        ("a.py", 1),
-        ("a.py", 4),
-    ]
+    assert ranked_lines(tmp_path, shared, ["bad", "bad2"]) == [("a.py", 5)]
+    # changed, they come first: the changed lines before the body that did not change
+    ranked = ranked_lines(tmp_path, shared, ["bad", "bad2"], changed={"a.py": {1, 4}})
+    assert ranked == [("a.py", 1), ("a.py", 4), ("a.py", 5)]
     changed = {"a.py": {1}}
     found = culprits(tmp_path, shared, changed={"bad": changed, "bad2": changed})
     assert {n: (s.line, s.function, s.changed) for n, s in found.items()} == {
@@ -175,6 +174,12 @@ def test_a_wrong_value_from_a_helper_points_at_the_helper(broken: Path, passcycl
     text = passcycle(broken, "run", expect=1).stdout
     assert "at pkg/codec.py:5" in text
     assert "1.00  pkg/codec.py:5 in _loads" in text and "changed" in text
+    # the reports tell the same: one issue, its suspects (written before the gate is stored)
+    markdown = (broken / ".passcycle" / "report.md").read_text()
+    assert markdown.count("wrong value from") == 1 and "TypeError in" not in markdown
+    assert "- suspects (Ochiai): `pkg/codec.py:5 in _loads` 1.00 (changed)" in markdown
+    html = (broken / ".passcycle" / "report.html").read_text()
+    assert '<table class="suspects">' in html and "<code>pkg/codec.py:5 in _loads</code>" in html
 
 
 def test_two_bugs_are_two_issues_each_naming_its_own(broken: Path, passcycle) -> None:
@@ -255,3 +260,32 @@ def test_a_changed_module_constant_is_one_issue_naming_it(tmp_path: Path, passcy
         ("wrong value from pkg/units.py:1 (changed since it passed) — 2 tests", 2)
     ]
     assert failures[0]["suggestion"]["location"] == "pkg/units.py:1"
+
+
+def test_show_issue_lists_the_suspects_and_the_change_behind_them(broken: Path, passcycle) -> None:
+    data = passcycle(broken, "run", "--json", expect=1).json()
+    issue = next(i for i in data["issues"] if i["kind"] == "failure")
+    short = issue["fingerprint"][:8]
+    assert f"· {short}" in passcycle(broken, "validate", expect=1).stdout
+
+    text = passcycle(broken, "show", short, env={"COLUMNS": "200"}).stdout
+    assert text.splitlines()[0] == issue["title"]
+    assert f"fingerprint {issue['fingerprint']} · last seen in run {data['run']['id']}" in text
+    assert "1.00  pkg/codec.py:5 in _loads 24/0 changed" in text
+    assert "changed at pkg/codec.py:5 since it passed:" in text
+    assert "-    return json.loads(text)" in text
+    assert "+    return json.loads(text, parse_int=str)" in text
+    assert "tests/test_decode.py::test_number_0" in text and "and 4 more" in text
+
+    shown = passcycle(broken, "show", issue["fingerprint"], "--json").json()
+    assert shown["issue"]["nodeids"] == issue["nodeids"]
+    assert shown["suggestion"]["suspects"][0] == {
+        "path": "pkg/codec.py", "line": 5, "function": "_loads", "score": 1.0,
+        "failed": 24, "passed": 0, "changed": True,
+    }  # fmt: skip
+    hunk = shown["diffs"]["pkg/codec.py:5"]
+    assert hunk.startswith("@@ ") and "+    return json.loads(text, parse_int=str)" in hunk
+
+    missing = passcycle(broken, "show", "ffffeeee", expect=2)
+    assert "no issue ffffeeee in the history" in missing.stderr
+    assert "Traceback" not in missing.stderr

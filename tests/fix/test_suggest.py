@@ -219,3 +219,43 @@ def test_coverage_gap_lists_the_worst_files(tmp_path: Path) -> None:
         "src/pkg/io.py 80% (missing 7, 9)"
     )
     assert found.changed_since_pass == []
+
+
+def test_a_wrong_value_quotes_pytests_comparison_and_points_at_the_suspect(
+    tmp_path: Path,
+) -> None:
+    from passcycle.validate.localize import Suspect
+
+    long = "x" * 200
+    write(
+        tmp_path,
+        {
+            "pyproject.toml": '[tool.pytest.ini_options]\npythonpath = ["src"]\n',
+            "src/pkg/__init__.py": "",
+            "src/pkg/html.py": "def escape(s):\n    return s.replace(\"'\", '&#39;')\n",
+            "tests/test_html.py": (
+                "from pkg.html import escape\n\n\n"
+                "def test_quote():\n    assert escape(\"'\") == '&#x27;'\n\n\n"
+                f"def test_long():\n    assert escape(\"{long}'\") == '{long}&#x27;'\n"
+            ),
+        },
+    )
+    results = run(tmp_path, tmp_path / "art")
+    suspect = Suspect("src/pkg/html.py", 2, "escape", 1.0, 2, 0, True)
+    issue, mine = issue_for(results, "tests/test_html.py::test_quote")
+    tip = suggest(issue, mine, root=tmp_path, suspects=[suspect], tests=["tests"])
+    assert tip.location == "src/pkg/html.py:2"
+    # pytest's diff of the two strings, and the suspect, not the test, as where to look
+    assert tip.next_step == (
+        "expected '&#x27;', got '&#39;'; pytest: - &#x27; / + &#39;; check the code under "
+        "test at src/pkg/html.py:2 in escape (changed since it passed), the top suspect"
+    )
+    issue, mine = issue_for(results, "tests/test_html.py::test_long")
+    step = suggest(issue, mine, root=tmp_path, suspects=[suspect], tests=["tests"]).next_step
+    # reprs too long to quote whole: pytest's account of the difference instead
+    assert step.startswith("wrong value; pytest: ") and "..." not in step
+    assert "- xxxxxxxx&#x27; / + xxxxxxxx&#39;" in step
+    assert step.endswith(
+        "check the code under test at src/pkg/html.py:2 in escape (changed since it passed), "
+        "the top suspect"
+    )

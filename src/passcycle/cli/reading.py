@@ -134,13 +134,28 @@ def history(
 
 @app.command()
 def show(
-    run: Annotated[str, typer.Argument(help="Run id, 'latest', 'baseline' or -N.")] = "latest",
+    run: Annotated[
+        str,
+        typer.Argument(
+            help="Run id, 'latest', 'baseline' or -N; or an issue's fingerprint (4+ characters).",
+            metavar="RUN|ISSUE",
+        ),
+    ] = "latest",
     json_: JsonOpt = False,
     results: Annotated[bool, typer.Option("--results", help="With --json: every result.")] = False,
 ) -> None:
-    """Show one run: counts, coverage, slowest tests and failures."""
+    """Show one run (counts, coverage, slowest tests, failures) or one issue (its tests,
+    suspects and the change behind them)."""
     from passcycle import console
+    from passcycle.refs import is_issue_ref
 
+    if is_issue_ref(run):
+        detail = _cycle().issue(run)
+        if json_:
+            console.print_json(console.issue_detail_json(detail))
+        else:
+            console.show_issue(detail)
+        return
     outcome = _cycle().show(run)
     if json_:
         console.print_json(console.test_json(outcome, all_results=results))

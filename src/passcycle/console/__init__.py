@@ -155,8 +155,10 @@ def show_reports(written: dict[str, Any], root: Any) -> None:
 
 # the views, re-exported: callers write console.show_verdict(...)
 from passcycle.console.fixing import (  # noqa: E402
+    issue_detail_json,
     retest_json,
     show_cycle_summary,
+    show_issue,
     show_retest,
     show_selection,
     show_suggestion,
@@ -182,6 +184,7 @@ __all__ = [
     "fmt_duration",
     "fmt_percent",
     "info",
+    "issue_detail_json",
     "issue_json",
     "out",
     "print_json",
@@ -190,6 +193,7 @@ __all__ = [
     "scenarios_json",
     "show_cycle_summary",
     "show_detected",
+    "show_issue",
     "show_phases",
     "show_reports",
     "show_retest",

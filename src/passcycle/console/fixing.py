@@ -14,12 +14,13 @@ from passcycle.console import (
     fmt_duration,
     out,
 )
-from passcycle.render.json import results_json, run_json
+from passcycle.render.json import issue_json, results_json, run_json
 
 # --- Fix and re-test ---------------------------------------------------------------------------
 
 
-def show_suggestion(tip: Any, indent: str = "    ") -> None:
+def show_suggestion(tip: Any, indent: str = "    ", width: int = 84) -> None:
+    """`width`: the characters of the next step shown (`show ISSUE` shows it whole)."""
     if tip.location:
         out.print(f"{indent}[cyan]at[/] {clean(tip.location, 80)}")
     if tip.changed_since_pass:
@@ -29,7 +30,7 @@ def show_suggestion(tip: Any, indent: str = "    ") -> None:
             f"{indent}[cyan]changed since it passed:[/] {shown}{f' (+{more})' if more > 0 else ''}"
         )
     if tip.next_step:
-        out.print(f"{indent}[green]next:[/] {clean(tip.next_step, 84)}")
+        out.print(f"{indent}[green]next:[/] {clean(tip.next_step, width)}", soft_wrap=width > 84)
     if tip.suspects:
         out.print(f"{indent}[cyan]suspects[/] [dim](ochiai · failing/passing tests that ran it)[/]")
         for s in tip.suspects:
@@ -37,6 +38,41 @@ def show_suggestion(tip: Any, indent: str = "    ") -> None:
             out.print(
                 f"{indent}  {s.score:.2f}  {clean(s.where, 70)} [dim]{s.failed}/{s.passed}[/]{mark}"
             )
+
+
+def show_issue(detail: Any) -> None:
+    """`passcycle show ISSUE`: the issue, its tests, the suggestion and the evidence."""
+    issue, run = detail.issue, detail.run
+    out.print(f"[bold]{clean(issue.title, 200)}[/]", soft_wrap=True)
+    count = len(issue.tests)
+    facts = [issue.severity, issue.kind, issue.state, f"{count} test{'s' if count != 1 else ''}"]
+    out.print(
+        f"  {', '.join(facts)} · fingerprint {issue.fingerprint} · last seen in run {run.id}"
+        + (f", first in run {issue.first_seen}" if issue.first_seen else "")
+    )
+    if issue.root_cause:
+        out.print(f"  [cyan]root cause:[/] {clean(issue.root_cause, 200)}", soft_wrap=True)
+    show_suggestion(detail.suggestion, indent="  ", width=2000)
+    for where, hunk in detail.diffs.items():
+        out.print(f"  [cyan]changed at {clean(where, 120)}[/] [dim]since it passed:[/]")
+        for line in hunk.splitlines()[:30]:
+            style = {"+": "green", "-": "red", "@": "dim"}.get(line[:1], "")
+            text = Text("    " + line.expandtabs(4), style=style)
+            out.print(text, soft_wrap=True)
+    out.print(f"  [cyan]tests[/] ({count}):")
+    for nodeid in issue.tests[:20]:
+        out.print(f"    {clean(nodeid, 400)}", soft_wrap=True)
+    if count > 20:
+        out.print(f"    [dim]… and {count - 20} more (--json lists them all)[/]")
+
+
+def issue_detail_json(detail: Any) -> dict[str, Any]:
+    return {
+        "issue": issue_json(detail.issue),
+        "run": run_json(detail.run),
+        "suggestion": suggestion_json(detail.suggestion),
+        "diffs": dict(detail.diffs),
+    }
 
 
 def show_selection(base: Any, selection: Any) -> None:

@@ -70,7 +70,7 @@ def show_verdict(verdict: Any, suggestions: dict[str, Any] | None = None) -> Non
                 f" {rank}. [{_SEVERITY.get(issue.severity, '')}]{issue.severity.upper():<8}[/]"
                 f" {clean(issue.title, 78)}"
             )
-            detail = f"[dim]{meta}[/]"
+            detail = f"[dim]{meta} · {issue.fingerprint[:8]}[/]"  # `passcycle show` takes it
             if issue.root_cause:
                 detail += f"  [cyan]root cause:[/] {clean(issue.root_cause, 60)}"
             out.print(f"    {detail}")

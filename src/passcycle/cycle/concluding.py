@@ -31,7 +31,7 @@ class Concluding(Operations):
         loop's full pass): suggestions, the plan's alerts, the reports, its scenarios."""
         suggestions = self.suggestions(verdict)
         alerts = self.alert(verdict)
-        reports = self.write_reports(verdict.run, formats, suggestions)
+        reports = self.write_reports(verdict.run, formats, suggestions, verdict=verdict)
         return RunResult(
             outcome, verdict, suggestions, reports, alerts, self.scenarios(verdict.run)
         )
@@ -64,15 +64,35 @@ class Concluding(Operations):
         formats: Sequence[str],
         suggestions: dict[str, Suggestion] | None,
         out_dir: Path | None = None,
+        verdict: Verdict | None = None,
     ) -> dict[str, Path]:
-        """The run's reports; with Markdown and $GITHUB_STEP_SUMMARY set, the summary too."""
+        """The run's reports; with Markdown and $GITHUB_STEP_SUMMARY set, the summary too.
+        `verdict`: the run's, just judged (its issues are grouped by the bugs behind them,
+        which judging again from the records alone would not know); by default the stored
+        one, and its suggestions when none are given."""
         from passcycle.report import write_reports
+        from passcycle.validate.verdict import stored_verdict
+
+        if verdict is None:
+            verdict = stored_verdict(self.plan, self.history, run)
+            if suggestions is None:
+                suggestions = self.suggestions(verdict)
 
         tips = {
             fp: "\n".join(x for x in (t.location and f"at {t.location}", t.next_step) if x)
             for fp, t in (suggestions or {}).items()
         }
-        written = write_reports(self.plan, self.history, run, out_dir, formats, suggestions=tips)
+        suspects = {fp: t.suspects for fp, t in (suggestions or {}).items() if t.suspects}
+        written = write_reports(
+            self.plan,
+            self.history,
+            run,
+            out_dir,
+            formats,
+            suggestions=tips,
+            suspects=suspects,
+            verdict=verdict,
+        )
         summary = os.environ.get("GITHUB_STEP_SUMMARY")
         if summary and "md" in written:
             with open(summary, "a", encoding="utf-8") as handle:

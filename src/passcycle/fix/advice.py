@@ -12,32 +12,51 @@ from passcycle.fix.suggest import HistoryInfo, Suggestion, suggest
 from passcycle.plan import Plan
 from passcycle.records import Issue, Run, TestResult, Verdict
 from passcycle.store import History
+from passcycle.validate.localize import Suspect
 
 
 def suggestions(plan: Plan, history: History, verdict: Verdict) -> dict[str, Suggestion]:
     """For each top issue: where it fails, what changed since it passed, what to do, and
     the suspects the per-test map points at (fix/localize.py)."""
-    results = history.results(verdict.run.id)
-    by_id = {r.nodeid: r for r in results}
-    _, files = history.coverage(verdict.run.id)
-    locator = Locator(plan, history, verdict.run, results)
-    found = {}
-    for issue in verdict.issues[: verdict.top]:
-        mine = [by_id[t] for t in issue.tests if t in by_id]
-        last_pass = _last_pass(plan, history, issue.tests, before=verdict.run.id)
+    adviser = Adviser(plan, history, verdict.run)
+    return {i.fingerprint: adviser.advise(i) for i in verdict.issues[: verdict.top]}
+
+
+class Adviser:
+    """Suggestions for the issues of one run: its results, coverage and map read once."""
+
+    def __init__(self, plan: Plan, history: History, run: Run) -> None:
+        self.plan = plan
+        self.history = history
+        self.run = run
+        results = history.results(run.id)
+        self.by_id = {r.nodeid: r for r in results}
+        self.files = tuple(history.coverage(run.id)[1])
+        self.locator = Locator(plan, history, run, results)
+
+    def advise(self, issue: Issue) -> Suggestion:
+        plan, history = self.plan, self.history
+        mine = [self.by_id[t] for t in issue.tests if t in self.by_id]
+        last_pass = _last_pass(plan, history, issue.tests, before=self.run.id)
         rates = flip_rates(history, plan.name, issue.tests[:20]) if mine else {}
         info = HistoryInfo(
             last_pass_commit=last_pass.commit if last_pass else None,
             last_pass_run=last_pass.id if last_pass else None,
             flip_rate=max(rates.values()) if rates else None,
             slow_threshold=plan.validate.slow_test,
-            coverage=tuple(files),
+            coverage=self.files,
         )
-        tip = suggest(issue, mine, root=plan.root, history_info=info)
+        ranked: list[Suspect] = []
         if issue.kind in SPECTRUM_KINDS and mine:
-            tip = locator.locate(issue, mine, tip, last_pass.commit if last_pass else None)
-        found[issue.fingerprint] = _advice(plan, issue, mine, tip)
-    return found
+            ranked = self.locator.suspects(mine, info.last_pass_commit)
+        tip = suggest(
+            issue, mine, root=plan.root, history_info=info, suspects=ranked, tests=plan.tests
+        )
+        return _advice(plan, issue, mine, tip)
+
+    def last_pass_commit(self, issue: Issue) -> str | None:
+        last_pass = _last_pass(self.plan, self.history, issue.tests, before=self.run.id)
+        return last_pass.commit if last_pass else None
 
 
 def _advice(plan: Plan, issue: Issue, results: list[TestResult], tip: Suggestion) -> Suggestion:

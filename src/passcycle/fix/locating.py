@@ -4,16 +4,15 @@ the tests passed (validate/localize.py ranks; this gathers what it ranks)."""
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Sequence
-from dataclasses import replace
 from functools import cached_property
 from pathlib import Path
 
 from passcycle.errors import PasscycleError
 from passcycle.fix.changes import Hunk, changes_since
-from passcycle.fix.suggest import Suggestion, changed_since
 from passcycle.plan import Plan
-from passcycle.records import BAD_OUTCOMES, Issue, Run, TestResult
+from passcycle.records import BAD_OUTCOMES, Run, TestResult
 from passcycle.store import History
 from passcycle.validate.fingerprint import in_test_code
 from passcycle.validate.localize import (
@@ -26,6 +25,7 @@ from passcycle.validate.localize import (
     source_filter,
     suspects,
 )
+from passcycle.vcs import git
 
 SPECTRUM_KINDS = frozenset({"failure", "regression"})  # a check that failed, not a crash
 
@@ -61,29 +61,13 @@ class Locator:
             self.changes[commit] = changed_lines(self.plan.root, commit)
         return self.changes[commit]
 
-    def locate(
-        self, issue: Issue, results: Sequence[TestResult], tip: Suggestion, commit: str | None
-    ) -> Suggestion:
-        """The suggestion with the issue's suspects; when its tests failed in their own code
-        (a wrong value: no project frame outside the test files), the top suspect is where."""
+    def suspects(self, results: Sequence[TestResult], commit: str | None) -> list[Suspect]:
+        """The suspects of an issue's failing tests, the lines changed since `commit` (their
+        last pass) first; none without a readable map."""
         if not self.maps[0]:
-            return tip
+            return []
         failing = [r.nodeid for r in results if r.nodeid in self.spectrum.failing]
-        found: list[Suspect] = suspects(
-            self.plan.root, self.spectrum, failing, changed=self.changed(commit)
-        )
-        if not found:
-            return tip
-        location, changed = tip.location, tip.changed_since_pass
-        if all(in_test_code(r, self.plan.tests) for r in results):
-            location = f"{found[0].path}:{found[0].line}"
-            if commit is not None:
-                # the suspects' files and the test code the tracebacks pass through: the
-                # test's own file, and the base class's file of an inherited test method
-                files = {s.path for s in found}
-                files |= {f.path for r in results for f in r.frames if f.in_project}
-                changed = changed_since(self.plan.root, commit, sorted(files))
-        return replace(tip, suspects=tuple(found), location=location, changed_since_pass=changed)
+        return suspects(self.plan.root, self.spectrum, failing, changed=self.changed(commit))
 
 
 def changed_lines(root: Path, commit: str) -> dict[str, set[int]]:
@@ -188,3 +172,32 @@ def _changed_since_pass(
             lines[commit] = changed_lines(plan.root, commit)
         found[nodeid] = lines[commit]
     return found
+
+
+_HUNK = re.compile(r"^@@ -\d+(?:,\d+)? \+(\d+)(?:,(\d+))? @@", re.M)
+
+
+def suspect_diffs(root: Path, commit: str, found: Sequence[Suspect]) -> dict[str, str]:
+    """ "path:line" -> the diff hunk (since `commit`) that changed each changed suspect."""
+    paths = sorted({s.path for s in found if s.changed})
+    if not paths:
+        return {}
+    text = git(root, "diff", "--no-color", "--no-ext-diff", "-U2", commit, "--", *paths) or ""
+    hunks: dict[str, list[tuple[range, str]]] = {}
+    for part in re.split(r"^diff --git ", text, flags=re.M)[1:]:
+        name = re.search(r"^\+\+\+ b/(.+)$", part, re.M)
+        if name is None:
+            continue
+        starts = list(_HUNK.finditer(part))
+        for n, match in enumerate(starts):
+            end = starts[n + 1].start() if n + 1 < len(starts) else len(part)
+            first, count = int(match[1]), int(match[2] or 1)
+            body = part[match.start() : end].rstrip("\n")
+            hunks.setdefault(name[1], []).append((range(first, first + max(count, 1)), body))
+    return {
+        f"{s.path}:{s.line}": body
+        for s in found
+        if s.changed
+        for lines, body in hunks.get(s.path, ())
+        if s.line in lines
+    }

@@ -22,6 +22,7 @@ from pathlib import Path
 from passcycle.covnote import FIX as UNMEASURED_FIX
 from passcycle.covnote import is_unmeasured_cause
 from passcycle.records import BAD_OUTCOMES, FileCoverage, Frame, Issue, TestResult
+from passcycle.validate.fingerprint import in_test_code
 from passcycle.validate.localize import Suspect
 from passcycle.vcs import git
 
@@ -57,13 +58,18 @@ def suggest(
     *,
     root: Path,
     history_info: HistoryInfo | None = None,
+    suspects: Sequence[Suspect] = (),
+    tests: Sequence[str] = (),
 ) -> Suggestion:
     """Where, what changed, and what to do next for `issue`; `results` are its tests'
-    results in the run (others are ignored)."""
+    results in the run (others are ignored). `suspects`: where the per-test map puts the
+    bug (fix/locating.py), most suspicious first; when the tests failed in their own code
+    (a wrong value; `tests`, the plan's test folders), the top suspect is where to look."""
     info = history_info or HistoryInfo()
     mine = [r for r in results if r.nodeid in issue.tests] or list(results)
     frame = _deepest(mine)
     location = f"{frame.path}:{frame.line}" if frame else issue.location
+    culprit = suspects[0] if suspects and all(in_test_code(r, tests) for r in mine) else None
     if issue.kind == "coverage_gap" and info.coverage and not is_unmeasured_cause(issue.root_cause):
         worst = _worst(info.coverage)
         if worst:
@@ -72,9 +78,17 @@ def suggest(
     # and then every change since the pass is a suspect
     test_files = {r.file or r.nodeid.split("::", 1)[0] for r in mine}
     files = sorted({f.path for r in mine for f in r.frames if f.in_project} - test_files)
+    if culprit is not None:
+        location = f"{culprit.path}:{culprit.line}"
+        # the suspects' files and the test code the tracebacks pass through: the test's
+        # own file, and the base class's file of an inherited test method
+        frames = {f.path for r in mine for f in r.frames if f.in_project}
+        files = sorted({s.path for s in suspects} | frames)
     changed = changed_since(root, info.last_pass_commit, files) if info.last_pass_commit else []
-    step = _next_step(issue, mine, info, frame)
-    return Suggestion(location=location, changed_since_pass=changed, next_step=step)
+    step = _next_step(issue, mine, info, frame, culprit)
+    return Suggestion(
+        location=location, changed_since_pass=changed, next_step=step, suspects=tuple(suspects)
+    )
 
 
 def _deepest(results: Sequence[TestResult]) -> Frame | None:
@@ -101,7 +115,11 @@ def changed_since(root: Path, commit: str, files: Sequence[str]) -> list[str]:
 
 
 def _next_step(
-    issue: Issue, results: Sequence[TestResult], info: HistoryInfo, frame: Frame | None
+    issue: Issue,
+    results: Sequence[TestResult],
+    info: HistoryInfo,
+    frame: Frame | None,
+    culprit: Suspect | None = None,
 ) -> str:
     if issue.kind == "flaky":
         return _flaky(results, info)
@@ -113,7 +131,7 @@ def _next_step(
         bad = next((r for r in results if r.outcome in BAD_OUTCOMES), None)
         step = _error(bad, frame) if bad is not None else None
         if step is None and bad is not None:
-            step = _failure(bad, frame)
+            step = _failure(bad, _suspect(culprit) if culprit else _at(frame))
         step = step or f"look at {issue.location or 'the traceback'}: {issue.title}"
         if issue.kind == "regression" and info.last_pass_commit:
             step += f"; it passed at {info.last_pass_commit[:10]}: bisect the commits since"
@@ -138,28 +156,57 @@ _ASSERT = re.compile(
 _WHERE = re.compile(r"^\+\s+where (?P<value>.+?) = (?P<expr>.+)$")
 
 
-def _failure(result: TestResult, frame: Frame | None) -> str:
+def _suspect(suspect: Suspect) -> str:
+    changed = " (changed since it passed)" if suspect.changed else ""
+    return f"{suspect.where}{changed}, the top suspect"
+
+
+# pytest's explanation lines that say nothing about the values
+_NOISE = re.compile(
+    r"^(?:Use -v to get (?:more|the full) diff|Full diff:|Omitting \d+ identical"
+    r"|Skipping \d+ identical)"
+)
+
+
+def _comparison(lines: Sequence[str]) -> str:
+    """pytest's own account of the difference (its diff lines, "Differing items: ..."),
+    the first few lines of it, after the assertion's first line."""
+    shown = [
+        line
+        for line in lines
+        if not _WHERE.match(line) and not _NOISE.match(line) and not line.startswith("?")
+    ][:4]
+    return _short(" / ".join(shown)) if shown else ""
+
+
+def _failure(result: TestResult, where: str) -> str:
     message = result.message or ""
     lines = [line.strip() for line in message.splitlines() if line.strip()]
     first = lines[0] if lines else ""
     match = _ASSERT.match(first)
     if match:
         left, op, right = match["left"], match["op"], match["right"]
-        where = next((m for line in lines[1:] if (m := _WHERE.match(line))), None)
-        origin = f" — {left} came from {_short(where['expr'])}" if where else ""
-        if op == "==":
+        found = next((m for line in lines[1:] if (m := _WHERE.match(line))), None)
+        origin = f" — {left} came from {_short(found['expr'])}" if found else ""
+        pytest_says = _comparison(lines[1:])
+        said = f"; pytest: {pytest_says}" if pytest_says else ""
+        # pytest cuts long reprs short ('xxxx...xx'): then its diff says more than they do
+        cut = said and ("..." in left or "..." in right or len(left + right) > TEXT_LIMIT)
+        if op == "==" and not cut:
             return (
-                f"expected {_short(right)}, got {_short(left)}{origin}; "
-                f"check the code under test at {_at(frame)}"
+                f"expected {_short(right)}, got {_short(left)}{origin}{said}; "
+                f"check the code under test at {where}"
             )
+        if op == "==":
+            return f"wrong value{origin}{said}; check the code under test at {where}"
         check = _short(first.removeprefix("AssertionError: "))
-        return f"`{check}` is false{origin}; see {_at(frame)}"
+        return f"`{check}` is false{origin}{said}; see {where}"
     if (result.exc_type or "").endswith("AssertionError"):
         text = f": {_short(first)}" if first else " (no message)"
-        return f"an assertion failed at {_at(frame)}{text}"
+        return f"an assertion failed at {where}{text}"
     exc = result.exc_type or "an exception"
     text = f": {_short(first)}" if first else ""
-    return f"{exc} raised at {_at(frame)}{text}; handle that case or fix the caller"
+    return f"{exc} raised at {where}{text}; handle that case or fix the caller"
 
 
 _NO_MODULE = re.compile(r"No module named '(?P<name>[^']+)'")

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
 
 from passcycle.errors import UsageError
 from passcycle.plan import Plan
-from passcycle.records import Run
+from passcycle.records import Run, Verdict
 from passcycle.report.base import ReportContext, Reporter, build_context
 from passcycle.report.html import HtmlReporter, render_html
 from passcycle.report.json import JsonReporter, report_json
@@ -26,6 +26,7 @@ from passcycle.report.phase import PhaseReport, phase_html, phase_markdown, phas
 from passcycle.report.weekly import WeeklyReview, weekly_html, weekly_markdown, weekly_review
 from passcycle.store import History
 from passcycle.targets import TargetSyntaxError, parse_quantity
+from passcycle.validate.localize import Suspect
 
 # format -> (file name, writer); the file names are what CI steps and the dashboard look for
 FORMATS: dict[str, tuple[str, Callable[[], Reporter]]] = {
@@ -48,6 +49,8 @@ def write_reports(
     formats: Iterable[str] = tuple(FORMATS),
     *,
     suggestions: Mapping[str, str] | None = None,
+    suspects: Mapping[str, Sequence[Suspect]] | None = None,
+    verdict: Verdict | None = None,
 ) -> dict[str, Path]:
     """Write the run's reports into `out_dir` (default <project>/.passcycle/); format -> path.
 
@@ -59,7 +62,9 @@ def write_reports(
         raise UsageError(
             f"unknown report format {unknown[0]!r}", hint=f"choose from {', '.join(FORMATS)}"
         )
-    ctx = build_context(plan, history, run, suggestions=suggestions)
+    ctx = build_context(
+        plan, history, run, suggestions=suggestions, suspects=suspects, verdict=verdict
+    )
     folder = out_dir if out_dir is not None else default_dir(plan)
     written = {}
     for name in wanted:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol, TextIO
@@ -27,6 +27,7 @@ from passcycle.store import History
 from passcycle.store.history import FULL_RUN_KINDS
 from passcycle.targets import format_value
 from passcycle.validate.flaky import flip_count, flip_rate
+from passcycle.validate.localize import Suspect
 from passcycle.validate.verdict import stored_verdict
 
 MIN_FLIPS = 2  # one flip is a break or a fix; flaky is back and forth
@@ -95,6 +96,8 @@ class ReportContext:
     scenarios: tuple[ScenarioTrend, ...] = ()
     baseline: Run | None = None
     suggestions: Mapping[str, str] = field(default_factory=dict)  # issue fingerprint -> advice
+    # issue fingerprint -> where the per-test map puts its bug, most suspicious first
+    suspects: Mapping[str, Sequence[Suspect]] = field(default_factory=dict)
     generated: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     @property
@@ -126,12 +129,16 @@ def build_context(
     run: Run | int | str,
     *,
     suggestions: Mapping[str, str] | None = None,
+    suspects: Mapping[str, Sequence[Suspect]] | None = None,
     recent: int = RECENT_RUNS,
+    verdict: Verdict | None = None,
 ) -> ReportContext:
-    """Read what the reports show of `run` (a Run, an id or a reference such as "latest")."""
+    """Read what the reports show of `run` (a Run, an id or a reference such as "latest");
+    `verdict`, the run's as just judged (default: the stored one)."""
     if not isinstance(run, Run):
         run = resolve_run(history, run, plan.name)
-    verdict = stored_verdict(plan, history, run)
+    if verdict is None or verdict.run.id != run.id:
+        verdict = stored_verdict(plan, history, run)
     results = tuple(history.results(run.id))
     summary, files = history.coverage(run.id)
     runs = _recent_runs(history, plan.name, run, recent)
@@ -151,6 +158,7 @@ def build_context(
         scenarios=scenario_trends(history, runs),
         baseline=history.baseline(plan.name),
         suggestions=dict(suggestions or {}),
+        suspects=dict(suspects or {}),
     )
 
 

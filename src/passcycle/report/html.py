@@ -196,6 +196,7 @@ def _issue_view(issue: Issue, ctx: ReportContext) -> dict[str, Any]:
         "issue": issue,
         "traceback": (first.traceback or first.message or "") if first else "",
         "suggestion": ctx.suggestions.get(issue.fingerprint),
+        "suspects": list(ctx.suspects.get(issue.fingerprint, ())),
     }
 
 

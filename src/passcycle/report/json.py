@@ -48,6 +48,21 @@ def report_json(ctx: ReportContext) -> dict[str, Any]:
         for s in ctx.scenarios
     ]
     data["suggestions"] = dict(ctx.suggestions)
+    data["suspects"] = {
+        fp: [
+            {
+                "path": s.path,
+                "line": s.line,
+                "function": s.function,
+                "score": s.score,
+                "failed": s.failed,
+                "passed": s.passed,
+                "changed": s.changed,
+            }
+            for s in found
+        ]
+        for fp, found in ctx.suspects.items()
+    }
     return data
 
 

@@ -127,6 +127,13 @@ def _issue(rank: int, issue: Issue, ctx: ReportContext) -> list[str]:
     advice = ctx.suggestions.get(issue.fingerprint)
     if advice:
         lines.append(f"   - suggestion: {md_text(advice, 400)}")
+    suspects = ctx.suspects.get(issue.fingerprint)
+    if suspects:
+        shown = "; ".join(
+            f"{md_code(s.where, 120)} {s.score:.2f}" + (" (changed)" if s.changed else "")
+            for s in suspects[:3]
+        )
+        lines.append(f"   - suspects (Ochiai): {shown}")
     if issue.tests:
         shown = ", ".join(md_code(t, 120) for t in issue.tests[:3])
         more = f" and {tests - 3} more" if tests > 3 else ""

@@ -20,7 +20,8 @@ out: a test's own body is run by that test alone.
 A module's top-level lines (its constants, its `def` lines) run once, when it is imported,
 and are in no test's map; a test that ran any line of the module counts as having run them
 (`imports`, the lines each source file ran while it was imported). A changed constant is
-then a suspect of the tests that read it.
+then a suspect of the tests that read it; an unchanged one is no suspect at all (every
+test of its module ran it: its spectrum is the module's, it says nothing of its own).
 
 The map is per test and per line (suite/plugin), so this costs no extra run: it is read
 from the run's coverage data, or from the last full run's for a re-test.
@@ -202,7 +203,10 @@ def _ranked(
         return rank, []
     counts = shared.counts(failing)
     keys = [
-        rank.key(path, line, f, p) for path, per in counts.items() for line, (f, p) in per.items()
+        key
+        for path, per in counts.items()
+        for line, (f, p) in per.items()
+        if rank.telling(key := rank.key(path, line, f, p))
     ]
     return rank, sorted(keys)
 
@@ -234,6 +238,13 @@ class _Ranking:
         # the body, which the test itself ran, comes first
         at_import = line in self.imports.get(path, ())
         return (unchanged, -score, at_import, -failed, path, line, passed)
+
+    @staticmethod
+    def telling(key: _Key) -> bool:
+        """An import-time line that did not change says nothing of its own: every test of
+        its module ran it (its spectrum is the module's)."""
+        unchanged, _, at_import = key[:3]
+        return not (unchanged and at_import)
 
     def suspect(self, key: _Key) -> Suspect:
         unchanged, minus_score, _, minus_failed, path, line, passed = key
@@ -280,11 +291,11 @@ def culprits(
             rank = ranks[id(mine)] = _Ranking(root, len(failing), mine, shared.imports)
             rank.spans = spans
         keys = [
-            rank.key(path, line, *per[line])
+            key
             for path, lines in shared.ran(nodeid)
             if (per := counts.get(path)) is not None
             for line in lines
-            if line in per
+            if line in per and rank.telling(key := rank.key(path, line, *per[line]))
         ]
         if keys:
             found[nodeid] = rank.suspect(min(keys))
