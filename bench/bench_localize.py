@@ -102,6 +102,11 @@ def fauxpy_run(python: str, root: Path, source: list[str], tests: list[str]) -> 
     """FauxPy's SBFL session on the tree; its report folder and wall time."""
     before = set(root.parent.glob("FauxPyReport_*"))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "PASSCYCLE_"))}
+    # FauxPy's coverage reads the project's coverage settings, which may measure something
+    # else (itsdangerous' name "jinja2" and "tests"): then it records no line at all
+    blank = root.parent / "fauxpy.coveragerc"
+    blank.write_text("")
+    env["COVERAGE_RCFILE"] = str(blank)
     # FauxPy's coverage warns that the package was imported before it measured; a project
     # whose filterwarnings turns warnings into errors (click's) would end in an internal error
     quiet = ["-W", "ignore::coverage.exceptions.CoverageWarning"]

@@ -14,7 +14,7 @@ from passcycle.console import (
     fmt_duration,
     out,
 )
-from passcycle.render.json import issue_json, results_json, run_json
+from passcycle.render.json import issue_json, results_json, run_json, suspect_json
 
 # --- Fix and re-test ---------------------------------------------------------------------------
 
@@ -219,18 +219,7 @@ def suggestion_json(tip: Any) -> dict[str, Any]:
         "location": tip.location,
         "changed_since_pass": list(tip.changed_since_pass),
         "next_step": tip.next_step,
-        "suspects": [
-            {
-                "path": s.path,
-                "line": s.line,
-                "function": s.function,
-                "score": s.score,
-                "failed": s.failed,
-                "passed": s.passed,
-                "changed": s.changed,
-            }
-            for s in tip.suspects
-        ],
+        "suspects": [suspect_json(s) for s in tip.suspects],
     }
 
 

@@ -20,11 +20,11 @@ from passcycle.refs import resolve_issue, resolve_run
 from passcycle.store import History
 
 if TYPE_CHECKING:
-    pass
+    from passcycle.fix.advice import IssueDetail
 
 from passcycle.cycle.constants import MAX_RERUN, REPORT_FORMATS, ProgressHook
 from passcycle.cycle.operations import _default_service
-from passcycle.cycle.results import IssueDetail, RunResult
+from passcycle.cycle.results import RunResult
 from passcycle.cycle.sharding import Sharding
 
 
@@ -98,18 +98,10 @@ class Cycle(Sharding):
         """An issue (a fingerprint or its first characters) as the last run that saw it
         left it: its tests, its suggestion with the suspects, the diff of each changed
         suspect since the tests last passed."""
-        from passcycle.fix.advice import Adviser
-        from passcycle.fix.locating import suspect_diffs
+        from passcycle.fix.advice import issue_detail
 
         found = resolve_issue(self.history, ref, self.plan.name)
-        run = self.history.run(found.last_seen or 0, self.plan.name)
-        then = self.history.issues(self.plan.name, run_id=run.id)
-        issue = next((i for i in then if i.fingerprint == found.fingerprint), found)
-        adviser = Adviser(self.plan, self.history, run)
-        tip = adviser.advise(issue)
-        commit = adviser.last_pass_commit(issue)
-        diffs = suspect_diffs(self.plan.root, commit, tip.suspects) if commit else {}
-        return IssueDetail(issue, run, tip, diffs)
+        return issue_detail(self.plan, self.history, found)
 
     def runs(self, limit: int = 20) -> list[Run]:
         return self.history.runs(project=self.plan.name, limit=limit)

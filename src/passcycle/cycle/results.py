@@ -10,8 +10,6 @@ from passcycle.errors import (
     ExitCode,
 )
 from passcycle.records import (
-    Issue,
-    Run,
     TestOutcome,
     Verdict,
 )
@@ -38,14 +36,3 @@ class RunResult:
         if self.outcome.run.status == "error":
             return ExitCode.RUN_ERROR
         return ExitCode.OK if self.verdict.gate else ExitCode.FAILED
-
-
-@dataclass(frozen=True, slots=True)
-class IssueDetail:
-    """One issue as it stood in the last run that saw it, with the evidence for where it
-    is: what `passcycle show ISSUE` shows."""
-
-    issue: Issue
-    run: Run  # the last run that saw it
-    suggestion: Suggestion
-    diffs: dict[str, str]  # "path:line" of a changed suspect -> the hunk that changed it

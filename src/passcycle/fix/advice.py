@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from passcycle.fix.llm import LlmConfig, advise
-from passcycle.fix.locating import SPECTRUM_KINDS, Locator
+from passcycle.fix.locating import SPECTRUM_KINDS, Locator, suspect_diffs
 from passcycle.fix.retest import flip_rates
 from passcycle.fix.suggest import HistoryInfo, Suggestion, suggest
 from passcycle.plan import Plan
@@ -83,3 +83,27 @@ def _last_pass(plan: Plan, history: History, nodeids: Sequence[str], before: int
         return None
     common = set.intersection(*passed_runs)
     return history.run(max(common)) if common else None
+
+
+@dataclass(frozen=True, slots=True)
+class IssueDetail:
+    """One issue as it stood in the last run that saw it, with the evidence for where it
+    is: what `passcycle show ISSUE` and the dashboard's issue page show."""
+
+    issue: Issue
+    run: Run  # the last run that saw it
+    suggestion: Suggestion
+    diffs: dict[str, str]  # "path:line" of a changed suspect -> the hunk that changed it
+
+
+def issue_detail(plan: Plan, history: History, found: Issue) -> IssueDetail:
+    """`found` (an issue of the history) as the last run that saw it left it: its tests, its
+    suggestion with the suspects, the diff of each changed suspect since the tests passed."""
+    run = history.run(found.last_seen or 0, plan.name)
+    then = history.issues(plan.name, run_id=run.id)
+    issue = next((i for i in then if i.fingerprint == found.fingerprint), found)
+    adviser = Adviser(plan, history, run)
+    tip = adviser.advise(issue)
+    commit = adviser.last_pass_commit(issue)
+    diffs = suspect_diffs(plan.root, commit, tip.suspects) if commit else {}
+    return IssueDetail(issue, run, tip, diffs)

@@ -91,6 +91,19 @@ def results_json(results: Sequence[TestResult]) -> list[dict[str, Any]]:
     ]
 
 
+def suspect_json(suspect: Any) -> dict[str, Any]:
+    """A suspect (validate/localize.py) as docs/json.md shows it."""
+    return {
+        "path": suspect.path,
+        "line": suspect.line,
+        "function": suspect.function,
+        "score": suspect.score,
+        "failed": suspect.failed,
+        "passed": suspect.passed,
+        "changed": suspect.changed,
+    }
+
+
 def issue_json(issue: Any) -> dict[str, Any]:
     return {
         "fingerprint": issue.fingerprint,

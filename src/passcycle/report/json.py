@@ -7,7 +7,7 @@ from typing import Any, TextIO
 
 from passcycle import strictjson
 from passcycle.records import TestOutcome
-from passcycle.render.json import test_json, verdict_json
+from passcycle.render.json import suspect_json, test_json, verdict_json
 from passcycle.report.base import ReportContext
 
 
@@ -48,21 +48,7 @@ def report_json(ctx: ReportContext) -> dict[str, Any]:
         for s in ctx.scenarios
     ]
     data["suggestions"] = dict(ctx.suggestions)
-    data["suspects"] = {
-        fp: [
-            {
-                "path": s.path,
-                "line": s.line,
-                "function": s.function,
-                "score": s.score,
-                "failed": s.failed,
-                "passed": s.passed,
-                "changed": s.changed,
-            }
-            for s in found
-        ]
-        for fp, found in ctx.suspects.items()
-    }
+    data["suspects"] = {fp: [suspect_json(s) for s in found] for fp, found in ctx.suspects.items()}
     return data
 
 
