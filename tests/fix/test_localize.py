@@ -289,3 +289,34 @@ def test_show_issue_lists_the_suspects_and_the_change_behind_them(broken: Path, 
     missing = passcycle(broken, "show", "ffffeeee", expect=2)
     assert "no issue ffffeeee in the history" in missing.stderr
     assert "Traceback" not in missing.stderr
+
+
+def test_errors_raised_in_the_project_by_a_change_join_its_wrong_values(
+    tmp_path: Path, passcycle
+) -> None:
+    files = {
+        **FILES,
+        "pkg/stats.py": "from pkg.codec import decode\n\n\ndef total(text):\n"
+        "    return sum(decode(text))\n",
+        "tests/test_stats.py": "from pkg.stats import total\n\n"
+        + "".join(
+            f"def test_total_{i}():\n    assert total('[{i}, 1]') == {i + 1}\n\n" for i in range(3)
+        ),
+    }
+    root = tmp_path / "project"
+    committed_project(root, files)
+    passcycle(root, "run", expect=0)
+    edit(root, "pkg/codec.py", "json.loads(text)", "json.loads(text, parse_int=str)")
+    data = passcycle(root, "run", "--json", expect=1).json()
+    failures = [i for i in data["issues"] if i["kind"] in ("failure", "regression")]
+    # 24 tests assert a wrong value, 3 raise TypeError inside pkg/stats.py: one change
+    assert [(i["title"], i["tests"]) for i in failures] == [
+        (
+            "broken by the change at pkg/codec.py:5 in _loads: AssertionError, TypeError"
+            " — 27 tests",
+            27,
+        )
+    ]
+    tip = failures[0]["suggestion"]
+    assert tip["location"] == "pkg/codec.py:5"
+    assert "look first at pkg/codec.py:5 in _loads (changed since it passed)" in tip["next_step"]

@@ -69,7 +69,9 @@ def suggest(
     mine = [r for r in results if r.nodeid in issue.tests] or list(results)
     frame = _deepest(mine)
     location = f"{frame.path}:{frame.line}" if frame else issue.location
-    culprit = suspects[0] if suspects and all(in_test_code(r, tests) for r in mine) else None
+    wrong_value = bool(suspects) and all(in_test_code(r, tests) for r in mine)
+    # where to look: the top suspect of a wrong value, or of an error a change made
+    culprit = suspects[0] if suspects and (wrong_value or suspects[0].changed) else None
     if issue.kind == "coverage_gap" and info.coverage and not is_unmeasured_cause(issue.root_cause):
         worst = _worst(info.coverage)
         if worst:
@@ -85,7 +87,7 @@ def suggest(
         frames = {f.path for r in mine for f in r.frames if f.in_project}
         files = sorted({s.path for s in suspects} | frames)
     changed = changed_since(root, info.last_pass_commit, files) if info.last_pass_commit else []
-    step = _next_step(issue, mine, info, frame, culprit)
+    step = _next_step(issue, mine, info, frame, culprit, wrong_value)
     return Suggestion(
         location=location, changed_since_pass=changed, next_step=step, suspects=tuple(suspects)
     )
@@ -120,6 +122,7 @@ def _next_step(
     info: HistoryInfo,
     frame: Frame | None,
     culprit: Suspect | None = None,
+    wrong_value: bool = False,
 ) -> str:
     if issue.kind == "flaky":
         return _flaky(results, info)
@@ -131,7 +134,9 @@ def _next_step(
         bad = next((r for r in results if r.outcome in BAD_OUTCOMES), None)
         step = _error(bad, frame) if bad is not None else None
         if step is None and bad is not None:
-            step = _failure(bad, _suspect(culprit) if culprit else _at(frame))
+            step = _failure(bad, _suspect(culprit) if culprit and wrong_value else _at(frame))
+            if culprit and not wrong_value:  # raised in the project, on what a change made
+                step += f"; look first at {_suspect(culprit)}"
         step = step or f"look at {issue.location or 'the traceback'}: {issue.title}"
         if issue.kind == "regression" and info.last_pass_commit:
             step += f"; it passed at {info.last_pass_commit[:10]}: bisect the commits since"

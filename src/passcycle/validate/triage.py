@@ -4,7 +4,10 @@ One issue per fingerprint (see fingerprint.py). Its root cause is the deepest pr
 that every failure of the group passes through, preferring code outside the test files.
 Failures raised in the tests' own code (a wrong value asserted) name no such frame: there the
 per-test map's culprit decides (validate/localize.py `culprits`), and two or more tests whose
-culprits lie in one function are one issue titled by it, whatever their assertions say.
+culprits lie in one function are one issue titled by it, whatever their assertions say. A
+failure raised in project code joins them when its culprit is a line changed since it
+passed: one change that makes some tests assert a wrong value and others raise on it is one
+issue, `broken by the change at src/x.py:33 in f: BadPayload, AssertionError — 5 tests`.
 
 Kind, first rule that applies:
 
@@ -54,6 +57,7 @@ from passcycle.validate.fingerprint import (
     defining_file,
     fingerprint,
     first_line,
+    in_test_code,
     key_frame,
     normalise_message,
     same_file,
@@ -192,6 +196,7 @@ def _issue(
     baseline_passed: Collection[str],
     quarantine: Sequence[str],
     culprit: Suspect | None = None,
+    tests_folders: Sequence[str] = (),
 ) -> Issue:
     first = group[0]
     tests = tuple(dict.fromkeys(r.nodeid for r in group))
@@ -217,7 +222,9 @@ def _issue(
     )
 
     if culprit is not None:
-        return _culprit_issue(fp, group, tests, culprit, kind=kind, severity=severity)
+        return _culprit_issue(
+            fp, group, tests, culprit, kind=kind, severity=severity, tests_folders=tests_folders
+        )
     root = _shared_frame(group)
     if root is None and len(group) == 1:
         root = _deepest_frame(first)
@@ -261,13 +268,20 @@ def _culprit_issue(
     *,
     kind: IssueKind,
     severity: Severity,
+    tests_folders: Sequence[str] = (),
 ) -> Issue:
-    """One bug behind failures whose tests failed in their own assertions."""
+    """One bug behind failures: tests that failed in their own assertions (a wrong value),
+    or on what a line changed since they passed made the code do."""
     first = group[0]
     where = f"{culprit.path}:{culprit.line}"
-    title = f"wrong value from {where}" + (f" in {culprit.function}" if culprit.function else "")
-    if culprit.changed:
-        title += " (changed since it passed)"
+    named = where + (f" in {culprit.function}" if culprit.function else "")
+    if all(in_test_code(r, tests_folders) for r in group):
+        title = f"wrong value from {named}"
+        if culprit.changed:
+            title += " (changed since it passed)"
+    else:
+        raised = ", ".join(dict.fromkeys(r.exc_type or r.outcome for r in group))
+        title = f"broken by the change at {named}: {raised}"
     if len(tests) > 1:
         title += f" — {len(tests)} tests"
     return Issue(
@@ -326,6 +340,7 @@ def triage(
     partial: bool = False,
     suite_size: int | None = None,
     culprits: Mapping[str, Suspect] | None = None,
+    tests_folders: Sequence[str] = (),
 ) -> list[Issue]:
     """The issues of a run: open ones ranked (see `rank`), then those fixed by this run.
 
@@ -334,7 +349,9 @@ def triage(
     `partial`: the run ran a selection (see `fixed_issues`). `suite_size`: the number of
     tests the share in the critical rule is taken of; default, the tests that ran here.
     `culprits`: node id -> the line the per-test map blames for a failure raised in test
-    code (validate/localize.py `culprits`, fingerprint.py `in_test_code`).
+    code, or for one raised in project code on a line changed since it passed
+    (fix/locating.py `run_culprits`). `tests_folders`: the plan's test folders, where a
+    failure is a wrong value asserted (fingerprint.py `in_test_code`).
     """
     rules = rules or SeverityRules()
     previous = previous or {}
@@ -377,6 +394,7 @@ def triage(
                 baseline_passed=baseline_passed,
                 quarantine=quarantine,
                 culprit=found.get(fp),
+                tests_folders=tests_folders,
             ),
             previous.get(fp),
             run_id,

@@ -84,6 +84,7 @@ def judge_run(
         quarantine=quarantine,
         partial=partial,
         culprits=culprits,
+        tests_folders=plan.tests,
     )
     open_issues = [i for i in issues if i.state != "fixed"]
     fixed = [i for i in issues if i.state == "fixed"]
