@@ -92,6 +92,7 @@ class Spectrum:
         imports: Imports | None = None,
     ) -> None:
         self.test_map = test_map
+        self.kept: dict[str, bool] = {}  # `keep` of each path, asked once
         self.keep = keep
         self.imports = imports or {}
         self.failing = frozenset(failing)
@@ -105,7 +106,10 @@ class Spectrum:
         """The lines a test ran, by kept file, with each file's import-time lines."""
         found = []
         for path, lines in self.test_map.get(nodeid, {}).items():
-            if self.keep(path):
+            kept = self.kept.get(path)
+            if kept is None:
+                kept = self.kept[path] = self.keep(path)
+            if kept:
                 extra = self.imports.get(path)
                 found.append((path, {*lines, *extra} if extra else lines))
         return found
