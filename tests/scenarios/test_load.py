@@ -261,7 +261,9 @@ def test_ctrl_c_leaves_nothing_behind(tmp_path: Path) -> None:
         assert any("locust" in c for c in commands) and any("app.py" in c for c in commands)
         assert len(tree) >= 3  # the app, its worker, Locust
         driver.send_signal(signal.SIGINT)
-        assert driver.wait(30) == 130
+        # a bound, not a measure: stopping Locust and the service took longer than 30 s
+        # once on a machine running two benchmarks beside the suite
+        assert driver.wait(90) == 130
         assert "interrupted" in driver.stdout.read()
     finally:
         driver.kill()
