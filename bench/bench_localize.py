@@ -67,8 +67,20 @@ class Row:
     fauxpy_wall: float | None = None
 
 
-def passcycle_run(root: Path) -> tuple[dict, float]:
+# The project's folder put first on the path of its tests (and FauxPy's), never on
+# passcycle's own: a mutated click must not break the click that passcycle's CLI runs on.
+PROJECT_PATH: list[str] = []
+CALLER_PATH = os.environ.get("PYTHONPATH", "")
+
+
+def _own_env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "PASSCYCLE_"))}
+    env["PYTHONPATH"] = CALLER_PATH
+    return env
+
+
+def passcycle_run(root: Path) -> tuple[dict, float]:
+    env = _own_env()
     env.update(QUICK)
     command = [sys.executable, "-m", "passcycle", "run", "--json"]
     started = time.perf_counter()
@@ -85,6 +97,7 @@ def failing_tests(root: Path, verdict: dict) -> tuple[set[str], list[str]]:
     done = subprocess.run(
         [sys.executable, "-m", "passcycle", "show", run_id, "--json", "--results"],
         cwd=root,
+        env=_own_env(),
         capture_output=True,
         text=True,
         check=True,
@@ -138,6 +151,8 @@ def experiment(
 ) -> None:
     if not (root / "passcycle.toml").exists():
         plan = f"source = {json.dumps(source)}\ntests = {json.dumps(tests)}\n"
+        if PROJECT_PATH:  # pytest's own `pythonpath`, for the suite passcycle runs
+            plan += f'pytest_args = ["-o", "pythonpath={PROJECT_PATH[0]}"]\n'
         (root / "passcycle.toml").write_text(f'[project]\nname = "bench"\n{plan}')
     with (root / ".gitignore").open("a") as f:
         f.write("\n.passcycle/\n.pytest_cache/\n__pycache__/\n")
@@ -249,11 +264,12 @@ def report(rows: list[Row], with_fauxpy: bool) -> None:
         )
 
 
-def _pythonpath(folder: Path) -> None:
+def _pythonpath(root: Path, relative: str) -> None:
     """The project's code first (not an installed release of it), then the caller's path
-    (a copy of passcycle's tree, say)."""
+    (a copy of passcycle's tree, say), for the project's tests and FauxPy's."""
+    PROJECT_PATH.append(relative)
     os.environ["PYTHONPATH"] = os.pathsep.join(
-        p for p in (str(folder), os.environ.get("PYTHONPATH", "")) if p
+        p for p in (str(root / relative), os.environ.get("PYTHONPATH", "")) if p
     )
 
 
@@ -276,13 +292,13 @@ def main() -> None:
             shutil.copytree(args.project, root, ignore=shutil.ignore_patterns(".passcycle"))
             source, tests = args.source, args.tests
             if args.pythonpath:
-                _pythonpath(root / args.pythonpath)
+                _pythonpath(root, args.pythonpath)
             if not (root / ".git").exists():
                 git(root, "init", "-q")
         else:
             generate(root)
             source, tests = ["src/gen"], ["tests"]
-            _pythonpath(root / "src")
+            _pythonpath(root, "src")
             git(root, "init", "-q")
         experiment(root, source, tests, args.mutations, args.seed, args.fauxpy)
     finally:

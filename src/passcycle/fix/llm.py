@@ -10,8 +10,6 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-import httpx
-
 from passcycle.fix.suggest import Suggestion
 from passcycle.records import Issue, TestResult
 
@@ -84,6 +82,10 @@ def advise(
         "temperature": 0,
     }
     url = config.url.rstrip("/") + "/chat/completions"
+    # imported only when a model is asked: httpx imports click, and a run of click's own
+    # suite (its source first on the path) must not break passcycle's suggestions
+    import httpx
+
     try:
         with httpx.Client(timeout=config.timeout) as client:
             response = client.post(url, json=body, headers=headers)
