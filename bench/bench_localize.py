@@ -45,7 +45,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_retest import QUICK, Mutation, apply, generate, git, pick_mutations
+from bench_retest import (
+    QUICK,
+    Mutation,
+    apply,
+    generate,
+    git,
+    pick_mutations,
+    project_arguments,
+)
 
 from passcycle.fix.locating import changed_lines, read_map
 from passcycle.validate.localize import MAP_FILE, Spectrum, ranked_lines, source_filter
@@ -275,12 +283,7 @@ def _pythonpath(root: Path, relative: str) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--project", type=Path, help="a real project (copied, never edited)")
-    parser.add_argument("--source", action="append", help="the package, repeatable")
-    parser.add_argument("--tests", action="append", help="tests path, repeatable")
-    parser.add_argument("--mutations", type=int, default=20)
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--pythonpath", help="a folder of the project put first on PYTHONPATH")
+    project_arguments(parser, mutations=20)
     parser.add_argument("--fauxpy", help="a Python interpreter with FauxPy installed")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-localize-"))

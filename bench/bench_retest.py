@@ -426,16 +426,21 @@ def report(rows: list[Row], suite: int) -> None:
     )
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def project_arguments(parser: argparse.ArgumentParser, mutations: int) -> None:
+    """The options of a mutation experiment: the project, its layout, the mutations."""
     parser.add_argument("--project", type=Path, help="a real project (copied, never edited)")
     parser.add_argument("--source", action="append", help="coverage source, repeatable")
     parser.add_argument("--tests", action="append", help="tests path, repeatable")
-    parser.add_argument("--mutations", type=int, default=24)
+    parser.add_argument("--mutations", type=int, default=mutations)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument(
         "--pythonpath", help="a folder of the project put first on PYTHONPATH (e.g. src)"
     )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    project_arguments(parser, mutations=24)
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-retest-"))
     root = work / "project"

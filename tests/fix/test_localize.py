@@ -13,7 +13,6 @@ from passcycle.validate.localize import (
     culprits,
     ochiai,
     ranked_lines,
-    spectrum,
     suspects,
 )
 
@@ -81,7 +80,8 @@ def test_the_spectrum_counts_failing_and_passing_tests_per_line() -> None:
         "t2": {"a.py": {1, 3}},
         "t3": {"a.py": {1, 2, 3}, "b.py": {5}},
     }
-    counts = spectrum(test_map, ["t1"], ["t2", "t3"], keep=lambda p: not p.startswith("tests"))
+    keep = lambda p: not p.startswith("tests")  # noqa: E731
+    counts = Spectrum(test_map, ["t1"], ["t2", "t3"], keep).counts(["t1"])
     assert counts == {"a.py": {1: [1, 2], 2: [1, 1]}}  # b.py: no failing test ran it
 
 
@@ -112,7 +112,7 @@ def test_a_changed_constant_is_a_suspect_of_the_tests_that_ran_its_module(tmp_pa
     test_map = {"bad": {"a.py": {5}}, "bad2": {"a.py": {5}}, "good": {"b.py": {2}}}
     imports = {"a.py": {1, 4}, "b.py": {1}}
     keep = lambda p: True  # noqa: E731
-    counts = spectrum(test_map, ["bad", "bad2"], ["good"], keep, imports)
+    counts = Spectrum(test_map, ["bad", "bad2"], ["good"], keep, imports).counts(["bad", "bad2"])
     assert counts == {"a.py": {1: [2, 0], 4: [2, 0], 5: [2, 0]}}
     # unchanged, the import-time lines are no suspects: every test of a.py ran them
     shared = Spectrum(test_map, ["bad", "bad2"], ["good"], keep, imports)

@@ -33,11 +33,19 @@ class Adviser:
         self.by_id = {r.nodeid: r for r in results}
         self.files = tuple(history.coverage(run.id)[1])
         self.locator = Locator(plan, history, run, results)
+        self.passes: dict[str, Run | None] = {}  # issue fingerprint -> the run its tests passed
+
+    def last_pass(self, issue: Issue) -> Run | None:
+        if issue.fingerprint not in self.passes:
+            self.passes[issue.fingerprint] = _last_pass(
+                self.plan, self.history, issue.tests, before=self.run.id
+            )
+        return self.passes[issue.fingerprint]
 
     def advise(self, issue: Issue) -> Suggestion:
         plan, history = self.plan, self.history
         mine = [self.by_id[t] for t in issue.tests if t in self.by_id]
-        last_pass = _last_pass(plan, history, issue.tests, before=self.run.id)
+        last_pass = self.last_pass(issue)
         rates = flip_rates(history, plan.name, issue.tests[:20]) if mine else {}
         info = HistoryInfo(
             last_pass_commit=last_pass.commit if last_pass else None,
@@ -53,10 +61,6 @@ class Adviser:
             issue, mine, root=plan.root, history_info=info, suspects=ranked, tests=plan.tests
         )
         return _advice(plan, issue, mine, tip)
-
-    def last_pass_commit(self, issue: Issue) -> str | None:
-        last_pass = _last_pass(self.plan, self.history, issue.tests, before=self.run.id)
-        return last_pass.commit if last_pass else None
 
 
 def _advice(plan: Plan, issue: Issue, results: list[TestResult], tip: Suggestion) -> Suggestion:
@@ -88,7 +92,7 @@ def _last_pass(plan: Plan, history: History, nodeids: Sequence[str], before: int
 @dataclass(frozen=True, slots=True)
 class IssueDetail:
     """One issue as it stood in the last run that saw it, with the evidence for where it
-    is: what `passcycle show ISSUE` and the dashboard's issue page show."""
+    is: what `passcycle show ISSUE` shows."""
 
     issue: Issue
     run: Run  # the last run that saw it
@@ -104,6 +108,7 @@ def issue_detail(plan: Plan, history: History, found: Issue) -> IssueDetail:
     issue = next((i for i in then if i.fingerprint == found.fingerprint), found)
     adviser = Adviser(plan, history, run)
     tip = adviser.advise(issue)
-    commit = adviser.last_pass_commit(issue)
+    last_pass = adviser.last_pass(issue)
+    commit = last_pass.commit if last_pass else None
     diffs = suspect_diffs(plan.root, commit, tip.suspects) if commit else {}
     return IssueDetail(issue, run, tip, diffs)

@@ -196,7 +196,7 @@ def _failure(result: TestResult, where: str) -> str:
         pytest_says = _comparison(lines[1:])
         said = f"; pytest: {pytest_says}" if pytest_says else ""
         # pytest cuts long reprs short ('xxxx...xx'): then its diff says more than they do
-        cut = said and ("..." in left or "..." in right or len(left + right) > TEXT_LIMIT)
+        cut = bool(said) and ("..." in left or "..." in right or len(left + right) > TEXT_LIMIT)
         if op == "==" and not cut:
             return (
                 f"expected {_short(right)}, got {_short(left)}{origin}{said}; "

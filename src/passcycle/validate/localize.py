@@ -42,6 +42,7 @@ MAP_FILE = "coverage.db"  # in a run's artifacts: coverage data and the per-test
 TestMap = Mapping[str, Mapping[str, Collection[int]]]
 Imports = Mapping[str, Collection[int]]  # source file -> the lines it ran while imported
 TOP = 5  # suspects shown per issue
+_NO_CHANGE: Mapping[str, Collection[int]] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,19 +64,6 @@ def ochiai(failed: int, passed: int, total_failed: int) -> float:
     if not failed or not total_failed:
         return 0.0
     return failed / math.sqrt(total_failed * (failed + passed))
-
-
-def spectrum(
-    test_map: TestMap,
-    failing: Collection[str],
-    passing: Collection[str],
-    keep: Callable[[str], bool],
-    imports: Imports | None = None,
-) -> dict[str, dict[int, list[int]]]:
-    """path -> line -> [failing tests that ran it, passing tests that ran it], for the
-    lines of the files `keep` accepts that at least one failing test ran (a module's
-    import-time lines with any of its lines: `imports`)."""
-    return Spectrum(test_map, failing, passing, keep, imports).counts(failing)
 
 
 class Spectrum:
@@ -289,8 +277,8 @@ def culprits(
     spans: dict[str, dict[str, tuple[int, int]]] = {}
     found: dict[str, Suspect] = {}
     for nodeid in failing:
-        mine = changed.get(nodeid) or {}
-        rank = ranks.get(id(mine))
+        mine = changed.get(nodeid) or _NO_CHANGE
+        rank = ranks.get(id(mine))  # the mappings live as long as `changed`: ids are stable
         if rank is None:
             rank = ranks[id(mine)] = _Ranking(root, len(failing), mine, shared.imports)
             rank.spans = spans
