@@ -227,8 +227,12 @@ def test_config_errors_name_the_scenario_and_step() -> None:
 
 
 DRIVER = """
+import signal
 import sys
 from pathlib import Path
+# Ctrl-C as it reaches a program run in a terminal's foreground: a suite started as a
+# background job (`cmd &` in a script) passes SIGINT down ignored, and then nothing stops
+signal.signal(signal.SIGINT, signal.default_int_handler)
 from passcycle.scenarios import ScenarioSection, ServiceSection, run_scenarios
 
 root = Path(sys.argv[2])
@@ -261,9 +265,7 @@ def test_ctrl_c_leaves_nothing_behind(tmp_path: Path) -> None:
         assert any("locust" in c for c in commands) and any("app.py" in c for c in commands)
         assert len(tree) >= 3  # the app, its worker, Locust
         driver.send_signal(signal.SIGINT)
-        # a bound, not a measure: stopping Locust and the service took longer than 30 s
-        # once on a machine running two benchmarks beside the suite
-        assert driver.wait(90) == 130
+        assert driver.wait(30) == 130
         assert "interrupted" in driver.stdout.read()
     finally:
         driver.kill()
