@@ -49,17 +49,17 @@ FILES = {
     "tests/test_decode.py": "from pkg.codec import decode\n\n"
     + "".join(
         f"def test_number_{i}():\n    assert decode('{{\"a\": {i}}}') == {{'a': {i}}}\n\n"
-        for i in range(8)
+        for i in range(10)
     ),
     "tests/test_values.py": "from pkg.codec import decode\n\n"
     + "".join(
         f"def test_value_{i}():\n    assert decode('[{i}, {i + 1}]')[1] - {i} == 1\n\n"
-        for i in range(8)
+        for i in range(10)
     ),
     "tests/test_roundtrip.py": "from pkg.codec import decode, encode\n\n"
     + "".join(
         f"def test_roundtrip_{i}():\n    assert decode(encode({i})) + 1 == {i + 1}\n\n"
-        for i in range(8)
+        for i in range(10)
     )
     # these pass whatever _loads does: strings take decode's fast path
     + "".join(
@@ -150,13 +150,13 @@ def broken(tmp_path: Path, passcycle) -> Path:
 
 def test_a_wrong_value_from_a_helper_points_at_the_helper(broken: Path, passcycle) -> None:
     data = passcycle(broken, "run", "--json", expect=1).json()
-    assert data["counts"]["failed"] == 24 and data["counts"]["passed"] == 10
-    # three test files, 24 different assertion texts, one bug: one issue that names it
+    assert data["counts"]["failed"] == 30 and data["counts"]["passed"] == 10
+    # three test files, 30 different assertion texts, one bug: one issue that names it
     failures = [i for i in data["issues"] if i["kind"] == "failure"]
     assert len(failures) == 1
     assert (
         failures[0]["title"]
-        == "wrong value from pkg/codec.py:5 in _loads (changed since it passed) — 24 tests"
+        == "wrong value from pkg/codec.py:5 in _loads (changed since it passed) — 30 tests"
     )
     assert failures[0]["root_cause"] == "pkg/codec.py:5 in _loads"
     tips = [i["suggestion"] for i in failures]
@@ -187,7 +187,7 @@ def test_two_bugs_are_two_issues_each_naming_its_own(broken: Path, passcycle) ->
     data = passcycle(broken, "run", "--json", expect=1).json()
     titles = sorted(i["title"] for i in data["issues"] if i["kind"] == "failure")
     assert titles == [
-        "wrong value from pkg/codec.py:5 in _loads (changed since it passed) — 24 tests",
+        "wrong value from pkg/codec.py:5 in _loads (changed since it passed) — 30 tests",
         "wrong value from pkg/units.py:2 in to_cm (changed since it passed) — 4 tests",
     ]
 
@@ -201,12 +201,12 @@ def test_a_retest_of_one_bug_says_still_failing(broken: Path, passcycle) -> None
         "json.loads(text, parse_int=str) ",
     )
     data = passcycle(broken, "retest", "--json", expect=1).json()
-    assert data["counts"]["failed"] == 24
+    assert data["counts"]["failed"] == 30
     progress = [i for i in data["issues"] if i["title"].startswith("wrong value")]
     assert [(i["status"], i["title"]) for i in progress] == [
         (
             "still failing",
-            "wrong value from pkg/codec.py:5 in _loads (changed since it passed) — 24 tests",
+            "wrong value from pkg/codec.py:5 in _loads (changed since it passed) — 30 tests",
         )
     ]
 
@@ -271,17 +271,17 @@ def test_show_issue_lists_the_suspects_and_the_change_behind_them(broken: Path, 
     text = passcycle(broken, "show", short, env={"COLUMNS": "200"}).stdout
     assert text.splitlines()[0] == issue["title"]
     assert f"fingerprint {issue['fingerprint']} · last seen in run {data['run']['id']}" in text
-    assert "1.00  pkg/codec.py:5 in _loads 24/0 changed" in text
+    assert "1.00  pkg/codec.py:5 in _loads 30/0 changed" in text
     assert "changed at pkg/codec.py:5 since it passed:" in text
     assert "-    return json.loads(text)" in text
     assert "+    return json.loads(text, parse_int=str)" in text
-    assert "tests/test_decode.py::test_number_0" in text and "and 4 more" in text
+    assert "tests/test_decode.py::test_number_0" in text and "and 10 more" in text
 
     shown = passcycle(broken, "show", issue["fingerprint"], "--json").json()
     assert shown["issue"]["nodeids"] == issue["nodeids"]
     assert shown["suggestion"]["suspects"][0] == {
         "path": "pkg/codec.py", "line": 5, "function": "_loads", "score": 1.0,
-        "failed": 24, "passed": 0, "changed": True,
+        "failed": 30, "passed": 0, "changed": True,
     }  # fmt: skip
     hunk = shown["diffs"]["pkg/codec.py:5"]
     assert hunk.startswith("@@ ") and "+    return json.loads(text, parse_int=str)" in hunk
@@ -309,12 +309,12 @@ def test_errors_raised_in_the_project_by_a_change_join_its_wrong_values(
     edit(root, "pkg/codec.py", "json.loads(text)", "json.loads(text, parse_int=str)")
     data = passcycle(root, "run", "--json", expect=1).json()
     failures = [i for i in data["issues"] if i["kind"] in ("failure", "regression")]
-    # 24 tests assert a wrong value, 3 raise TypeError inside pkg/stats.py: one change
+    # 30 tests assert a wrong value, 3 raise TypeError inside pkg/stats.py: one change
     assert [(i["title"], i["tests"]) for i in failures] == [
         (
             "broken by the change at pkg/codec.py:5 in _loads: AssertionError, TypeError"
-            " — 27 tests",
-            27,
+            " — 33 tests",
+            33,
         )
     ]
     tip = failures[0]["suggestion"]
