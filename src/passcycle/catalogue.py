@@ -134,7 +134,33 @@ _KPIS = (
         "",
         False,
         "audit",
-        "known critical vulnerabilities in the project's dependencies",
+        "critical findings of the security audit: lines of the source bandit flags at high"
+        " severity with at least medium confidence ([security] sets both), and installed"
+        " packages an advisory rates critical",
+    ),
+    BuiltinKpi(
+        "vulnerabilities",
+        "",
+        False,
+        "audit",
+        "every finding of the security audit: flagged lines of the source and vulnerable"
+        " installed packages, whatever their severity",
+    ),
+    BuiltinKpi(
+        "code_vulnerabilities",
+        "",
+        False,
+        "audit",
+        "lines of the plan's source that bandit flags (`# nosec` and bandit's own"
+        " configuration honoured)",
+    ),
+    BuiltinKpi(
+        "dependency_vulnerabilities",
+        "",
+        False,
+        "audit",
+        "packages installed for the project's interpreter that an advisory marks vulnerable"
+        " at their version (an OSV database named in the plan, or pip-audit's service)",
     ),
 )
 

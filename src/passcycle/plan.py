@@ -6,7 +6,7 @@ import hashlib
 import json
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any, get_args, get_origin
+from typing import Annotated, Any, Literal, get_args, get_origin
 
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
@@ -23,6 +23,7 @@ from passcycle.sections import (
     Count,
     Fraction,
     NumberError,
+    PositiveSeconds,
     Seconds,
     Section,
     TargetField,
@@ -80,6 +81,23 @@ class FixSection(Section):
     llm_timeout: Seconds = 20.0
 
 
+Level = Literal["low", "medium", "high"]
+
+
+class SecuritySection(Section):
+    """[security]: the audit behind the vulnerability KPIs (security/)."""
+
+    code: bool = True  # bandit on the plan's source
+    dependencies: bool = True  # the [project] python's installed packages against advisories
+    osv: str = ""  # an OSV database for air-gapped CI: a folder holding PyPI/all.zip, or the zip
+    service: bool = True  # ask pip-audit's advisory service when no osv database is named
+    # a code finding counts in critical_vulnerabilities at this severity and confidence or more
+    critical_severity: Level = "high"
+    critical_confidence: Level = "medium"
+    bandit_config: str = ""  # bandit's -c file; default: pyproject.toml's [tool.bandit]
+    timeout: PositiveSeconds = 120.0  # each tool's, so a stuck one never holds the run
+
+
 _KEYWORDS = ("baseline", "no critical issues", "no regressions", "all kpis", "gate")
 
 
@@ -115,6 +133,7 @@ class PlanModel(Section):
     upstreams: dict[Name, UpstreamSection] = {}  # named as scenarios and drills are
     fix: FixSection = FixSection()
     alerts: AlertsSection = AlertsSection()
+    security: SecuritySection | None = None  # default: audit when a KPI needs it
 
     @field_validator("kpis", mode="before")
     @classmethod

@@ -27,6 +27,7 @@ IssueKind = Literal[
 ]
 Severity = Literal["critical", "high", "medium", "low"]
 IssueState = Literal["new", "recurring", "fixed", "reopened"]
+AuditPart = Literal["code", "dependencies"]
 
 OUTCOMES: tuple[Outcome, ...] = get_args(Outcome)
 BAD_OUTCOMES: frozenset[str] = frozenset({"failed", "error"})
@@ -104,6 +105,41 @@ class CoverageSummary:
     @property
     def branch(self) -> float | None:
         return 100.0 * self.covered_branches / self.branches if self.branches else None
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One security finding: a line of the project's code (bandit) or an installed package
+    that an advisory marks vulnerable. Severities are the source's own, lower case: bandit's
+    high/medium/low, an advisory's critical/high/medium/low, or "" when it gives none."""
+
+    part: AuditPart
+    rule: str  # bandit's test id (B602), or the advisory ids ("GHSA-…, PYSEC-…")
+    title: str
+    severity: str = ""
+    confidence: str = ""  # code: bandit's high/medium/low
+    path: str = ""  # code: relative to the project root
+    line: int = 0
+    code: str = ""  # code: the flagged line, stripped (what the fingerprint follows)
+    package: str = ""  # dependencies: the distribution's name
+    version: str = ""
+    fixed: str = ""  # dependencies: the first version that fixes every advisory; "" none yet
+    link: str = ""  # where to read more
+
+
+@dataclass(frozen=True, slots=True)
+class Audit:
+    """One part of a run's security audit: what ran, whether it measured, what it found.
+    `measured` False says why in `reason` ("cannot reach the advisory service: …"): a part
+    that could not look found nothing, which is not the same as 0."""
+
+    part: AuditPart
+    tool: str  # "bandit", "osv", "pip-audit"
+    measured: bool
+    reason: str = ""
+    seconds: float = 0.0
+    checked: int = 0  # files scanned, or packages looked up
+    findings: tuple[Finding, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,7 @@ import pytest
 import sqlalchemy as sa
 
 from passcycle.errors import ExitCode, HistoryError
-from passcycle.records import TestResult
+from passcycle.records import Audit, Finding, TestResult
 from passcycle.store import SCHEMA_VERSION, History
 from passcycle.store.engine import create_engine
 from passcycle.store.migrate import Step, ensure_schema, read_version
@@ -168,6 +168,7 @@ def test_a_version_1_history_gains_shards_cpu_probe_and_partial(history_url: str
     engine = create_engine(sa.make_url(history_url))
     try:
         with engine.begin() as conn:  # back to what passcycle 0.1 wrote
+            conn.exec_driver_sql("DROP TABLE audits")
             conn.exec_driver_sql("DROP TABLE coverage_data")
             conn.exec_driver_sql("DROP TABLE shards")
             conn.exec_driver_sql("ALTER TABLE test_results DROP COLUMN cpu")
@@ -184,6 +185,9 @@ def test_a_version_1_history_gains_shards_cpu_probe_and_partial(history_url: str
         history.add_shard(run.id, "calc", "g1", 1, 2)
         history.save_coverage_data(run.id, b"bytes")
         assert history.coverage_data(run.id) == b"bytes"
+        code = Audit("code", "bandit", True, findings=(Finding("code", "B602", "shell", "high"),))
+        history.add_audits(run.id, [code, Audit("dependencies", "osv", False, "no database")])
+        assert history.audits(run.id) == [code, Audit("dependencies", "osv", False, "no database")]
         later = history.start_run("calc", "retest", partial=True)
         timed = TestResult("t.py::a", "passed", cpu=0.25, solo=0.5, probe=2e-5)
         history.add_results(later.id, [timed])
@@ -196,7 +200,7 @@ def test_a_version_1_history_gains_shards_cpu_probe_and_partial(history_url: str
     engine = create_engine(sa.make_url(history_url))
     try:
         with engine.connect() as conn:
-            assert read_version(conn) == SCHEMA_VERSION == 4
+            assert read_version(conn) == SCHEMA_VERSION == 5
     finally:
         engine.dispose()
 

@@ -162,6 +162,7 @@ def _judged(cycle: Any, result: Any, *, json_: bool) -> None:
         data = console.verdict_json(verdict)
         data.update({k: v for k, v in console.test_json(outcome).items() if k != "run"})
         data["scenarios"] = console.scenarios_json(result.scenarios)
+        data["audit"] = console.audit_json(result.audits)
         for issue in data["issues"]:
             tip = tips.get(issue["fingerprint"])
             issue["suggestion"] = console.suggestion_json(tip) if tip else None
@@ -179,6 +180,7 @@ def _show_result(result: Any, root: Path, *, slowest: int) -> None:
 
     console.show_test_summary(result.outcome, slowest=slowest, failures=0)
     console.show_scenarios(result.scenarios)
+    console.show_audit(result.audits)
     console.show_verdict(result.verdict, result.suggestions)
     console.show_reports(result.reports, root)
     for line in result.alerts:

@@ -154,6 +154,7 @@ def show_reports(written: dict[str, Any], root: Any) -> None:
 
 
 # the views, re-exported: callers write console.show_verdict(...)
+from passcycle.console.audit import audit_json, show_audit  # noqa: E402
 from passcycle.console.fixing import (  # noqa: E402
     issue_detail_json,
     retest_json,
@@ -176,6 +177,7 @@ from passcycle.render.json import issue_json, run_json, test_json, verdict_json 
 __all__ = [
     "OUTCOME_STYLE",
     "Progress",
+    "audit_json",
     "clean",
     "counts_text",
     "err",
@@ -191,6 +193,7 @@ __all__ = [
     "retest_json",
     "run_json",
     "scenarios_json",
+    "show_audit",
     "show_cycle_summary",
     "show_detected",
     "show_issue",

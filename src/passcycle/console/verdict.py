@@ -56,6 +56,13 @@ def show_verdict(verdict: Any, suggestions: dict[str, Any] | None = None) -> Non
         )
     out.print()
     out.print(table)
+    # why a KPI has no value, once per reason (the vulnerability KPIs share theirs)
+    why: dict[str, list[str]] = {}
+    for kpi in verdict.kpis:
+        if kpi.status == "not measured" and kpi.detail:
+            why.setdefault(kpi.detail, []).append(kpi.name)
+    for detail, names in why.items():
+        out.print(Text(f"  {', '.join(names)} not measured: {clean(detail, 200)}", style="dim"))
 
     issues = list(verdict.issues)
     if issues:

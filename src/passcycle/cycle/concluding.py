@@ -32,9 +32,9 @@ class Concluding(Operations):
         suggestions = self.suggestions(verdict)
         alerts = self.alert(verdict)
         reports = self.write_reports(verdict.run, formats, suggestions, verdict=verdict)
-        return RunResult(
-            outcome, verdict, suggestions, reports, alerts, self.scenarios(verdict.run)
-        )
+        scenarios = self.scenarios(verdict.run)
+        audits = self.history.audits(verdict.run.id)
+        return RunResult(outcome, verdict, suggestions, reports, alerts, scenarios, audits)
 
     def suggestions(self, verdict: Verdict) -> dict[str, Suggestion]:
         """For each top issue: where it fails, what changed since it passed, what to do."""

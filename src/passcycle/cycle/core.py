@@ -75,6 +75,8 @@ class Cycle(Sharding):
                 if on_stage:
                     on_stage(f"re-running {min(len(failed), MAX_RERUN)} failed tests in isolation")
                 self.rerun_failures(outcome.run, failed, pytest_args)
+            if end.status != "error":
+                self.audit_security(outcome.run, on_stage)
             if (scenarios or drills) and end.status != "error":
                 if on_stage:
                     what = [
@@ -88,6 +90,17 @@ class Cycle(Sharding):
         finished = self.history.finish_run(outcome.run.id, end.status, end.code, note, end.counts)
         outcome = replace(outcome, run=finished, note=note, end=None)
         return self.conclude(outcome, self.validate(finished.id), formats)
+
+    def audit_security(self, run: Run, on_stage: Callable[[str], None] | None = None) -> None:
+        """The plan's security audit (security/), kept with the run, when a KPI or the
+        plan's [security] table asks for it."""
+        from passcycle import security
+
+        if not security.wanted(self.plan):
+            return
+        if on_stage:
+            on_stage("auditing the code (bandit) and the installed packages for vulnerabilities")
+        self.history.add_audits(run.id, security.audit(self.plan))
 
     def show(self, ref: str | int = "latest") -> TestOutcome:
         run = resolve_run(self.history, ref, self.plan.name)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -10,6 +10,7 @@ from passcycle.errors import (
     ExitCode,
 )
 from passcycle.records import (
+    Audit,
     TestOutcome,
     Verdict,
 )
@@ -30,6 +31,7 @@ class RunResult:
     reports: dict[str, Path]
     alerts: list[str]  # a line for each alert that could not be delivered
     scenarios: list[ScenarioSummary]
+    audits: list[Audit] = field(default_factory=list)  # the run's security audit, by part
 
     @property
     def exit_code(self) -> ExitCode:

@@ -10,6 +10,7 @@ concrete next step, by rules per issue kind (deterministic: no model, no network
 | slow         | the slowest phase (setup/call/teardown) or the duration vs threshold |
 | coverage_gap | the uncovered lines of the worst files; when coverage.py measured     |
 |              | nothing (the tests import another copy), how to measure what they run |
+| vulnerability| the flagged line's fix or `# nosec RULE`; the package's fixed version  |
 """
 
 from __future__ import annotations
@@ -130,6 +131,8 @@ def _next_step(
         return _slow(issue, results, info)
     if issue.kind == "coverage_gap":
         return _coverage(issue, info)
+    if issue.kind == "vulnerability":  # the audit's judge wrote what to do (validate/security.py)
+        return issue.message or issue.title
     if issue.kind in ("failure", "regression", "error"):
         bad = next((r for r in results if r.outcome in BAD_OUTCOMES), None)
         step = _error(bad, frame) if bad is not None else None
@@ -141,6 +144,8 @@ def _next_step(
         if issue.kind == "regression" and info.last_pass_commit:
             step += f"; it passed at {info.last_pass_commit[:10]}: bisect the commits since"
         return step
+    if (issue.root_cause or "").startswith("audit:"):  # a vulnerability KPI off target
+        return f"{issue.title}: its findings are the run's vulnerability issues; fix each"
     detail = f" ({issue.message})" if issue.message else ""
     return f"{issue.title}{detail}: compare with the baseline run and the change since"
 

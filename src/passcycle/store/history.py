@@ -8,6 +8,7 @@ from sqlalchemy.engine import URL, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from passcycle.store.access import FULL_RUN_KINDS, Access
+from passcycle.store.audits import AuditStore
 from passcycle.store.coverage import CoverageStore
 from passcycle.store.engine import (
     create_engine,
@@ -25,10 +26,12 @@ from passcycle.store.shards import ShardStore
 __all__ = ["FULL_RUN_KINDS", "History"]
 
 
-class History(RunStore, ResultStore, KpiStore, CoverageStore, ShardStore, IssueStore, Access):
+class History(
+    RunStore, ResultStore, KpiStore, CoverageStore, ShardStore, IssueStore, AuditStore, Access
+):
     """One history database: SQLite (one machine) or PostgreSQL (shared by CI and dashboard).
     Its methods live with the noun they keep (store/runs.py, results.py, kpis.py,
-    coverage.py, shards.py, issues.py); this class opens and closes it."""
+    coverage.py, shards.py, issues.py, audits.py); this class opens and closes it."""
 
     def __init__(self, engine: Engine, url: URL) -> None:
         self._engine = engine

@@ -43,10 +43,16 @@ def _v4(conn: Connection) -> None:
     conn.exec_driver_sql("ALTER TABLE test_results ADD COLUMN probe FLOAT")
 
 
+def _v5(conn: Connection) -> None:
+    for table in schema.V5_TABLES:
+        table.create(conn, checkfirst=True)
+
+
 STEPS: tuple[Step, ...] = (
     Step(2, "shards and their coverage data", _v2),
     Step(3, "each test's CPU and solo time, and partial runs", _v3),
     Step(4, "the machine's speed around each test", _v4),
+    Step(5, "security audits and their findings", _v5),
 )
 
 # pg_advisory_xact_lock key ("pass"): two first runs against a new database must not both

@@ -35,7 +35,9 @@ from sqlalchemy import (
 #    (a run of part of the suite: a re-test, a shard, `test -k` or `test PATH`).
 # 4: test_results.probe (seconds a fixed piece of work took around the test: the machine's
 #    speed then, so that tests are compared at equal speed).
-SCHEMA_VERSION = 4
+# 5: audits (each part of a run's security audit: code or dependencies, the tool, whether
+#    it measured and why not, and its findings).
+SCHEMA_VERSION = 5
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -266,5 +268,22 @@ coverage_data = Table(
     Column("data", LargeBinary, nullable=False),
 )
 
+# One row per part of a run's security audit (security/): its findings kept whole, since
+# they are read together with the run and never queried one by one.
+audits = Table(
+    "audits",
+    metadata,
+    Column("run_id", Integer, ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+    Column("part", Text, nullable=False),  # "code" or "dependencies"
+    Column("tool", Text, nullable=False),
+    Column("measured", Boolean, nullable=False),
+    Column("reason", Text, nullable=False, default=""),
+    Column("seconds", Float, nullable=False, default=0.0),
+    Column("checked", Integer, nullable=False, default=0),
+    Column("findings", JsonText),
+    PrimaryKeyConstraint("run_id", "part"),
+)
+
 # Added by schema version 2 (migrate.STEPS creates them in older histories).
 V2_TABLES = (shards, coverage_data)
+V5_TABLES = (audits,)

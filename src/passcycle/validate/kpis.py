@@ -153,12 +153,13 @@ def judge(
     *,
     spreads: Mapping[str, Spread] | None = None,
     paired: Comparison | None = None,
+    unmeasured: Mapping[str, str] | None = None,
 ) -> list[KpiVerdict]:
     """Each KPI: value, target, status (pass / fail / not measured), baseline and delta.
 
     Against the baseline, each KPI is judged beside the noise its history shows
     (validate/noise.py): `spreads` per KPI name, and for `suite_duration` the `paired`
-    comparison of the tests both runs timed.
+    comparison of the tests both runs timed. `unmeasured`: why a KPI has no value.
     """
     verdicts = []
     for name, spec in kpi_specs(plan).items():
@@ -170,7 +171,10 @@ def judge(
         target = spec.target.text if spec.target else None
         source = builtin.source if builtin else spec.source
         if measured is None:
-            verdicts.append(KpiVerdict(name, None, unit, target, "not measured", source=source))
+            why = (unmeasured or {}).get(name, "")  # what could not be measured, and why
+            verdicts.append(
+                KpiVerdict(name, None, unit, target, "not measured", source=source, detail=why)
+            )
             continue
         value = measured.value
         if spec.target is not None:

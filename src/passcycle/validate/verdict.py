@@ -29,6 +29,7 @@ from passcycle.validate.flaky import classify, is_quarantined
 from passcycle.validate.kpis import kpi_specs
 from passcycle.validate.localize import Suspect
 from passcycle.validate.phases import evaluate
+from passcycle.validate.security import at_least, audit_measurements, vulnerability_issues
 from passcycle.validate.triage import SeverityRules, breach_issue, rank, triage
 
 
@@ -108,11 +109,18 @@ def judge_run(
         base_measured = kpi_engine.measure(
             plan, base_data, issues=base_issues, flaky=flaky_tests(base_data.results)
         )
+    audits = history.audits(run.id)
+    audited, unmeasured = audit_measurements(plan, audits)
+    measured.update({k: m for k, m in audited.items() if not m.source.endswith(":least")})
+    open_issues.extend(vulnerability_issues(plan, audits, previous, run.id))
     if partial:
         # a re-test ran a selection: its pass rate or coverage says nothing about the suite
         measured = {k: v for k, v in measured.items() if k not in _SUITE_WIDE}
     spreads, paired = _noise(plan, history, run, results, baseline_run, base_data, base_measured)
-    verdicts = kpi_engine.judge(plan, measured, base_measured, spreads=spreads, paired=paired)
+    verdicts = kpi_engine.judge(
+        plan, measured, base_measured, spreads=spreads, paired=paired, unmeasured=unmeasured
+    )
+    verdicts = at_least(plan, verdicts, audited, unmeasured)
 
     for verdict in verdicts:
         if verdict.status == "fail":
@@ -234,7 +242,12 @@ def _gate(
                 reasons.append(f"{v.name} misses its target {v.target}")
     if regressions:
         reasons.append(f"{len(regressions)} tests passed in the baseline and fail now")
-    critical = [i for i in issues if i.severity == "critical" and i.state != "fixed"]
+    # a critical vulnerability is the plan's critical_vulnerabilities KPI to judge
+    critical = [
+        i
+        for i in issues
+        if i.severity == "critical" and i.state != "fixed" and i.kind != "vulnerability"
+    ]
     if critical:
         noun = "issue is" if len(critical) == 1 else "issues are"
         reasons.append(f"{len(critical)} critical {noun} open")
