@@ -26,6 +26,8 @@ SEED_KPIS = {
     "uptime",
     "recovery_time",
     "critical_vulnerabilities",
+    "technical_debt",  # the plan's trends: "Monthly reduction target", "Target increasing"
+    "mtbf",
 }
 
 

@@ -14,7 +14,7 @@ class BuiltinKpi:
     description: str
 
 
-_KPIS = (
+_KPIS: tuple[BuiltinKpi, ...] = (
     BuiltinKpi(
         "test_pass_rate",
         "%",
@@ -161,6 +161,25 @@ _KPIS = (
         "audit",
         "packages installed for the project's interpreter that an advisory marks vulnerable"
         " at their version (an OSV database named in the plan, or pip-audit's service)",
+    ),
+)
+
+_KPIS += (
+    BuiltinKpi(
+        "technical_debt",
+        "",
+        False,
+        "lint",
+        "ruff's findings on the plan's source with the project's ruff settings (or the count"
+        ' a `command:` source prints); judged as a trend: "decreasing over 30d"',
+    ),
+    BuiltinKpi(
+        "mtbf",
+        "s",
+        True,
+        "history",
+        "mean time between failing full runs (tests failed or the run errored) on the run's"
+        ' branch, from the history; judged as a trend: "increasing over 30d"',
     ),
 )
 

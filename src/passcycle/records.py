@@ -27,7 +27,8 @@ IssueKind = Literal[
 ]
 Severity = Literal["critical", "high", "medium", "low"]
 IssueState = Literal["new", "recurring", "fixed", "reopened"]
-AuditPart = Literal["code", "dependencies"]
+# a part of a run's audit: "code", "dependencies", "debt", or "kpi:NAME" (a command KPI)
+AuditPart = str
 
 OUTCOMES: tuple[Outcome, ...] = get_args(Outcome)
 BAD_OUTCOMES: frozenset[str] = frozenset({"failed", "error"})

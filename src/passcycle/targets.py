@@ -56,7 +56,10 @@ BASE_UNIT: dict[str, str] = {
 }
 
 UNIT_LIST = "% ms s min h B KB MB GB /s MB/h (and B/s KB/s MB/s KB/min MB/min KB/h GB/h)"
-ALLOWED = f"OP VALUE[UNIT] with OP in < <= > >= == != and UNIT in {UNIT_LIST}"
+ALLOWED = (
+    f"OP VALUE[UNIT] with OP in < <= > >= == != and UNIT in {UNIT_LIST},"
+    ' or a trend: "decreasing over 30d" / "increasing over 4w"'
+)
 
 _TARGET = re.compile(
     r"^\s*(?P<op><=|>=|==|!=|<|>)\s*(?P<value>[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)\s*(?P<unit>\S*)\s*$"
@@ -69,25 +72,30 @@ class TargetSyntaxError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Target:
-    op: str
+    op: str  # "" for a trend
     value: float  # in the base unit of `dimension`
     unit: str  # the unit as written
     dimension: str
     text: str  # as written in the plan
+    trend: str = ""  # "decreasing" or "increasing": judged on the slope over `window`
+    window: float = 0.0  # seconds of history a trend is fitted on
 
     def check(self, value: float) -> bool:
-        """True when `value` (in the base unit) meets the target."""
+        """True when `value` (in the base unit) meets the target; a trend is judged on a
+        series (validate/trends.py), never on one value."""
+        if self.trend:
+            raise ValueError(f"{self.text!r} is a trend: judge it on the KPI's history")
         return OPERATORS[self.op](value, self.value)
 
     def fits(self, unit: str) -> bool:
         """Whether a value measured in `unit` can be judged by this target: same dimension,
         or a plain number on either side (`coverage >= 90` reads as percent)."""
         have = UNITS.get(unit, ("number", 1.0))[0]
-        return have == self.dimension or "number" in (have, self.dimension)
+        return bool(self.trend) or have == self.dimension or "number" in (have, self.dimension)
 
     @property
     def higher_is_better(self) -> bool:
-        return self.op in (">", ">=")
+        return self.trend == "increasing" or self.op in (">", ">=")
 
     def __str__(self) -> str:
         return self.text
@@ -100,10 +108,27 @@ def parse_unit(unit: str) -> tuple[str, float]:
         raise TargetSyntaxError(f"unknown unit {unit!r}; allowed: {UNIT_LIST}") from None
 
 
+# a trend: "decreasing over 30d", "increasing over 4w"
+_TREND = re.compile(
+    r"^\s*(?P<trend>decreasing|increasing)\s+over\s+(?P<value>\d+(?:\.\d*)?)\s*(?P<unit>h|d|w)\s*$"
+)
+_WINDOW = {"h": 3600.0, "d": 86400.0, "w": 7 * 86400.0}
+MAX_WINDOW = 366 * 86400.0
+
+
 def parse_target(text: str) -> Target:
-    """Parse `OP VALUE[UNIT]`, e.g. "< 2s", ">= 85%", "< 500MB"."""
+    """Parse `OP VALUE[UNIT]`, e.g. "< 2s", ">= 85%", "< 500MB", or a trend over a window
+    of history, "decreasing over 30d" (h, d or w)."""
     if not isinstance(text, str):
         raise TargetSyntaxError(f'expected a string like "< 2s", got {text!r}')
+    trend = _TREND.match(text)
+    if trend is not None:
+        window = float(trend["value"]) * _WINDOW[trend["unit"]]
+        if not 3600.0 <= window <= MAX_WINDOW:
+            raise TargetSyntaxError(
+                f'cannot read {text!r}: a trend\'s window is from 1h to 366d, e.g. "over 30d"'
+            )
+        return Target("", 0.0, "", "number", text.strip(), trend["trend"], window)
     match = _TARGET.match(text)
     if match is None:
         raise TargetSyntaxError(f"cannot read {text!r}; write {ALLOWED}")

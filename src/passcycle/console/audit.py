@@ -1,4 +1,4 @@
-"""The security audit in the terminal and in JSON: what each part looked at and found."""
+"""The run's audit in the terminal and in JSON: what each part looked at and found."""
 
 from __future__ import annotations
 
@@ -15,16 +15,19 @@ def show_audit(audits: list[Any]) -> None:
         return
     parts = []
     for audit in audits:
-        looked = f"{audit.checked} {'files' if audit.part == 'code' else 'packages'}"
+        looked = ""
+        if audit.checked:
+            noun = "files" if audit.part == "code" else "packages"
+            looked = f"{audit.checked} {noun}, "
         if audit.measured:
             found = len(audit.findings)
             parts.append(
-                f"{audit.part}: {audit.tool}, {looked}, {found} finding{'s' * (found != 1)}"
+                f"{audit.part}: {audit.tool}, {looked}{found} finding{'s' * (found != 1)}"
                 f" ({audit.seconds:.1f}s)"
             )
         else:
             parts.append(f"{audit.part}: not measured ({clean(audit.tool, 20)})")
-    out.print(Text("security audit  " + " · ".join(parts)))
+    out.print(Text("audit  " + " · ".join(parts)))
 
 
 def audit_json(audits: list[Any]) -> list[dict[str, Any]]:

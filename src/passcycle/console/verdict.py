@@ -19,6 +19,7 @@ _STATUS = {
     "pass": ("✔ pass", "green"),
     "fail": ("✘ fail", "red"),
     "not measured": ("· not measured", "dim"),
+    "flat": ("~ flat", "yellow"),  # a trend no steeper than its noise: neither met nor missed
 }
 _SEVERITY = {"critical": "red bold", "high": "red", "medium": "yellow", "low": "dim"}
 
@@ -48,7 +49,7 @@ def show_verdict(verdict: Any, suggestions: dict[str, Any] | None = None) -> Non
             label = "✘ regressed"
         table.add_row(
             clean(kpi.name, 28),
-            clean(kpi.target or "—", 14),
+            clean(kpi.target or "—", 20),
             format_value(kpi.value, kpi.unit),
             format_value(kpi.baseline, kpi.unit) if kpi.baseline is not None else "—",
             _delta(kpi),
@@ -63,6 +64,9 @@ def show_verdict(verdict: Any, suggestions: dict[str, Any] | None = None) -> Non
             why.setdefault(kpi.detail, []).append(kpi.name)
     for detail, names in why.items():
         out.print(Text(f"  {', '.join(names)} not measured: {clean(detail, 200)}", style="dim"))
+    for kpi in verdict.kpis:  # a trend's evidence is its slope
+        if " over " in (kpi.target or "") and kpi.status in ("pass", "fail", "flat"):
+            out.print(Text(f"  {kpi.name}: {clean(kpi.detail, 200)}", style="dim"))
 
     issues = list(verdict.issues)
     if issues:

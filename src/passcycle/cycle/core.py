@@ -13,6 +13,8 @@ from passcycle.errors import (
 from passcycle.plan import Plan
 from passcycle.records import (
     BAD_OUTCOMES,
+    Audit,
+    Measurement,
     Run,
     TestOutcome,
 )
@@ -76,7 +78,7 @@ class Cycle(Sharding):
                     on_stage(f"re-running {min(len(failed), MAX_RERUN)} failed tests in isolation")
                 self.rerun_failures(outcome.run, failed, pytest_args)
             if end.status != "error":
-                self.audit_security(outcome.run, on_stage)
+                self.audit(outcome.run, on_stage)
             if (scenarios or drills) and end.status != "error":
                 if on_stage:
                     what = [
@@ -91,16 +93,29 @@ class Cycle(Sharding):
         outcome = replace(outcome, run=finished, note=note, end=None)
         return self.conclude(outcome, self.validate(finished.id), formats)
 
-    def audit_security(self, run: Run, on_stage: Callable[[str], None] | None = None) -> None:
-        """The plan's security audit (security/), kept with the run, when a KPI or the
-        plan's [security] table asks for it."""
-        from passcycle import security
+    def audit(self, run: Run, on_stage: Callable[[str], None] | None = None) -> None:
+        """What the plan measures beyond its tests, kept with the run: the security audit
+        (security/), technical debt and the KPIs of the project's commands (measures/)."""
+        from passcycle import measures, security
 
-        if not security.wanted(self.plan):
-            return
-        if on_stage:
-            on_stage("auditing the code (bandit) and the installed packages for vulnerabilities")
-        self.history.add_audits(run.id, security.audit(self.plan))
+        audits: list[Audit] = []
+        if security.wanted(self.plan):
+            if on_stage:
+                on_stage("auditing the code (bandit) and the installed packages")
+            audits += security.audit(self.plan)
+        if measures.wants_debt(self.plan):
+            audits.append(measures.count_debt(self.plan))
+        taken: list[Measurement] = []
+        for name, command in measures.command_kpis(self.plan).items():
+            if on_stage:
+                on_stage(f"measuring {name}: {command}")
+            found = measures.run_command(self.plan, name, command)
+            if isinstance(found, Measurement):
+                taken.append(found)
+            else:
+                audits.append(found)
+        self.history.add_audits(run.id, audits)
+        self.history.add_measurements(run.id, taken)
 
     def show(self, ref: str | int = "latest") -> TestOutcome:
         run = resolve_run(self.history, ref, self.plan.name)

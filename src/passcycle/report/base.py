@@ -268,7 +268,7 @@ def clip_lines(text: str, max_lines: int, max_chars: int) -> str:
 
 
 def kpi_status(kpi: KpiVerdict) -> str:
-    """ "pass", "fail", "regressed" or "not measured"."""
+    """ "pass", "fail", "regressed", "flat" (a trend target) or "not measured"."""
     return "regressed" if kpi.regressed else kpi.status
 
 

@@ -239,6 +239,7 @@ STATUS_LABEL = {
     "fail": "fail",
     "regressed": "regressed",
     "not measured": "not measured",
+    "flat": "flat",  # a trend no steeper than its noise
 }
 
 

@@ -33,7 +33,7 @@ TRACEBACK_LINES = 30
 TRACEBACK_CHARS = 2_500
 CELL_LIMIT = 160  # characters of a test's text in a table cell
 
-STATUS = {"pass": "✅ pass", "fail": "❌ fail", "regressed": "❌ regressed"}
+STATUS = {"pass": "✅ pass", "fail": "❌ fail", "regressed": "❌ regressed", "flat": "〰️ flat"}
 SEVERITY = {"critical": "🔴 **CRITICAL**", "high": "🟠 **HIGH**", "medium": "🟡 medium"}
 
 # CommonMark punctuation that starts markup inline; `<`, `>` and `&` become entities, and

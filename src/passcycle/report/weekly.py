@@ -39,6 +39,7 @@ class KpiTrend:
     status: str  # of the latest judged run
     values: tuple[float | None, ...] = ()  # over the period, oldest first
     better: bool | None = None  # latest against the baseline
+    detail: str = ""  # how the latest was judged: a trend's slope and interval
 
     @property
     def change(self) -> str:
@@ -120,6 +121,7 @@ def weekly_review(
                 kpi_status(k),
                 values,
                 improved(k.name, k.target, base, k.value),
+                k.detail,
             )
         )
 
@@ -253,6 +255,13 @@ def weekly_markdown(review: WeeklyReview) -> str:
                 f" | {fmt_kpi(k.baseline, k.unit)} | {fmt_kpi(k.first, k.unit)}"
                 f" | {fmt_kpi(k.latest, k.unit)} | {k.change}{trend} | {k.status} |"
             )
+        # a trend target is judged on its slope: say which way, and how sure
+        slopes = [
+            f"- {md_text(k.name, 40)}: {md_text(k.detail, 200)}"
+            for k in review.kpis
+            if " over " in (k.target or "") and k.detail
+        ]
+        lines += ["", *slopes] if slopes else []
     opened, fixed, still = len(review.opened), len(review.fixed), len(review.open_issues)
     lines += ["", f"### Issues: {opened} opened, {fixed} fixed, {still} open", ""]
     for title, issues in (("Opened", review.opened), ("Fixed", review.fixed)):

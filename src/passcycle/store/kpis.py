@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import asdict
+from datetime import datetime
 
 import sqlalchemy as sa
 
@@ -89,6 +90,31 @@ class KpiStore(Access):
             for row in conn.execute(query.order_by(t.c.run_id)):
                 trend.setdefault(row.name, []).append((row.run_id, row.value))
         return trend
+
+    def kpi_series(
+        self, project: str, name: str, since: datetime, *, before: int, branch: str | None = None
+    ) -> list[tuple[datetime, float]]:
+        """(start, value) of one KPI over the judged runs of the whole suite that started at
+        `since` or later, before run `before`, on `branch` when given; oldest first."""
+        r, t = runs, schema.kpi_values
+        query = (
+            sa.select(r.c.started, t.c.value)
+            .join(t, t.c.run_id == r.c.id)
+            .where(
+                r.c.project == project,
+                r.c.id < before,
+                r.c.started >= since,
+                r.c.gate.is_not(None),
+                r.c.partial.is_(False),
+                t.c.name == name,
+                t.c.value.is_not(None),
+            )
+            .order_by(r.c.started, r.c.id)
+        )
+        if branch is not None:
+            query = query.where(r.c.git_branch == branch)
+        with self._tx() as conn:
+            return [(row.started, row.value) for row in conn.execute(query)]
 
     def kpi_window(
         self, project: str, before: int, limit: int = 30, measured: Iterable[str] = ()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -41,15 +42,17 @@ class RunStore(Access):
         plan_digest: str | None = None,
         artifacts: str | Path | None = None,
         partial: bool = False,
+        started: datetime | None = None,
     ) -> Run:
-        """Record a new run as `running`, owned by this process."""
+        """Record a new run as `running`, owned by this process; `started` (aware) for a
+        run recorded after the fact, e.g. imported: now by default."""
         if kind not in RUN_KINDS:
             raise ValueError(f"run kind {kind!r} is not one of {RUN_KINDS}")
         values = {
             "project": project,
             "kind": kind,
             "status": "running",
-            "started": _now(),
+            "started": started or _now(),
             "git_commit": commit,
             "git_branch": branch,
             "git_dirty": dirty,

@@ -20,6 +20,7 @@ from passcycle.targets import UNITS, format_value
 from passcycle.validate.baseline import Comparison, compare_samples
 from passcycle.validate.flaky import is_quarantined
 from passcycle.validate.noise import MIN_WALL_SECONDS, Spread, compare_to_history
+from passcycle.validate.trends import Trend
 
 # When the plan declares no KPI at all, a run is judged by these: every test passes,
 # none is flaky; coverage is reported without a target.
@@ -154,12 +155,14 @@ def judge(
     spreads: Mapping[str, Spread] | None = None,
     paired: Comparison | None = None,
     unmeasured: Mapping[str, str] | None = None,
+    trends: Mapping[str, Trend] | None = None,
 ) -> list[KpiVerdict]:
     """Each KPI: value, target, status (pass / fail / not measured), baseline and delta.
 
     Against the baseline, each KPI is judged beside the noise its history shows
     (validate/noise.py): `spreads` per KPI name, and for `suite_duration` the `paired`
-    comparison of the tests both runs timed. `unmeasured`: why a KPI has no value.
+    comparison of the tests both runs timed. `unmeasured`: why a KPI has no value;
+    `trends`: the KPIs with a trend target, judged on their history.
     """
     verdicts = []
     for name, spec in kpi_specs(plan).items():
@@ -177,6 +180,17 @@ def judge(
             )
             continue
         value = measured.value
+        if spec.target is not None and spec.target.trend:
+            # judged on its history's slope (validate/trends.py), never against a baseline
+            trend = (trends or {}).get(name)
+            status, detail = (trend.status, trend.detail) if trend else ("not measured", "")
+            verdicts.append(
+                KpiVerdict(
+                    name, value, unit, target, status, source=measured.source or source,
+                    detail=detail or "no history to judge its trend on",
+                )
+            )  # fmt: skip
+            continue
         if spec.target is not None:
             _check_dimension(name, spec, unit)
             status = "pass" if spec.target.check(value) else "fail"

@@ -69,10 +69,13 @@ def _criterion(
     name = match["name"]
     verdict = kpis.get(name)
     if verdict is None or verdict.value is None:
-        return Criterion(text, False, f"{name} not measured")
+        why = f": {verdict.detail}" if verdict is not None and verdict.detail else ""
+        return Criterion(text, False, f"{name} not measured{why}")
     shown = format_value(verdict.value, verdict.unit)
     if match["target"]:
         met = parse_target(match["target"]).check(verdict.value)
     else:
         met = verdict.status == "pass"
-    return Criterion(text, met, f"{name} {shown} in run {run_id}")
+    # a trend's evidence is its slope, not its last value alone
+    trend = f" ({verdict.detail})" if " over " in (verdict.target or "") else ""
+    return Criterion(text, met, f"{name} {shown}{trend} in run {run_id}")

@@ -1,4 +1,5 @@
-"""A run's security audit judged: the vulnerability KPIs and one issue per finding.
+"""A run's audit judged: the vulnerability KPIs and one issue per finding; technical
+debt's count; why a command KPI measured nothing.
 
 Critical, for `critical_vulnerabilities`: a code finding at the plan's
 `critical_severity` and `critical_confidence` or more (bandit's high and medium by
@@ -37,10 +38,30 @@ def rules_of(plan: Plan) -> SecuritySection:
 def audit_measurements(
     plan: Plan, audits: Sequence[Audit]
 ) -> tuple[dict[str, Measurement], dict[str, str]]:
-    """The vulnerability KPIs the audit measured, and for each it could not, why."""
-    if not audits:
-        return {}, {}
-    rules = rules_of(plan)
+    """The KPIs the run's audit measured (vulnerabilities, technical debt), and for each
+    it could not, why; a command KPI that failed says why too."""
+    values: dict[str, Measurement] = {}
+    missing: dict[str, str] = {}
+    for audit in audits:
+        if audit.part == "debt":
+            if audit.measured:
+                count = float(len(audit.findings))
+                values["technical_debt"] = Measurement("technical_debt", count, "", "audit:ruff")
+            else:
+                missing["technical_debt"] = audit.reason
+        elif audit.part.startswith("kpi:"):
+            missing[audit.part.removeprefix("kpi:")] = f"its command {audit.reason}"
+    security = [a for a in audits if a.part in _PART_KPI]
+    if security:
+        found, why = _vulnerabilities(rules_of(plan), security)
+        values.update(found)
+        missing.update(why)
+    return values, missing
+
+
+def _vulnerabilities(
+    rules: SecuritySection, audits: Sequence[Audit]
+) -> tuple[dict[str, Measurement], dict[str, str]]:
     values: dict[str, Measurement] = {}
     missing: dict[str, str] = {}
     for audit in audits:
@@ -80,6 +101,7 @@ def at_least(
         if (
             verdict.status == "not measured"
             and least is not None
+            and least.source.endswith(":least")
             and spec is not None
             and spec.target is not None
             and not spec.target.check(least.value)
@@ -102,6 +124,8 @@ def vulnerability_issues(
     rules = rules_of(plan)
     issues = []
     for audit in audits:
+        if audit.part not in _PART_KPI:
+            continue  # technical debt is a count to bring down, not an issue per finding
         for finding in audit.findings:
             issue = _issue(finding, is_critical(finding, rules))
             issues.append(carry_over(issue, previous.get(issue.fingerprint), run_id))

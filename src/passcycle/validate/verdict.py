@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 
 from passcycle.covnote import cause_from_note
@@ -21,6 +22,7 @@ from passcycle.records import (
     Verdict,
 )
 from passcycle.store import History
+from passcycle.store.history import FULL_RUN_KINDS
 from passcycle.validate import kpis as kpi_engine
 from passcycle.validate import noise
 from passcycle.validate.baseline import Comparison
@@ -30,6 +32,7 @@ from passcycle.validate.kpis import kpi_specs
 from passcycle.validate.localize import Suspect
 from passcycle.validate.phases import evaluate
 from passcycle.validate.security import at_least, audit_measurements, vulnerability_issues
+from passcycle.validate.trends import Trend, judge_trend, mean_time_between_failures
 from passcycle.validate.triage import SeverityRules, breach_issue, rank, triage
 
 
@@ -112,13 +115,23 @@ def judge_run(
     audits = history.audits(run.id)
     audited, unmeasured = audit_measurements(plan, audits)
     measured.update({k: m for k, m in audited.items() if not m.source.endswith(":least")})
+    if not partial:
+        lived, why_not = _from_history(plan, history, run)
+        measured.update(lived)
+        unmeasured = {**unmeasured, **why_not}
     open_issues.extend(vulnerability_issues(plan, audits, previous, run.id))
     if partial:
         # a re-test ran a selection: its pass rate or coverage says nothing about the suite
         measured = {k: v for k, v in measured.items() if k not in _SUITE_WIDE}
     spreads, paired = _noise(plan, history, run, results, baseline_run, base_data, base_measured)
     verdicts = kpi_engine.judge(
-        plan, measured, base_measured, spreads=spreads, paired=paired, unmeasured=unmeasured
+        plan,
+        measured,
+        base_measured,
+        spreads=spreads,
+        paired=paired,
+        unmeasured=unmeasured,
+        trends=_trends(plan, history, run, measured) if not partial else None,
     )
     verdicts = at_least(plan, verdicts, audited, unmeasured)
 
@@ -165,6 +178,46 @@ def judge_run(
         reasons=tuple(reasons),
         top=plan.validate.top,
     )
+
+
+def _from_history(
+    plan: Plan, history: History, run: Run
+) -> tuple[dict[str, Measurement], dict[str, str]]:
+    """The KPIs the history itself measures: `mtbf`, over the full runs of the run's
+    branch up to it."""
+    spec = kpi_specs(plan).get("mtbf")
+    if spec is None or spec.source:
+        return {}, {}
+    recent = [
+        r
+        for r in history.runs(project=plan.name, limit=2000)
+        if r.id <= run.id
+        and r.kind in FULL_RUN_KINDS
+        and not r.partial
+        and r.branch == run.branch
+        and r.status in ("passed", "failed", "error")
+    ]
+    value, why = mean_time_between_failures(recent)
+    if value is None:
+        return {}, {"mtbf": why}
+    return {"mtbf": Measurement("mtbf", value, "s", "history")}, {}
+
+
+def _trends(
+    plan: Plan, history: History, run: Run, measured: Mapping[str, Measurement]
+) -> dict[str, Trend]:
+    """Each KPI with a trend target, judged on its values over the target's window: the
+    earlier judged runs of the run's branch, and this run's value."""
+    judged = {}
+    for name, spec in kpi_specs(plan).items():
+        target, current = spec.target, measured.get(name)
+        if target is None or not target.trend or current is None:
+            continue
+        since = run.started - timedelta(seconds=target.window)
+        series = history.kpi_series(plan.name, name, since, before=run.id, branch=run.branch)
+        series.append((run.started, current.value))
+        judged[name] = judge_trend(series, target, current.unit)
+    return judged
 
 
 def _noise(

@@ -106,7 +106,7 @@ class SessionStore:
         """The session and whether it read back exactly as this store wrote it."""
         with self._lock:
             row = self._db.execute(
-                f"SELECT {_COLUMNS} FROM sessions WHERE id = ?", (session_id,)
+                f"SELECT {_COLUMNS} FROM sessions WHERE id = ?", (session_id,)  # nosec B608
             ).fetchone()
             if row is None:
                 raise SessionNotFound(session_id)
@@ -134,7 +134,7 @@ class SessionStore:
 
     def _current(self, session_id: str) -> dict[str, Any]:
         row = self._db.execute(
-            f"SELECT {_COLUMNS} FROM sessions WHERE id = ?", (session_id,)
+            f"SELECT {_COLUMNS} FROM sessions WHERE id = ?", (session_id,)  # nosec B608
         ).fetchone()
         if row is None:
             raise SessionNotFound(session_id)
