@@ -1,7 +1,8 @@
 """Benchmark: what the security audit costs, as a share of the whole `passcycle run`.
 
 Run: python bench/bench_audit.py [--runs 5]                      (examples/organism)
-     python bench/bench_audit.py --project PATH --source src/pkg --tests tests [--runs 5]
+     python bench/bench_audit.py --project PATH --source src/pkg --tests tests \
+         [--pythonpath src] [--runs 5]
 
 On a copy of the project (examples/organism by default, its scenarios and drills left out so
 that the run is the suite and the audit), with the plan passcycle init writes for it:
@@ -105,12 +106,19 @@ def main() -> None:
     parser.add_argument("--osv", type=Path, help="a real OSV database folder (PyPI/all.zip)")
     parser.add_argument("--records", type=int, default=17_000, help="records of the synthetic one")
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument(
+        "--pythonpath", help="a folder of the project put first on PYTHONPATH (e.g. src)"
+    )
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-audit-"))
     try:
         root = work / "project"
         project = args.project or ORGANISM
         shutil.copytree(project, root, ignore=shutil.ignore_patterns(".passcycle", "*.db*"))
+        if args.pythonpath:
+            # the copy's code, not an installed release of the same package, must run
+            paths = [str(root / args.pythonpath), os.environ.get("PYTHONPATH", "")]
+            os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, paths))
         source = args.source or ["src/organism"]
         tests = args.tests or ["tests"]
         osv = args.osv.resolve() if args.osv else synthetic_database(work / "osv", args.records)

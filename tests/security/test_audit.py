@@ -204,6 +204,7 @@ def test_an_installed_package_the_database_marks_vulnerable(tmp_path: Path, pass
 def test_with_no_advisory_source_the_kpi_is_not_measured(tmp_path: Path, passcycle) -> None:
     root = tmp_path / "project"
     plan = PLAN + f'dependency_vulnerabilities = "== 0"\n[security]\nosv = "{tmp_path / "no-db"}"\n'
+    plan += '[phases.3]\nexit = ["dependency_vulnerabilities"]\n'
     committed_project(root, {**FILES, "passcycle.toml": plan})
     data = passcycle(root, "run", "--json", expect=1).json()
     values = kpis(data)
@@ -219,6 +220,10 @@ def test_with_no_advisory_source_the_kpi_is_not_measured(tmp_path: Path, passcyc
     assert critical["detail"].startswith("at least 1; dependencies: cannot read the OSV database")
     text = passcycle(root, "validate", expect=1).stdout
     assert "vulnerabilities, dependency_vulnerabilities not measured: dependencies:" in text
+    # the phase report says why, not "add what measures it to the plan"
+    passcycle(root, "report", "--phase", "3", expect=0)
+    phase = (root / ".passcycle" / "phase-3.md").read_text()
+    assert "is not measured in run 1: dependencies: cannot read the OSV database" in phase
 
 
 @pytest.mark.parametrize("how", ["no source allowed", "unreachable service"])

@@ -6,7 +6,8 @@ from typing import Any
 
 from rich.text import Text
 
-from passcycle.console import clean, out
+from passcycle.console import out
+from passcycle.sanitize import visible
 
 
 def show_audit(audits: list[Any]) -> None:
@@ -26,7 +27,7 @@ def show_audit(audits: list[Any]) -> None:
                 f" ({audit.seconds:.1f}s)"
             )
         else:
-            parts.append(f"{audit.part}: not measured ({clean(audit.tool, 20)})")
+            parts.append(f"{audit.part}: not measured ({visible(audit.tool, 20)})")
     out.print(Text("audit  " + " · ".join(parts)))
 
 

@@ -12,6 +12,7 @@ from passcycle.console import (
     out,
 )
 from passcycle.console.fixing import show_suggestion
+from passcycle.sanitize import visible
 
 # --- the Validate phase: the verdict ---------------------------------------------------------
 
@@ -63,10 +64,11 @@ def show_verdict(verdict: Any, suggestions: dict[str, Any] | None = None) -> Non
         if kpi.status == "not measured" and kpi.detail:
             why.setdefault(kpi.detail, []).append(kpi.name)
     for detail, names in why.items():
-        out.print(Text(f"  {', '.join(names)} not measured: {clean(detail, 200)}", style="dim"))
-    for kpi in verdict.kpis:  # a trend's evidence is its slope
-        if " over " in (kpi.target or "") and kpi.status in ("pass", "fail", "flat"):
-            out.print(Text(f"  {kpi.name}: {clean(kpi.detail, 200)}", style="dim"))
+        out.print(Text(f"  {', '.join(names)} not measured: {visible(detail, 200)}", style="dim"))
+    for kpi in verdict.kpis:  # a trend's evidence is its slope; a sum's, its least
+        trend = " over " in (kpi.target or "") and kpi.status in ("pass", "fail", "flat")
+        if trend or kpi.detail.startswith("at least "):
+            out.print(Text(f"  {kpi.name}: {visible(kpi.detail, 200)}", style="dim"))
 
     issues = list(verdict.issues)
     if issues:

@@ -163,6 +163,8 @@ def _missing(c: Criterion, verdict: Verdict) -> str:
     name = match["name"]
     kpi = next((k for k in verdict.kpis if k.name == name), None)
     if kpi is None or kpi.value is None:
+        if kpi is not None and kpi.detail:  # the plan measures it; it said why it could not
+            return f"{name} is not measured in run {run}: {kpi.detail}"
         return f"{name} is not measured in run {run}: add what measures it to the plan"
     target = (match["target"] or kpi.target or "its target").strip()
     return f"{name} is {fmt_kpi(kpi.value, kpi.unit)} in run {run}; it needs {target}"
