@@ -34,6 +34,11 @@ import time
 from pathlib import Path
 
 QUICK = {"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
+# Bytecode is written and read, as for any installed package: with PYTHONDONTWRITEBYTECODE
+# set (some CI images set it), an editable passcycle compiles its ~75 modules from source on
+# every start, about 0.1 s that an installed wheel never pays, while pytest's and testmon's
+# own bytecode, written when they were installed, is read either way.
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
 TESTMON = ["-p", "testmon.pytest_testmon", "--testmon"]
 
 
