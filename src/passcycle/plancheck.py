@@ -8,6 +8,7 @@ run, leaving a `passed` run behind).
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, NamedTuple
@@ -49,6 +50,15 @@ def _kpis(kpis: dict[str, KpiSpec]) -> Iterator[Problem]:
     for name, spec in kpis.items():
         builtin = BUILTIN_KPIS.get(name)
         if builtin is None and not spec.source:
+            close = difflib.get_close_matches(name, BUILTIN_KPIS, n=1, cutoff=0.75)
+            if close:  # a typo of a built-in name, far likelier than a custom KPI
+                yield Problem(
+                    f"kpis.{name}",
+                    f"no built-in KPI {name!r}: did you mean {close[0]!r}?",
+                    f"write {close[0]}, or give a custom KPI a source"
+                    ' ("metric:NAME" or "command:...")',
+                )
+                continue
             yield Problem(
                 f"kpis.{name}",
                 "a custom KPI needs a source",

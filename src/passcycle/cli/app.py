@@ -18,7 +18,7 @@ app = typer.Typer(
     name="passcycle",
     help="Test -> Validate -> Fix -> Test -> Pass: a project's quality cycle with one history.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion, as Typer gives them
     rich_markup_mode="rich",
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
@@ -78,7 +78,8 @@ def _global(
         ),
     ] = None,
     version: Annotated[
-        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
+        bool,
+        typer.Option("--version", "-V", callback=_version, is_eager=True, help="Show the version."),
     ] = False,
 ) -> None:
     options.project_dir = project_dir
@@ -101,7 +102,8 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point: runs the app and turns every error a user can fix into one line."""
     try:
         # with standalone_mode off, click returns the code of typer.Exit instead of exiting
-        code = app(args=argv, standalone_mode=False)
+        # one name however it was started (`python -m passcycle` too): usage and completion
+        code = app(args=argv, standalone_mode=False, prog_name="passcycle")
     except PasscycleError as exc:
         from passcycle import console
 

@@ -40,6 +40,12 @@ def clean(text: object, limit: int | None = None) -> str:
     return escape(visible(text, limit))
 
 
+def room(reserved: int, least: int) -> int:
+    """Characters left for one line's text on this terminal (COLUMNS when piped), beside
+    `reserved` characters of frame; never fewer than `least`, what 80 columns show."""
+    return max(least, out.width - reserved)
+
+
 def first_line(text: str | None, limit: int = 120) -> str:
     if not text:
         return ""
@@ -191,6 +197,7 @@ __all__ = [
     "out",
     "print_json",
     "retest_json",
+    "room",
     "run_json",
     "scenarios_json",
     "show_audit",

@@ -13,14 +13,17 @@ from passcycle.console import (
     first_line,
     fmt_duration,
     out,
+    room,
 )
 from passcycle.render.json import issue_json, results_json, run_json, suspect_json
 
 # --- Fix and re-test ---------------------------------------------------------------------------
 
 
-def show_suggestion(tip: Any, indent: str = "    ", width: int = 84) -> None:
-    """`width`: the characters of the next step shown (`show ISSUE` shows it whole)."""
+def show_suggestion(tip: Any, indent: str = "    ", width: int = 0) -> None:
+    """`width`: the characters of the next step shown (`show ISSUE` shows it whole; by
+    default what the terminal's line holds)."""
+    width = width or room(len(indent) + 6, 84)
     if tip.location:
         out.print(f"{indent}[cyan]at[/] {clean(tip.location, 80)}")
     if tip.changed_since_pass:
@@ -30,7 +33,7 @@ def show_suggestion(tip: Any, indent: str = "    ", width: int = 84) -> None:
             f"{indent}[cyan]changed since it passed:[/] {shown}{f' (+{more})' if more > 0 else ''}"
         )
     if tip.next_step:
-        out.print(f"{indent}[green]next:[/] {clean(tip.next_step, width)}", soft_wrap=width > 84)
+        out.print(f"{indent}[green]next:[/] {clean(tip.next_step, width)}", soft_wrap=width > 200)
     if tip.suspects:
         out.print(f"{indent}[cyan]suspects[/] [dim](ochiai · failing/passing tests that ran it)[/]")
         for s in tip.suspects:
@@ -130,15 +133,15 @@ def show_retest(retest: Any) -> None:
             out.print(f"  [dim]{left_out}[/]")
         bad = [r for r in outcome.results if r.outcome in ("failed", "error")]
         for result in bad[:10]:
-            out.print(f"  [red]{result.outcome.upper():<6}[/] {clean(result.nodeid, 90)}")
+            out.print(f"  [red]{result.outcome.upper():<6}[/] {clean(result.nodeid, room(10, 90))}")
             out.print(f"         [dim]{first_line(result.message, 90)}[/]")
     if retest.issues:
         out.print(Text("issues of run " + str(base.id), style="bold"))
         for item in retest.issues:
             style = _PROGRESS.get(item.status, "")
-            out.print(f"  [{style}]{item.status:<13}[/] {clean(item.issue.title, 84)}")
+            out.print(f"  [{style}]{item.status:<13}[/] {clean(item.issue.title, room(16, 84))}")
             if item.detail:
-                out.print(f"                [dim]{clean(item.detail, 84)}[/]")
+                out.print(f"                [dim]{clean(item.detail, room(16, 84))}[/]")
     left = [i for i in retest.issues if i.status != "fixed"]
     if outcome is not None and not [r for r in outcome.results if r.outcome in ("failed", "error")]:
         if left:

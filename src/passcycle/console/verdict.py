@@ -10,6 +10,7 @@ from rich.text import Text
 from passcycle.console import (
     clean,
     out,
+    room,
 )
 from passcycle.console.fixing import show_suggestion
 from passcycle.sanitize import visible
@@ -81,7 +82,7 @@ def show_verdict(verdict: Any, suggestions: dict[str, Any] | None = None) -> Non
             meta = ", ".join(x for x in (issue.kind, tests, issue.state) if x)
             out.print(
                 f" {rank}. [{_SEVERITY.get(issue.severity, '')}]{issue.severity.upper():<8}[/]"
-                f" {clean(issue.title, 78)}"
+                f" {clean(issue.title, room(14, 78))}"
             )
             detail = f"[dim]{meta} · {issue.fingerprint[:8]}[/]"  # `passcycle show` takes it
             if issue.root_cause:
@@ -93,12 +94,12 @@ def show_verdict(verdict: Any, suggestions: dict[str, Any] | None = None) -> Non
     if verdict.fixed:
         out.print(Text(f"fixed since last run: {len(verdict.fixed)}", style="green"))
         for issue in verdict.fixed[:5]:
-            out.print(f"   [green]✔[/] {clean(issue.title, 88)}")
+            out.print(f"   [green]✔[/] {clean(issue.title, room(6, 88))}")
     if verdict.flaky:
         out.print(Text(f"flaky tests ({len(verdict.flaky)}):", style="yellow"))
         for nodeid in verdict.flaky[:5]:
             mark = " (quarantined)" if nodeid in verdict.quarantined else ""
-            out.print(f"   {clean(nodeid, 86)}{mark}")
+            out.print(f"   {clean(nodeid, room(18, 86))}{mark}")
     if verdict.regressions:
         out.print(
             Text(
@@ -107,7 +108,7 @@ def show_verdict(verdict: Any, suggestions: dict[str, Any] | None = None) -> Non
             )
         )
         for nodeid in verdict.regressions[:5]:
-            out.print(f"   {clean(nodeid, 90)}")
+            out.print(f"   {clean(nodeid, room(4, 90))}")
 
     phase = verdict.current_phase
     if verdict.phases:

@@ -24,6 +24,7 @@ from passcycle.records import (
 )
 from passcycle.validate.noise import suite_totals
 from passcycle.vcs import git_state
+from passcycle.workdir import make_folder
 
 
 class Sharding(Retesting):
@@ -46,7 +47,7 @@ class Sharding(Retesting):
 
         group = group or self._default_group()
         folder = self.plan.root / ".passcycle"
-        folder.mkdir(parents=True, exist_ok=True)
+        make_folder(folder)
         durations = folder / f"durations-{os.getpid()}.json"
         durations.write_text(json.dumps(self._durations()), encoding="utf-8")
         env = {"PASSCYCLE_SHARD": f"{number}/{total}", "PASSCYCLE_DURATIONS": str(durations)}

@@ -26,6 +26,7 @@ from passcycle.records import (
 )
 from passcycle.store import History
 from passcycle.validate.noise import suite_totals
+from passcycle.workdir import make_folder
 
 if TYPE_CHECKING:
     from passcycle.suite.runner import SuiteOutcome, SuiteSpec
@@ -268,7 +269,7 @@ class TestPhase(CycleBase):
         missing = [str(p) for p in paths if not Path(p).is_file()]
         if missing:
             raise UsageError(f"no such file: {missing[0]}", hint="give JUnit XML files")
-        results = read_junit([Path(p) for p in paths])
+        results = read_junit([Path(p) for p in paths], self.plan.root)
         if run_id is not None:
             self.history.add_results(run_id, results)
             return results
@@ -317,6 +318,6 @@ class TestPhase(CycleBase):
         while folder.exists() and any(folder.iterdir()):
             n += 1
             folder = base / f"{run_id}.{n}"
-        folder.mkdir(parents=True, exist_ok=True)
+        make_folder(folder)
         self.history.set_artifacts(run_id, str(folder.relative_to(self.plan.root)))
         return folder

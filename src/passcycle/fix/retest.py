@@ -123,7 +123,8 @@ def progress(
         bad = [r for r in rerun if r.outcome in BAD_OUTCOMES]
         if not bad:
             left = len(issue.tests) - len(rerun)
-            detail = f"{len(rerun)} tests pass" + (f"; {left} not re-run" if left else "")
+            passing = "1 test passes" if len(rerun) == 1 else f"{len(rerun)} tests pass"
+            detail = passing + (f"; {left} not re-run" if left else "")
             report.append(IssueProgress(issue, "fixed", detail))
             continue
         same = [

@@ -27,6 +27,7 @@ from passcycle.report.weekly import WeeklyReview, weekly_html, weekly_markdown, 
 from passcycle.store import History
 from passcycle.targets import TargetSyntaxError, parse_quantity
 from passcycle.validate.localize import Suspect
+from passcycle.workdir import make_folder
 
 # format -> (file name, writer); the file names are what CI steps and the dashboard look for
 FORMATS: dict[str, tuple[str, Callable[[], Reporter]]] = {
@@ -75,7 +76,7 @@ def write_reports(
 
 def write_text(path: Path, fill: Callable[..., None]) -> Path:
     """Write a text file atomically: a temporary file in the same folder, then a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_folder(path.parent)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as out:

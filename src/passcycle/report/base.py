@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Protocol, TextIO
 
@@ -139,6 +139,8 @@ def build_context(
         run = resolve_run(history, run, plan.name)
     if verdict is None or verdict.run.id != run.id:
         verdict = stored_verdict(plan, history, run)
+    # the run as judged: a report written as the run ends may hold it from before its gate
+    run = replace(run, gate=verdict.gate, reasons=tuple(verdict.reasons))
     results = tuple(history.results(run.id))
     summary, files = history.coverage(run.id)
     runs = _recent_runs(history, plan.name, run, recent)

@@ -19,6 +19,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlch
 from sqlalchemy.pool import StaticPool
 
 from passcycle.errors import HistoryError
+from passcycle.workdir import make_folder
 
 ENV_VAR = "PASSCYCLE_DB"
 DEFAULT_PATH = Path(".passcycle") / "history.db"
@@ -146,7 +147,7 @@ def create_engine(url: URL) -> Engine:
 def _make_parent(url: URL) -> None:
     parent = Path(url.database or "").parent
     try:
-        parent.mkdir(parents=True, exist_ok=True)
+        make_folder(parent)
     except OSError as exc:
         raise HistoryError(
             f"cannot create the history folder {parent}: {exc.strerror or exc}",

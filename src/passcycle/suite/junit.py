@@ -68,11 +68,16 @@ def _seconds(raw: str | None, path: Path, nodeid: str) -> float:
     return value
 
 
-def _nodeid(case: ET.Element) -> tuple[str, str]:
-    """(node id, file): file::Class::name when the case names its file, else classname::name."""
+def _nodeid(case: ET.Element, root: Path | None = None) -> tuple[str, str]:
+    """(node id, file): file::Class::name when the case names its file or its classname
+    names a module file under `root` (pytest's default xunit2 writes only
+    classname="tests.test_a.TestX"), so that imported results join the same tests run
+    natively; else classname::name."""
     name = case.get("name", "")
     classname = case.get("classname", "")
     file = (case.get("file") or "").replace("\\", "/")
+    if not file and root is not None and classname:
+        file = _module_file(root, classname)
     if file:
         # pytest's xunit1 writes file="tests/test_a.py" classname="tests.test_a.TestX".
         module = file.removesuffix(".py").replace("/", ".")
@@ -81,8 +86,18 @@ def _nodeid(case: ET.Element) -> tuple[str, str]:
     return (f"{classname}::{name}" if classname else name), ""
 
 
-def _case(case: ET.Element, path: Path) -> TestResult:
-    nodeid, file = _nodeid(case)
+def _module_file(root: Path, classname: str) -> str:
+    """The longest dotted prefix of `classname` that is a .py file under `root`, or ""."""
+    parts = classname.split(".")
+    for end in range(len(parts), 0, -1):
+        relative = "/".join(parts[:end]) + ".py"
+        if (root / relative).is_file():
+            return relative
+    return ""
+
+
+def _case(case: ET.Element, path: Path, root: Path | None = None) -> TestResult:
+    nodeid, file = _nodeid(case, root)
     duration = _seconds(case.get("time"), path, nodeid)
     children = {child.tag: child for child in reversed(list(case))}  # the first of each kind
     bad: tuple[tuple[str, Outcome], ...] = (("failure", "failed"), ("error", "error"))
@@ -116,14 +131,15 @@ def _case(case: ET.Element, path: Path) -> TestResult:
     return TestResult(nodeid=nodeid, outcome="passed", duration=duration, file=file)
 
 
-def read_junit(paths: list[Path]) -> list[TestResult]:
-    """Every test case of the reports, in order."""
+def read_junit(paths: list[Path], root: Path | None = None) -> list[TestResult]:
+    """Every test case of the reports, in order; `root`, the project's folder, lets a
+    classname name its test file."""
     results: list[TestResult] = []
     for path in paths:
-        root = _parse(Path(path))
-        if root.tag not in {"testsuites", "testsuite"}:
+        tree = _parse(Path(path))
+        if tree.tag not in {"testsuites", "testsuite"}:
             raise UsageError(
-                f"{path}: not a JUnit XML report (its root element is <{root.tag}>)", hint=_HINT
+                f"{path}: not a JUnit XML report (its root element is <{tree.tag}>)", hint=_HINT
             )
-        results.extend(_case(case, Path(path)) for case in root.iter("testcase"))
+        results.extend(_case(case, Path(path), root) for case in tree.iter("testcase"))
     return results

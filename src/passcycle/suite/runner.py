@@ -215,12 +215,16 @@ class _Run:
     # -- one pytest process -----------------------------------------------------------------
 
     def _command(self) -> list[str]:
+        # Locust (passcycle's load tool) installs a pytest plugin with fixtures of its own
+        # (`session`, ...): it stays out of the project's tests unless they ask for it
+        asked = any("locust" in arg for arg in self.spec.pytest_args)
         return [
             self.spec.python,
             "-m",
             "pytest",
             "-p",
             f"{PLUGIN_MODULE}.entry",
+            *([] if asked else ["-p", "no:locust"]),
             *self.spec.tests,
             *self.spec.pytest_args,
         ]

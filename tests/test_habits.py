@@ -1,0 +1,128 @@
+"""What users of pytest and friends expect without reading the docs: the tool's folder out
+of `git status`, a typo's likely meaning, `-V`, shell completion, singular nouns."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from passcycle import __version__
+from passcycle.store import History
+from tests.gitkit import committed_project, edit, git
+
+FILES = {
+    "pkg/__init__.py": "def half(x):\n    return x / 2\n",
+    "tests/test_half.py": "from pkg import half\n\n\ndef test_half():\n    assert half(4) == 2\n",
+}
+
+
+def test_the_passcycle_folder_never_shows_in_git_status(tmp_path: Path, passcycle) -> None:
+    root = tmp_path / "project"
+    committed_project(root, FILES)  # no .gitignore: the folder ignores itself
+    passcycle(root, "run", expect=0)
+    assert (root / ".passcycle" / "history.db").exists()
+    assert git(root, "status", "--porcelain", "--untracked-files=all") == ""
+    # and an ignore file the project keeps is not touched
+    (root / ".passcycle" / ".gitignore").write_text("*\n!keep.txt\n")
+    passcycle(root, "run", expect=0)
+    assert (root / ".passcycle" / ".gitignore").read_text() == "*\n!keep.txt\n"
+
+
+def test_a_misspelt_kpi_says_what_was_meant(tmp_path: Path, passcycle) -> None:
+    root = tmp_path / "project"
+    committed_project(root, {**FILES, "passcycle.toml": '[kpis]\ncovrage = ">= 90%"\n'})
+    result = passcycle(root, "run", expect=2)
+    assert "kpis.covrage: no built-in KPI 'covrage': did you mean 'coverage'?" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 2  # the line and its tip
+    # a name far from every built-in one is a custom KPI that needs a source
+    (root / "passcycle.toml").write_text('[kpis]\nharmony = ">= 99%"\n')
+    assert "a custom KPI needs a source" in passcycle(root, "run", expect=2).stderr
+
+
+def test_version_and_shell_completion(tmp_path: Path, passcycle) -> None:
+    assert passcycle(tmp_path, "-V", expect=0).stdout.strip() == f"passcycle {__version__}"
+    # Typer's own switch for tests: the shell is named, not detected from the parent process
+    named = {"_TYPER_COMPLETE_TEST_DISABLE_SHELL_DETECTION": "1"}
+    script = passcycle(tmp_path, "--show-completion", "bash", expect=0, env=named).stdout
+    assert "_passcycle_completion" in script
+    assert "complete -o default -F _passcycle_completion passcycle" in script
+
+
+def test_one_test_passes(tmp_path: Path, passcycle) -> None:
+    root = tmp_path / "project"
+    committed_project(root, FILES)
+    edit(root, "pkg/__init__.py", "x / 2", "x / 3")
+    passcycle(root, "run", expect=1)
+    edit(root, "pkg/__init__.py", "x / 3", "x / 2")
+    data = passcycle(root, "retest", "--json", expect=0).json()
+    [fixed] = [i for i in data["issues"] if i["status"] == "fixed"]
+    assert fixed["detail"] == "1 test passes"
+
+
+def test_locusts_pytest_plugin_stays_out_of_the_projects_tests(tmp_path: Path, passcycle) -> None:
+    files = {
+        **FILES,
+        "tests/test_plugins.py": (
+            "def test_no_locust(request):\n"
+            "    assert not request.config.pluginmanager.has_plugin('locust')\n"
+        ),
+    }
+    root = tmp_path / "project"
+    committed_project(root, files)
+    # with the plugins installed beside passcycle loading as they do for the user
+    data = passcycle(root, "test", "--json", autoload=True, expect=0).json()
+    assert data["counts"]["passed"] == 2
+
+
+def test_the_runs_own_report_shows_its_gate_in_recent_runs(tmp_path: Path, passcycle) -> None:
+    root = tmp_path / "project"
+    committed_project(root, FILES)
+    passcycle(root, "run", expect=0)
+    html = (root / ".passcycle" / "report.html").read_text()
+    recent = html[html.index("Recent runs") :]
+    row = recent[recent.index("<tbody>") : recent.index("</tbody>")]
+    # the run's row: its status, then its gate as just judged (it read "—" before)
+    assert '<span class="pill pass">passed</span>' in row.split("</td>", 3)[3]
+
+
+def test_imported_junit_ids_join_the_same_tests_run_natively(tmp_path: Path, passcycle) -> None:
+    files = {
+        **FILES,
+        "tests/test_more.py": "class TestMore:\n    def test_one(self):\n        assert True\n",
+    }
+    root = tmp_path / "project"
+    committed_project(root, files)
+    native = passcycle(root, "test", "--json", expect=0).json()
+    # pytest's own report, as another CI job writes it: xunit2 names no file, only
+    # classname="tests.test_more.TestMore"
+    xml = tmp_path / "pytest.xml"
+    subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--junitxml={xml}"],
+        cwd=root, check=True, capture_output=True,
+        env={**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"},
+    )  # fmt: skip
+    assert 'classname="tests.test_more.TestMore"' in xml.read_text()
+    imported = passcycle(root, "import", "junit", str(xml), "--json", expect=0).json()
+    with History.open(root=root) as history:
+        ids = {r.nodeid for r in history.results(imported["run"]["id"])}
+        assert ids == {r.nodeid for r in history.results(native["run"]["id"])}
+    assert ids == {"tests/test_half.py::test_half", "tests/test_more.py::TestMore::test_one"}
+
+
+def test_a_wide_terminal_shows_whole_titles(tmp_path: Path, passcycle) -> None:
+    why = "the configuration file names a profile that no longer exists in the store"
+    files = {
+        **FILES,
+        "tests/test_long.py": f"def test_long():\n    raise LookupError({why!r})\n",
+    }
+    root = tmp_path / "project"
+    committed_project(root, files)
+    data = passcycle(root, "run", "--json", expect=1).json()
+    [issue] = [i for i in data["issues"] if i["kind"] in ("failure", "error")]
+    assert len(issue["title"]) > 90
+    wide = passcycle(root, "validate", expect=1, env={"COLUMNS": "200"}).stdout
+    assert issue["title"] in wide
+    narrow = passcycle(root, "validate", expect=1, env={"COLUMNS": "80"}).stdout
+    assert issue["title"] not in narrow and issue["title"][:60] in narrow
