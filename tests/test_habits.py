@@ -126,3 +126,41 @@ def test_a_wide_terminal_shows_whole_titles(tmp_path: Path, passcycle) -> None:
     assert issue["title"] in wide
     narrow = passcycle(root, "validate", expect=1, env={"COLUMNS": "80"}).stdout
     assert issue["title"] not in narrow and issue["title"][:60] in narrow
+
+
+def test_history_says_what_its_marks_mean(tmp_path: Path, passcycle) -> None:
+    root = tmp_path / "project"
+    committed_project(root, FILES)
+    passcycle(root, "run", expect=0)
+    passcycle(root, "baseline", "set", expect=0)
+    edit(root, "pkg/__init__.py", "x / 2", "x / 2.0")  # uncommitted: the run is dirty
+    passcycle(root, "run", expect=0)
+    text = passcycle(root, "history", expect=0).stdout
+    assert "★ baseline · * uncommitted changes beside the commit" in text
+
+
+def test_one_line_per_thing_the_scenarios_say() -> None:
+    from passcycle.cycle.core import merged_notes
+
+    busy = "response times include the load generator waiting for a core"
+    notes = [
+        f"scenario 'steady' (this machine's CPU 99% busy): {busy}",
+        "pytest ran no tests",
+        f"scenario 'spike' (this machine's CPU 100% busy): {busy}",
+        "scenario 'soak': reached 20 of 30 users (spawn_rate too low for the duration?)",
+    ]
+    assert merged_notes(notes) == [
+        "scenarios 'steady' (this machine's CPU 99% busy), 'spike' (this machine's CPU 100%"
+        f" busy): {busy}",
+        "pytest ran no tests",
+        "scenario 'soak': reached 20 of 30 users (spawn_rate too low for the duration?)",
+    ]
+
+
+def test_the_markdown_report_carries_the_runs_note(tmp_path: Path, passcycle) -> None:
+    root = tmp_path / "project"
+    committed_project(root, {**FILES, "tests/test_broken.py": "import not_a_module\n"})
+    data = passcycle(root, "run", "--json", expect=1).json()
+    assert "1 collection error" in data["note"]
+    markdown = (root / ".passcycle" / "report.md").read_text()
+    assert "> note: 1 collection error; pytest ran no tests" in markdown

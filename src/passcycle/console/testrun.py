@@ -110,5 +110,8 @@ def show_runs(runs: Sequence[Run], baseline_id: int | None) -> None:
             commit or "—",
         )
     out.print(table)
-    if baseline_id is not None:
-        out.print("[dim]★ baseline[/]")
+    legend = ["★ baseline"] if baseline_id is not None else []
+    if any(run.dirty for run in runs):
+        legend.append("* uncommitted changes beside the commit")
+    if legend:
+        out.print(Text(" · ".join(legend), style="dim"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
@@ -88,7 +89,7 @@ class Cycle(Sharding):
                     ]
                     on_stage(f"running {' and '.join(what)} against the service")
                 notes = self.run_scenarios(outcome.run, workers=workers, on_progress=on_load)
-        note = "; ".join(filter(None, [end.note, *notes])) or None
+        note = "; ".join(filter(None, [end.note, *merged_notes(notes)])) or None
         finished = self.history.finish_run(outcome.run.id, end.status, end.code, note, end.counts)
         outcome = replace(outcome, run=finished, note=note, end=None)
         return self.conclude(outcome, self.validate(finished.id), formats)
@@ -161,6 +162,32 @@ class Cycle(Sharding):
 
     def baseline(self) -> Run | None:
         return self.history.baseline(self.plan.name)
+
+
+_SCENARIO_NOTE = re.compile(r"^scenario ('[^']*'(?: \([^)]*\))?): (.*)$", re.S)
+
+
+def merged_notes(notes: Sequence[str]) -> list[str]:
+    """The scenarios' notes with one line per thing said: "scenario 'a' (…): X" and
+    "scenario 'b' (…): X" become "scenarios 'a' (…), 'b' (…): X"; others kept as they are."""
+    said: dict[str, list[str]] = {}
+    merged: list[str] = []
+    for note in notes:
+        match = _SCENARIO_NOTE.match(note)
+        if match is None:
+            merged.append(note)
+            continue
+        who, what = match.groups()
+        if what not in said:
+            said[what] = []
+            merged.append(what)  # its place, filled in below
+        said[what].append(who)
+    return [
+        f"{'scenarios' if len(said[n]) > 1 else 'scenario'} {', '.join(said[n])}: {n}"
+        if n in said
+        else n
+        for n in merged
+    ]
 
 
 def open_history(plan: Plan, url: str | None = None) -> History:

@@ -196,6 +196,8 @@ def _failure_rows(failures: Sequence[TestResult]) -> list[str]:
 def render_markdown(ctx: ReportContext, *, html_name: str = "report.html") -> str:
     verdict = ctx.verdict
     lines = [gate_line(ctx), "", _summary(ctx)]
+    if ctx.run.note:  # what the run said of itself: a crash, a busy machine, coverage
+        lines += ["", f"> note: {md_text(ctx.run.note, 600)}"]
     if not verdict.gate and verdict.reasons:
         lines += ["", *(f"- {md_text(reason, 200)}" for reason in verdict.reasons[:10])]
     if verdict.kpis:

@@ -345,7 +345,7 @@ def _result(
     machine = sum(busy) / len(busy) if busy else 0.0
     if machine > SATURATED_CPU and not saturated:
         warnings.append(
-            f"scenario {scenario.name!r}: this machine's CPU was {machine:.0f}% busy; response"
+            f"scenario {scenario.name!r} (this machine's CPU {machine:.0f}% busy): response"
             " times include the load generator waiting for a core"
         )
     if capped:
