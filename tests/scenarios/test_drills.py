@@ -242,3 +242,38 @@ def test_organism_sessions_survive_sigkill(tmp_path: Path) -> None:
     found = measured(outcome)
     assert found["data_survival"] == 100.0
     assert 0 < found["recovery_time"] < 30
+
+
+def test_a_run_names_its_drill_in_the_terminal_json_and_reports(tmp_path: Path, passcycle) -> None:
+    root = tmp_path / "project"
+    write(root / "sessions_app.py", SESSIONS)
+    write(root / "pkg" / "__init__.py", "def one():\n    return 1\n")
+    write(root / "tests" / "test_one.py", "from pkg import one\n\n\ndef test_one():\n"
+          "    assert one() == 1\n")  # fmt: skip
+    write(
+        root / "passcycle.toml",
+        '[project]\nsource = ["pkg"]\ntests = ["tests"]\n\n[kpis]\nrecovery_time = "< 1min"\n\n'
+        f'[service]\ncommand = ["{sys.executable}", "sessions_app.py", "{{port}}"]\n'
+        'env = { DRILL_DB = "drill.db" }\nready_timeout = "10s"\n\n'
+        '[[drills]]\nname = "crash-and-recover"\nrecords = 5\nrecover_timeout = "20s"\n'
+        'before = [ { post = "/sessions", json = { user = "d-{i}" }, expect = 201,'
+        ' save = { id = "$.id" } } ]\nafter = [ { get = "/sessions/{id}", expect = 200 } ]\n',
+    )
+    result = passcycle(root, "run", expect=0, timeout=120)
+    # while it runs, what it is about to do; at the end, what it found
+    assert "drill 'crash-and-recover': write 5 records, crash the service (SIGKILL)" in (
+        result.stderr
+    )
+    assert re.search(
+        r"drill crash-and-recover: service crashed, back in \d+ms, 100\.0% of its records",
+        result.stdout,
+    )
+    # the test summary came before the drill's line
+    assert result.stdout.index("1 passed") < result.stdout.index("drill crash-and-recover")
+    data = passcycle(root, "run", "--json", expect=0, timeout=120).json()
+    [drilled] = data["drills"]
+    assert drilled["name"] == "crash-and-recover" and drilled["data_survival"] == 100.0
+    assert 0 < drilled["recovery_time"] < 20
+    markdown = (root / ".passcycle" / "report.md").read_text()
+    assert "### Crash drills" in markdown and "| crash-and-recover |" in markdown
+    assert 'data-drill="crash-and-recover"' in (root / ".passcycle" / "report.html").read_text()

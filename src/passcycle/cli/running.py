@@ -110,16 +110,25 @@ def run(
     if not json_:
         console.show_detected(cycle.plan.detected)
     progress = console.Progress()
+    shown: list[Any] = []
+
+    def tested(outcome: Any) -> None:
+        # the suite's summary as soon as it is known, not after minutes of scenarios
+        if not json_:
+            console.show_test_summary(outcome, slowest=3, failures=0)
+            shown.append(outcome)
+
     with progress.live():
         result = cycle.run(
             list(ctx.args),
             on_progress=progress,
             on_stage=console.info,
             on_load=progress.load,
+            on_tested=tested,
             workers=workers,
             formats=_formats(ci),
         )
-    _judged(cycle, result, json_=json_)
+    _judged(cycle, result, json_=json_, summarized=bool(shown))
 
 
 @app.command()
@@ -152,7 +161,7 @@ def _formats(ci: bool) -> tuple[str, ...]:
     return ("html", "md", "junit", "json") if ci else ("html", "md")
 
 
-def _judged(cycle: Any, result: Any, *, json_: bool) -> None:
+def _judged(cycle: Any, result: Any, *, json_: bool, summarized: bool = False) -> None:
     """A concluded run's summary: its tests, scenarios, verdict, reports and any alert that
     was not delivered; exit with its code."""
     from passcycle import console
@@ -163,6 +172,7 @@ def _judged(cycle: Any, result: Any, *, json_: bool) -> None:
         data.update({k: v for k, v in console.test_json(outcome).items() if k != "run"})
         data["scenarios"] = console.scenarios_json(result.scenarios)
         data["audit"] = console.audit_json(result.audits)
+        data["drills"] = console.drills_json(result.drills)
         for issue in data["issues"]:
             tip = tips.get(issue["fingerprint"])
             issue["suggestion"] = console.suggestion_json(tip) if tip else None
@@ -170,16 +180,18 @@ def _judged(cycle: Any, result: Any, *, json_: bool) -> None:
         for line in result.alerts:
             console.info(line)
     else:
-        _show_result(result, cycle.plan.root, slowest=3)
+        _show_result(result, cycle.plan.root, slowest=3, summarized=summarized)
     raise typer.Exit(result.exit_code)
 
 
-def _show_result(result: Any, root: Path, *, slowest: int) -> None:
+def _show_result(result: Any, root: Path, *, slowest: int, summarized: bool = False) -> None:
     """A concluded run in the terminal, as `run`, `merge` and the loop's full pass show it."""
     from passcycle import console
 
-    console.show_test_summary(result.outcome, slowest=slowest, failures=0)
+    if not summarized:
+        console.show_test_summary(result.outcome, slowest=slowest, failures=0)
     console.show_scenarios(result.scenarios)
+    console.show_drills(result.drills)
     console.show_audit(result.audits)
     console.show_verdict(result.verdict, result.suggestions)
     console.show_reports(result.reports, root)

@@ -171,7 +171,12 @@ from passcycle.console.fixing import (  # noqa: E402
     show_suggestion,
     suggestion_json,
 )
-from passcycle.console.scenarios import scenarios_json, show_scenarios  # noqa: E402
+from passcycle.console.scenarios import (  # noqa: E402
+    drills_json,
+    scenarios_json,
+    show_drills,
+    show_scenarios,
+)
 from passcycle.console.testrun import (  # noqa: E402
     show_detected,
     show_runs,
@@ -186,6 +191,7 @@ __all__ = [
     "audit_json",
     "clean",
     "counts_text",
+    "drills_json",
     "err",
     "error_line",
     "first_line",
@@ -203,6 +209,7 @@ __all__ = [
     "show_audit",
     "show_cycle_summary",
     "show_detected",
+    "show_drills",
     "show_issue",
     "show_phases",
     "show_reports",

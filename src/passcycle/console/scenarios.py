@@ -50,3 +50,23 @@ def show_scenarios(summaries: list[Any]) -> None:
 
 def scenarios_json(summaries: list[Any]) -> list[dict[str, Any]]:
     return [asdict(s) for s in summaries]
+
+
+def show_drills(drills: list[Any]) -> None:
+    """One line per crash drill: how long the service took to come back, what survived."""
+    for d in drills:
+        back = (
+            f"back in {format_value(d.recovery_time, 's')}"
+            if d.recovery_time is not None
+            else "did not come back"
+        )
+        kept = (
+            f", {format_value(d.data_survival, '%')} of its records read back"
+            if d.data_survival is not None
+            else ""
+        )
+        out.print(f" [bold]drill {clean(d.name, 40)}[/]: service crashed, {back}{kept}")
+
+
+def drills_json(drills: list[Any]) -> list[dict[str, Any]]:
+    return [asdict(d) for d in drills]

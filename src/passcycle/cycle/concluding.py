@@ -32,9 +32,14 @@ class Concluding(Operations):
         suggestions = self.suggestions(verdict)
         alerts = self.alert(verdict)
         reports = self.write_reports(verdict.run, formats, suggestions, verdict=verdict)
-        scenarios = self.scenarios(verdict.run)
+        from passcycle.report.scenarios import summarize, summarize_drills
+
+        measured = self.history.measurements(verdict.run.id)
         audits = self.history.audits(verdict.run.id)
-        return RunResult(outcome, verdict, suggestions, reports, alerts, scenarios, audits)
+        return RunResult(
+            outcome, verdict, suggestions, reports, alerts, summarize(measured), audits,
+            summarize_drills(measured),
+        )  # fmt: skip
 
     def suggestions(self, verdict: Verdict) -> dict[str, Suggestion]:
         """For each top issue: where it fails, what changed since it passed, what to do."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import replace
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from passcycle.errors import (
@@ -47,11 +48,14 @@ class Cycle(Sharding):
         on_progress: ProgressHook | None = None,
         on_stage: Callable[[str], None] | None = None,
         on_load: ProgressHook | None = None,
+        on_tested: Callable[[TestOutcome], None] | None = None,
         workers: int = 0,
         formats: Sequence[str] = REPORT_FORMATS,
     ) -> RunResult:
         """The full cycle: Test, re-run failures in isolation, the plan's scenarios against
-        its service, Validate, then what a judged run ends with (`conclude`)."""
+        its service, Validate, then what a judged run ends with (`conclude`). `on_tested`
+        hears the Test phase's outcome as soon as it is known, when scenarios or drills
+        follow: minutes before the run ends."""
         scenarios = self.plan.model.scenarios
         drills = self.plan.model.drills
         service = self.plan.model.service or _default_service()
@@ -78,6 +82,9 @@ class Cycle(Sharding):
                 if on_stage:
                     on_stage(f"re-running {min(len(failed), MAX_RERUN)} failed tests in isolation")
                 self.rerun_failures(outcome.run, failed, pytest_args)
+            if on_tested and (scenarios or drills):
+                took = (datetime.now(UTC) - outcome.run.started).total_seconds()
+                on_tested(replace(outcome, suite_time=took))
             if end.status != "error":
                 self.audit(outcome.run, on_stage)
             if (scenarios or drills) and end.status != "error":
@@ -88,7 +95,9 @@ class Cycle(Sharding):
                         if x
                     ]
                     on_stage(f"running {' and '.join(what)} against the service")
-                notes = self.run_scenarios(outcome.run, workers=workers, on_progress=on_load)
+                notes = self.run_scenarios(
+                    outcome.run, workers=workers, on_progress=on_load, on_stage=on_stage
+                )
         note = "; ".join(filter(None, [end.note, *merged_notes(notes)])) or None
         finished = self.history.finish_run(outcome.run.id, end.status, end.code, note, end.counts)
         outcome = replace(outcome, run=finished, note=note, end=None)

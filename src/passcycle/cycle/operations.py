@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from passcycle.errors import (
@@ -29,7 +30,12 @@ class Operations(TestPhase):
     """Cycle's operations (cycle/core.py)."""
 
     def run_scenarios(
-        self, run: Run, *, workers: int = 0, on_progress: ProgressHook | None = None
+        self,
+        run: Run,
+        *,
+        workers: int = 0,
+        on_progress: ProgressHook | None = None,
+        on_stage: Callable[[str], None] | None = None,
     ) -> list[str]:
         """Start the service, run every scenario, keep what was measured with the run; a
         scenario that fails leaves its partial measurements and an `error` run."""
@@ -49,6 +55,12 @@ class Operations(TestPhase):
                 upstreams=model.upstreams,
             )
             if model.drills:
+                for drill in model.drills:
+                    if on_stage is not None:
+                        on_stage(
+                            f"drill {drill.name!r}: write {drill.records} records, crash the"
+                            f" service ({drill.signal}), time its recovery, read them back"
+                        )
                 drilled = run_drills(
                     model.service or _default_service(),
                     model.drills,

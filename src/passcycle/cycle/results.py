@@ -17,7 +17,7 @@ from passcycle.records import (
 
 if TYPE_CHECKING:
     from passcycle.fix.suggest import Suggestion
-    from passcycle.report.scenarios import ScenarioSummary
+    from passcycle.report.scenarios import DrillSummary, ScenarioSummary
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +32,7 @@ class RunResult:
     alerts: list[str]  # a line for each alert that could not be delivered
     scenarios: list[ScenarioSummary]
     audits: list[Audit] = field(default_factory=list)  # the run's security audit, by part
+    drills: list[DrillSummary] = field(default_factory=list)  # its crash drills
 
     @property
     def exit_code(self) -> ExitCode:

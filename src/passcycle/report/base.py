@@ -22,6 +22,7 @@ from passcycle.records import (
     Verdict,
 )
 from passcycle.refs import resolve_run
+from passcycle.report.scenarios import DrillSummary, summarize_drills
 from passcycle.sanitize import visible
 from passcycle.store import History
 from passcycle.store.history import FULL_RUN_KINDS
@@ -94,6 +95,7 @@ class ReportContext:
     recent_runs: tuple[Run, ...]  # oldest first, ending with this run
     flaky: tuple[FlakyTest, ...]  # flakiest first
     scenarios: tuple[ScenarioTrend, ...] = ()
+    drills: tuple[DrillSummary, ...] = ()  # this run's crash drills
     baseline: Run | None = None
     suggestions: Mapping[str, str] = field(default_factory=dict)  # issue fingerprint -> advice
     # issue fingerprint -> where the per-test map puts its bug, most suspicious first
@@ -158,6 +160,7 @@ def build_context(
         recent_runs=runs,
         flaky=_flaky(history, plan.name, run, results, verdict.flaky),
         scenarios=scenario_trends(history, runs),
+        drills=tuple(summarize_drills(history.measurements(run.id))),
         baseline=history.baseline(plan.name),
         suggestions=dict(suggestions or {}),
         suspects=dict(suspects or {}),

@@ -226,6 +226,7 @@ def html_values(ctx: ReportContext) -> dict[str, Any]:
         "more_files": max(len(files) - MAX_FILES, 0),
         "scenarios": ctx.scenarios,
         "faults": [f for f in summarize(m for t in ctx.scenarios for m in t.latest) if f.faults],
+        "drills": ctx.drills,
         "phases": verdict.phases,
         "current_phase": verdict.current_phase,
         "runs": list(reversed(ctx.recent_runs)),

@@ -180,6 +180,21 @@ def _scenarios(ctx: ReportContext) -> list[str]:
     return lines
 
 
+def _drills(ctx: ReportContext) -> list[str]:
+    """This run's crash drills: the service killed, how long until healthy, what survived."""
+    if not ctx.drills:
+        return []
+    rows = [
+        (
+            md_text(d.name, 60),
+            format_value(d.recovery_time, "s") if d.recovery_time is not None else "never",
+            format_value(d.data_survival, "%"),
+        )
+        for d in ctx.drills
+    ]
+    return ["", "### Crash drills", "", *_table(("drill", "back in", "records read back"), rows)]
+
+
 def _failure_rows(failures: Sequence[TestResult]) -> list[str]:
     rows = [
         (
@@ -203,6 +218,7 @@ def render_markdown(ctx: ReportContext, *, html_name: str = "report.html") -> st
     if verdict.kpis:
         lines += ["", "### KPIs", "", *kpi_table(ctx)]
     lines += _scenarios(ctx)
+    lines += _drills(ctx)
 
     issues = list(verdict.issues)
     if issues:

@@ -44,6 +44,27 @@ class ScenarioSummary:
     phases: tuple[PhaseFigures, ...] = ()
 
 
+@dataclass(frozen=True, slots=True)
+class DrillSummary:
+    """A crash drill of a run: how long the service took to come back, what survived."""
+
+    name: str
+    recovery_time: float | None = None  # s
+    data_survival: float | None = None  # %
+
+
+def summarize_drills(measurements: Iterable[Measurement]) -> list[DrillSummary]:
+    """Every drill of a run, in the order it ran; one that never recovered has no time."""
+    found: dict[str, dict[str, float]] = {}
+    for m in measurements:
+        if m.source.startswith("drill:"):
+            found.setdefault(m.source.removeprefix("drill:"), {})[m.name] = m.value
+    return [
+        DrillSummary(name, values.get("recovery_time"), values.get("data_survival"))
+        for name, values in found.items()
+    ]
+
+
 def split_series(name: str) -> tuple[str, dict[str, str]]:
     """`error_rate{scenario="a",phase="during"}` -> ("error_rate", {"scenario": "a", ...})."""
     match = _SERIES.match(name)
