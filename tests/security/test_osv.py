@@ -75,3 +75,34 @@ def test_where_the_database_is(tmp_path: Path) -> None:
     (tmp_path / "bad.zip").write_text("not a zip")
     with pytest.raises(osv.DatabaseError, match="cannot read"):
         list(osv.records(tmp_path / "bad.zip"))
+
+
+@pytest.mark.parametrize(
+    ("target", "least", "status"),
+    [
+        ("== 0", 1.0, "fail"),  # one critical finding already misses it
+        ("<= 2", 3.0, "fail"),
+        ("<= 2", 2.0, "not measured"),  # the packages may add one
+        ("== 5", 3.0, "not measured"),  # below an equality: the rest may make it 5
+        ("> 5", 3.0, "not measured"),  # a floor cannot be missed from below
+    ],
+)
+def test_a_sum_known_from_below_fails_only_when_that_is_sure(
+    tmp_path: Path, target: str, least: float, status: str
+) -> None:
+    from passcycle.plan import Plan, parse_plan
+    from passcycle.records import KpiVerdict, Measurement
+    from passcycle.validate.security import at_least
+
+    plan = Plan(parse_plan({"kpis": {"critical_vulnerabilities": target}}), tmp_path, None, {})
+    unknown = KpiVerdict("critical_vulnerabilities", None, "", target, "not measured")
+    measured = {
+        "critical_vulnerabilities": Measurement(
+            "critical_vulnerabilities", least, "", "audit:bandit:least"
+        )
+    }
+    why = {"critical_vulnerabilities": "dependencies: cannot reach the advisory service"}
+    [judged] = at_least(plan, [unknown], measured, why)
+    assert judged.status == status
+    if status == "fail":
+        assert judged.value == least and judged.detail.startswith(f"at least {least:g}; ")

@@ -104,6 +104,9 @@ def at_least(
             and least.source.endswith(":least")
             and spec is not None
             and spec.target is not None
+            # only a ceiling can be missed from below: "== 0", "< 3", "<= 2"
+            and spec.target.op in ("<", "<=", "==")
+            and least.value >= spec.target.value
             and not spec.target.check(least.value)
         ):
             verdict = replace(
