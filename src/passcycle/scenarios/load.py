@@ -231,14 +231,29 @@ def _fatal_error(spec: LoadSpec, fatal: dict[str, Any]) -> RunError:
     return RunError(f"scenario {spec.scenario.name!r}{step}: {fatal.get('message')}", hint=hint)
 
 
+def schedstat(pid: int) -> tuple[int, int] | None:
+    """(ns on a CPU, ns runnable but waiting for one) of the process's main thread, from
+    Linux's /proc/PID/schedstat; None where the kernel does not keep it."""
+    try:
+        fields = Path(f"/proc/{pid}/schedstat").read_text().split()
+        return int(fields[0]), int(fields[1])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 class _CpuWatch:
-    """CPU of each Locust process, as % of one core, sampled every tick."""
+    """CPU of each Locust process, as % of one core, sampled every tick; and what each
+    wanted: CPU plus the time it was runnable but waited for a core. A generator starved
+    of CPU by other work queues its requests as surely as a busy one, yet its CPU reads
+    low (a third of its runnable time spent waiting, seen beside wrk on 2 cores)."""
 
     def __init__(self) -> None:
         self._procs: dict[int, psutil.Process] = {}
         self._born: dict[int, float] = {}
         self.samples: dict[int, list[float]] = {}
         self.machine: list[float] = []
+        # pid -> (first, last) (monotonic s, CPU ns, wait ns) after the warm-up
+        self._sched: dict[int, list[tuple[float, int, int]]] = {}
         psutil.cpu_percent(None)
 
     def sample(self, procs: list[OwnedProcess]) -> None:
@@ -258,10 +273,26 @@ class _CpuWatch:
                 continue
             if now - self._born[owned.pid] >= CPU_WARMUP:
                 self.samples.setdefault(owned.pid, []).append(value)
+                sched = schedstat(owned.pid)
+                if sched is not None:
+                    seen = self._sched.setdefault(owned.pid, [])
+                    seen[1:] = [(now, *sched)]
+                    if len(seen) == 1:
+                        seen.append(seen[0])
 
     def busiest(self) -> float:
         means = [sum(v) / len(v) for v in self.samples.values() if v]
         return max(means, default=0.0)
+
+    def demand(self) -> tuple[float, float]:
+        """(% of one core the busiest process wanted: on a CPU or waiting for one, the
+        share of that spent waiting); (0, 0) where schedstat is not kept."""
+        found = []
+        for (t0, cpu0, wait0), (t1, cpu1, wait1) in (v for v in self._sched.values() if v):
+            wall, cpu, wait = t1 - t0, (cpu1 - cpu0) / 1e9, (wait1 - wait0) / 1e9
+            if wall >= 0.5 and cpu + wait > 0:
+                found.append((100.0 * (cpu + wait) / wall, wait / (cpu + wait)))
+        return max(found, default=(0.0, 0.0))
 
 
 def _progress(history: Path, scenario: ScenarioSection, elapsed: float) -> LoadProgress | None:
@@ -334,12 +365,19 @@ def _result(
         total = _exact(total, samples)
         steps = [_exact(s, by_step.get(f"{s.method} {s.name}", ())) for s in steps]
     generator = cpu.busiest()
+    wanted, waiting = cpu.demand()
     warnings = []
-    saturated = generator > SATURATED_CPU
-    if saturated:
+    saturated = generator > SATURATED_CPU or wanted > SATURATED_CPU
+    if generator > SATURATED_CPU:
         warnings.append(
             f"scenario {scenario.name!r}: the load generator used {generator:.0f}% of a core;"
             " its own queueing is in these response times. Run with --workers N"
+        )
+    elif saturated:
+        warnings.append(
+            f"scenario {scenario.name!r}: the load generator wanted {wanted:.0f}% of a core"
+            f" and waited for one {waiting:.0%} of that time (other work had the CPUs);"
+            " its own queueing is in these response times. Run it on a quieter machine"
         )
     busy = cpu.machine[len(cpu.machine) // 4 :]  # after start-up
     machine = sum(busy) / len(busy) if busy else 0.0

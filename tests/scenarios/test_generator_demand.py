@@ -1,0 +1,56 @@
+"""A load generator starved of CPU queues its requests as a busy one does, yet its CPU reads
+low: passcycle watches what it wanted (CPU plus run-queue wait), on real processes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+
+from passcycle.scenarios.load import SATURATED_CPU, _CpuWatch, schedstat
+
+HOG = "while True: pass"
+
+
+@dataclass
+class Owned:
+    pid: int
+
+
+def _watch(pid: int, seconds: float) -> _CpuWatch:
+    watch = _CpuWatch()
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        watch.sample([Owned(pid)])  # type: ignore[list-item]
+        time.sleep(0.2)
+    return watch
+
+
+def test_two_processes_on_one_core_each_want_all_of_it() -> None:
+    # the watched one and a rival pinned to the same core: each gets about half of it
+    # and waits for the other half
+    hogs = [subprocess.Popen(["taskset", "-c", "0", sys.executable, "-c", HOG]) for _ in range(2)]
+    try:
+        assert schedstat(hogs[0].pid) is not None
+        watch = _watch(hogs[0].pid, 3.5)  # 1 s of warm-up left out, then 2.5 s
+        used = watch.busiest()
+        wanted, waiting = watch.demand()
+    finally:
+        for hog in hogs:
+            hog.kill()
+            hog.wait()
+    assert used < 75  # its CPU alone would not flag it
+    assert wanted > SATURATED_CPU  # what it wanted does
+    assert 0.25 < waiting < 0.75
+
+
+def test_an_idle_process_wants_nothing() -> None:
+    idle = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        watch = _watch(idle.pid, 2.0)
+        wanted, _ = watch.demand()
+    finally:
+        idle.kill()
+        idle.wait()
+    assert wanted < 10
