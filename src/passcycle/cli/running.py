@@ -102,6 +102,13 @@ def run(
     json_: JsonOpt = False,
     ci: CiOpt = False,
     workers: WorkersOpt = 0,
+    scenario: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--scenario",
+            help="Run only this scenario (repeatable), no tests: a partial run judged on it.",
+        ),
+    ] = None,
 ) -> None:
     """The full cycle: Test, then Validate — KPIs, issues, phases and the gate. Exit 0 on pass."""
     from passcycle import console
@@ -127,6 +134,7 @@ def run(
             on_tested=tested,
             workers=workers,
             formats=_formats(ci),
+            scenarios_only=scenario or (),
         )
     _judged(cycle, result, json_=json_, summarized=bool(shown))
 
@@ -188,7 +196,8 @@ def _show_result(result: Any, root: Path, *, slowest: int, summarized: bool = Fa
     """A concluded run in the terminal, as `run`, `merge` and the loop's full pass show it."""
     from passcycle import console
 
-    if not summarized:
+    tested = result.outcome.results or not result.outcome.run.partial  # `--scenario` runs none
+    if not summarized and tested:
         console.show_test_summary(result.outcome, slowest=slowest, failures=0)
     console.show_scenarios(result.scenarios)
     console.show_drills(result.drills)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -9,6 +10,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from passcycle.errors import (
+    ExitCode,
     PasscycleError,
     UsageError,
 )
@@ -51,11 +53,15 @@ class Cycle(Sharding):
         on_tested: Callable[[TestOutcome], None] | None = None,
         workers: int = 0,
         formats: Sequence[str] = REPORT_FORMATS,
+        scenarios_only: Sequence[str] = (),
     ) -> RunResult:
         """The full cycle: Test, re-run failures in isolation, the plan's scenarios against
         its service, Validate, then what a judged run ends with (`conclude`). `on_tested`
         hears the Test phase's outcome as soon as it is known, when scenarios or drills
-        follow: minutes before the run ends."""
+        follow: minutes before the run ends. `scenarios_only`: run those scenarios alone
+        (no tests, no drills), a partial run that judges what they measure."""
+        if scenarios_only:
+            return self._scenarios_only(scenarios_only, kind, on_stage, on_load, workers, formats)
         scenarios = self.plan.model.scenarios
         drills = self.plan.model.drills
         service = self.plan.model.service or _default_service()
@@ -101,6 +107,49 @@ class Cycle(Sharding):
         note = "; ".join(filter(None, [end.note, *merged_notes(notes)])) or None
         finished = self.history.finish_run(outcome.run.id, end.status, end.code, note, end.counts)
         outcome = replace(outcome, run=finished, note=note, end=None)
+        return self.conclude(outcome, self.validate(finished.id), formats)
+
+    def _scenarios_only(
+        self,
+        names: Sequence[str],
+        kind: str,
+        on_stage: Callable[[str], None] | None,
+        on_load: ProgressHook | None,
+        workers: int,
+        formats: Sequence[str],
+    ) -> RunResult:
+        """`run --scenario NAME`: the named scenarios against the service, judged as a
+        partial run (the suite's KPIs are not measured by it, and not held against it)."""
+        from passcycle.scenarios import preflight
+
+        known = [s.name for s in self.plan.model.scenarios]
+        unknown = [n for n in names if n not in known]
+        if unknown:
+            close = difflib.get_close_matches(unknown[0], known, n=1)
+            guess = f"did you mean {close[0]!r}? " if close else ""
+            raise UsageError(
+                f"no scenario {unknown[0]!r} in the plan",
+                hint=f"{guess}the plan's scenarios: {', '.join(known) or 'none'}",
+            )
+        chosen = [s for s in self.plan.model.scenarios if s.name in names]
+        service = self.plan.model.service or _default_service()
+        try:
+            preflight(service, chosen, self.plan.root, workers, 0, self.plan.model.upstreams)
+        except PasscycleError as exc:
+            self._refused(kind, exc)
+            raise
+        run = self._start_run(kind, partial=True)
+        with self._until_finished(run.id):
+            if on_stage:
+                on_stage(f"running {', '.join(repr(s.name) for s in chosen)} against the service")
+            notes = self.run_scenarios(
+                run, workers=workers, on_progress=on_load, on_stage=on_stage, only=list(names)
+            )
+        note = "; ".join(
+            [f"scenarios only: {', '.join(s.name for s in chosen)}", *merged_notes(notes)]
+        )
+        finished = self.history.finish_run(run.id, "passed", ExitCode.OK, note, {})
+        outcome = TestOutcome(finished, [], note=note)
         return self.conclude(outcome, self.validate(finished.id), formats)
 
     def audit(self, run: Run, on_stage: Callable[[str], None] | None = None) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from passcycle.errors import (
@@ -36,6 +36,7 @@ class Operations(TestPhase):
         workers: int = 0,
         on_progress: ProgressHook | None = None,
         on_stage: Callable[[str], None] | None = None,
+        only: Sequence[str] = (),
     ) -> list[str]:
         """Start the service, run every scenario, keep what was measured with the run; a
         scenario that fails leaves its partial measurements and an `error` run."""
@@ -44,18 +45,21 @@ class Operations(TestPhase):
 
         model = self.plan.model
         artifacts = self._artifacts(run.id)
+        # `only`: the scenarios a `run --scenario` names, and no drill
+        scenarios = [s for s in model.scenarios if s.name in only] if only else model.scenarios
+        drills = [] if only else model.drills
         try:
             found = run_scenarios(
                 model.service,
-                model.scenarios,
+                scenarios,
                 self.plan.root,
                 artifacts,
                 workers=workers,
                 on_progress=on_progress,
                 upstreams=model.upstreams,
             )
-            if model.drills:
-                for drill in model.drills:
+            if drills:
+                for drill in drills:
                     if on_stage is not None:
                         on_stage(
                             f"drill {drill.name!r}: write {drill.records} records, crash the"
@@ -63,7 +67,7 @@ class Operations(TestPhase):
                         )
                 drilled = run_drills(
                     model.service or _default_service(),
-                    model.drills,
+                    drills,
                     self.plan.root,
                     artifacts / "drills",
                     upstreams=model.upstreams,

@@ -145,7 +145,11 @@ def judge_run(
             open_issues.append(replace(issue, root_cause=cause))
 
     regressions = regressed_tests(results, baseline_passed, flaky, quarantine)
-    gate, reasons = _gate(verdicts, open_issues, regressions, flaky, quarantine, results)
+    # `run --scenario`: a partial run of scenarios alone, which no test result is owed by
+    scenarios_only = partial and any(m.source.startswith("scenario:") for m in data.measurements)
+    gate, reasons = _gate(
+        verdicts, open_issues, regressions, flaky, quarantine, bool(results) or scenarios_only
+    )
     if run.status in ("error", "interrupted"):
         # a run that did not end as a test session should (pytest stopped early, or pytest
         # and passcycle disagree on what failed) never passes, whatever its results say (#9)
@@ -283,9 +287,10 @@ def _gate(
     regressions: list[str],
     flaky: list[str],
     quarantine: list[str],
-    results: list[TestResult],
+    tested: bool,
 ) -> tuple[bool, list[str]]:
-    """Pass = every measured KPI on target, no regression, no critical issue."""
+    """Pass = every measured KPI on target, no regression, no critical issue; `tested`:
+    the run has test results, or owes none (a partial run of scenarios alone)."""
     reasons = []
     for v in verdicts:
         if v.status == "fail":
@@ -304,7 +309,7 @@ def _gate(
     if critical:
         noun = "issue is" if len(critical) == 1 else "issues are"
         reasons.append(f"{len(critical)} critical {noun} open")
-    if not results:
+    if not tested:
         reasons.append("no test results")
     return not reasons, reasons
 

@@ -1,0 +1,52 @@
+"""`passcycle run --scenario NAME`: one scenario against the real service, no tests, a
+partial run judged on what it measured."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from scenario_kit import APP, write
+
+
+def _project(root: Path) -> Path:
+    write(root / "app.py", APP)
+    write(root / "tests" / "test_never.py", "def test_never():\n    raise SystemExit(9)\n")
+    write(
+        root / "passcycle.toml",
+        '[project]\ntests = ["tests"]\n\n[kpis]\ntest_pass_rate = "== 100%"\n'
+        'p95_response_time = "< 10s"\n\n'
+        f'[service]\ncommand = ["{sys.executable}", "app.py", "{{port}}"]\n'
+        'health = "/health"\n\n'
+        '[[scenarios]]\nname = "steady"\nusers = 2\nduration = "2s"\n'
+        'steps = [ { get = "/" } ]\n\n'
+        '[[scenarios]]\nname = "spike"\nusers = 4\nduration = "60s"\n'
+        'steps = [ { get = "/" } ]\n',
+    )
+    return root
+
+
+def test_one_scenario_alone(tmp_path: Path, passcycle) -> None:
+    root = _project(tmp_path / "project")
+    data = passcycle(root, "run", "--scenario", "steady", "--json", expect=0, timeout=120).json()
+    assert [s["name"] for s in data["scenarios"]] == ["steady"]  # spike's 60 s never ran
+    assert data["run"]["partial"] is True and data["total"] == 0  # the tests never ran
+    kpis = {k["name"]: k for k in data["kpis"]}
+    assert kpis["p95_response_time"]["status"] == "pass"
+    assert kpis["test_pass_rate"]["status"] == "not measured"
+    assert data["gate"] == {"passed": True, "reasons": []}
+    assert data["note"].startswith("scenarios only: steady")
+    text = passcycle(root, "run", "--scenario", "steady", expect=0, timeout=120)
+    assert "running 'steady' against the service" in text.stderr
+    assert "steady" in text.stdout and "spike" not in text.stdout
+    assert "pass rate" not in text.stdout  # no test summary for a run without tests
+    history = passcycle(root, "history", "--json").json()["runs"]
+    assert [r["partial"] for r in history[:2]] == [True, True]
+
+
+def test_an_unknown_scenario_is_one_line(tmp_path: Path, passcycle) -> None:
+    root = _project(tmp_path / "project")
+    result = passcycle(root, "run", "--scenario", "stedy", expect=2)
+    assert "no scenario 'stedy' in the plan" in result.stderr
+    assert "did you mean 'steady'? the plan's scenarios: steady, spike" in result.stderr
+    assert passcycle(root, "history", "--json").json()["runs"] == []  # nothing ran
