@@ -30,6 +30,11 @@ def test_one_scenario_alone(tmp_path: Path, passcycle) -> None:
     root = _project(tmp_path / "project")
     data = passcycle(root, "run", "--scenario", "steady", "--json", expect=0, timeout=120).json()
     assert [s["name"] for s in data["scenarios"]] == ["steady"]  # spike's 60 s never ran
+    [steady] = data["scenarios"]
+    assert 0 < steady["p50"] <= steady["p95"] <= steady["p99"]
+    # the generator: what it used, what it wanted (CPU and run-queue wait), what it waited
+    assert steady["generator_cpu"] > 0 and steady["generator_demand"] > 0
+    assert 0 <= steady["generator_wait"] <= 100
     assert data["run"]["partial"] is True and data["total"] == 0  # the tests never ran
     kpis = {k["name"]: k for k in data["kpis"]}
     assert kpis["p95_response_time"]["status"] == "pass"

@@ -42,6 +42,11 @@ class ScenarioSummary:
     error_rate: float | None = None  # %
     faults: tuple[FaultFigures, ...] = ()
     phases: tuple[PhaseFigures, ...] = ()
+    p50: float | None = None  # s
+    p99: float | None = None  # s
+    generator_cpu: float | None = None  # % of one core, the busiest Locust process
+    generator_demand: float | None = None  # % of one core it wanted: CPU + run-queue wait
+    generator_wait: float | None = None  # % of what it wanted spent waiting for a core
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +128,11 @@ def summarize(measurements: Iterable[Measurement]) -> list[ScenarioSummary]:
                     for p in PHASES
                     if p in by_phase
                 ),
+                values.get("p50_response_time"),
+                values.get("p99_response_time"),
+                values.get("generator_cpu"),
+                values.get("generator_demand"),
+                values.get("generator_wait"),
             )
         )
     return found

@@ -78,6 +78,8 @@ class LoadResult:
     warnings: tuple[str, ...] = field(default_factory=tuple)
     # with faults: "before", "during", "after" a fault was on
     phases: dict[str, PhaseStats] = field(default_factory=dict)
+    generator_demand: float = 0.0  # % of one core the busiest Locust process wanted
+    generator_wait: float = 0.0  # % of that spent runnable, waiting for a core
 
 
 @dataclass(frozen=True)
@@ -410,4 +412,6 @@ def _result(
         None if stopped == "fatal" else stopped,
         tuple(warnings),
         phases,
+        wanted,
+        100.0 * waiting,
     )

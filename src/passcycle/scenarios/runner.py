@@ -321,6 +321,9 @@ def scenario_measurements(
     found.append(Measurement("requests", float(total.requests), "", source))
     found.append(Measurement("concurrent_users", float(result.users_sustained), "", source))
     found.append(Measurement("generator_cpu", result.generator_cpu, "%", source))
+    if result.generator_demand:  # where the kernel keeps schedstat
+        found.append(Measurement("generator_demand", result.generator_demand, "%", source))
+        found.append(Measurement("generator_wait", result.generator_wait, "%", source))
     for step in result.steps:
         label = f'{{scenario="{_quote(result.scenario)}",step="{_quote(step.name)}"}}'
         found.extend(_latency(step, source, label, ()))
