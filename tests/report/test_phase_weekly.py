@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -121,3 +122,39 @@ def test_a_period_without_runs_says_so(shop):
     assert review.priorities[0].startswith("no runs in the period")
     assert review.open_issues  # what is open stays open, with or without runs
     assert "no full runs in the period" in weekly_markdown(review)
+
+
+def test_weekly_review_lists_what_came_back_after_a_fix(tmp_path):
+    from passcycle.plan import Plan, parse_plan
+    from passcycle.records import Issue
+    from passcycle.store import History
+
+    plan = Plan(parse_plan({}), tmp_path, None, {})
+    back = Issue("a1b2c3d4e5f60718", "KeyError: 'session' — 3 tests", "failure", "high")
+    once = Issue("0f1e2d3c4b5a6978", "TimeoutError in db.connect — 1 test", "error", "high")
+    with History.open(root=tmp_path) as history:
+        # back: new, fixed, reopened, fixed, reopened; once: new, fixed, reopened
+        states = [
+            [("new", back), ("new", once)],
+            [("fixed", back), ("fixed", once)],
+            [("reopened", back), ("reopened", once)],
+            [("fixed", back), ("recurring", once)],
+            [("reopened", back), ("recurring", once)],
+        ]
+        for seen in states:
+            run = history.start_run(plan.name, "run")
+            history.finish_run(run.id, "failed", 1, None, {"failed": 1})
+            history.save_issues(
+                plan.name,
+                run.id,
+                [replace(issue, state=state, last_seen=run.id) for state, issue in seen],
+            )
+        review = weekly_review(plan, history, timedelta(days=7))
+    assert [(i.fingerprint, n) for i, n in review.recurring] == [
+        (back.fingerprint, 2),
+        (once.fingerprint, 1),
+    ]
+    text = weekly_markdown(review)
+    assert "- high · KeyError: 'session' — 3 tests — reopened 2 times" in text
+    assert "TimeoutError in db.connect — 1 test — reopened once" in text
+    assert 'class="recurring"' in weekly_html(review)

@@ -68,6 +68,8 @@ class WeeklyReview:
     priorities: tuple[str, ...]
     phase: PhaseStatus | None = None  # the current phase, as of the latest run
     latest: Run | None = None
+    # open issues that came back after a fix, with how many times, most often first
+    recurring: tuple[tuple[Issue, int], ...] = ()
     generated: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     @property
@@ -134,6 +136,16 @@ def weekly_review(
             if issue.fingerprint in fixed_now:
                 fixed[issue.fingerprint] = issue
     open_issues = tuple(history.open_issues(plan.name))
+    reopened: dict[str, int] = {}
+    for fingerprint, _run, state, _tests in history.issue_sightings(plan.name, since=0):
+        if state == "reopened":
+            reopened[fingerprint] = reopened.get(fingerprint, 0) + 1
+    recurring = tuple(
+        sorted(
+            ((i, reopened[i.fingerprint]) for i in open_issues if i.fingerprint in reopened),
+            key=lambda pair: -pair[1],
+        )
+    )
 
     latest_full = full[-1] if full else None
     results = history.results(latest_full.id) if latest_full is not None else []
@@ -153,6 +165,7 @@ def weekly_review(
         opened=opened,
         fixed=tuple(fixed.values()),
         open_issues=open_issues,
+        recurring=recurring,
         slowest=slowest,
         flakiest=flakiest,
         priorities=(),
@@ -271,6 +284,14 @@ def weekly_markdown(review: WeeklyReview) -> str:
             if len(issues) > TOP:
                 lines.append(f"- … and {len(issues) - TOP} more")
             lines.append("")
+    if review.recurring:
+        lines.append("**Came back after a fix:**")
+        lines += [
+            f"- {i.severity} · {md_text(i.title, 160)} — reopened"
+            f" {'once' if n == 1 else f'{n} times'}"
+            for i, n in review.recurring[:TOP]
+        ]
+        lines.append("")
     if review.slowest:
         lines += ["### Slowest tests", "", "| test | duration |", "|---|---|"]
         lines += [
