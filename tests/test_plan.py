@@ -1,5 +1,6 @@
 """The plan: defaults, detection, the seed plan, and one clear line for every mistake."""
 
+import re
 import tomllib
 from pathlib import Path
 
@@ -10,6 +11,7 @@ from hypothesis import strategies as st
 from passcycle.catalogue import BUILTIN_KPIS
 from passcycle.errors import ExitCode, PlanError
 from passcycle.plan import init_plan, load_plan, parse_plan
+from passcycle.seeding import SERVICE_KPIS
 
 SEED_KPIS = {
     "test_pass_rate",
@@ -71,7 +73,15 @@ def test_a_plan_kept_outside_the_project_applies_to_the_project_folder(tmp_path)
 
 
 def test_init_writes_the_seed_plan(tmp_path):
+    # a folder with no web app in it is a library: the service KPIs are comments
     path = init_plan(tmp_path)
+    plan = load_plan(tmp_path)
+    assert set(plan.kpis) == SEED_KPIS - set(SERVICE_KPIS)
+    # with a [service] they apply: uncommented, each reads with the plan's own target
+    text = path.read_text()
+    for name in SERVICE_KPIS:
+        text = re.sub(rf"^# ({name} = .*)  \(with a \[service\]\)$", r"\1", text, flags=re.M)
+    path.write_text(text)
     plan = load_plan(tmp_path)
     assert set(plan.kpis) == SEED_KPIS
     assert set(plan.kpis) <= set(BUILTIN_KPIS)

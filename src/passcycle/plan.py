@@ -467,12 +467,10 @@ def detect_source(root: Path) -> list[str]:
 
 
 def init_plan(root: Path, force: bool = False) -> Path:
-    """Write the seed plan (the user's execution plan as KPIs and phases) as passcycle.toml."""
-    from importlib.resources import files
+    """Write the seed plan (the user's execution plan as KPIs and phases), fitted to the
+    project's shape (seeding.py), as passcycle.toml."""
+    from passcycle.seeding import write_seed
 
-    target = root / PLAN_FILE
-    if target.exists() and not force:
-        raise PlanError(f"{target.name} already exists", hint="use --force to overwrite it")
-    text = files("passcycle").joinpath("seed_plan.toml").read_text(encoding="utf-8")
-    target.write_text(text, encoding="utf-8")
-    return target
+    model, _ = _detect(PlanModel(), root)
+    path, _shape = write_seed(root, force, model.project.source, model.project.tests)
+    return path

@@ -26,12 +26,27 @@ def init(
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing plan.")] = False,
 ) -> None:
     """Write passcycle.toml: the execution plan's KPIs, targets and four phases."""
-    from passcycle import console
-    from passcycle.plan import init_plan
+    from rich.text import Text
 
-    path = init_plan((options.project_dir or Path.cwd()).resolve(), force=force)
-    console.out.print(f"wrote {path.name}: 14 KPIs and 4 phases from the execution plan")
-    console.out.print("[dim]next: passcycle test[/]")
+    from passcycle import console
+    from passcycle.plan import init_plan, load_plan
+    from passcycle.seeding import project_shape
+
+    root = (options.project_dir or Path.cwd()).resolve()
+    path = init_plan(root, force=force)
+    plan = load_plan(root)
+    shape = project_shape(root)
+    fitted = (
+        f"for the {shape.found}: [service], a first scenario and a crash drill drafted"
+        if shape.kind == "service"
+        else "for a library: the service KPIs are comments, for when it has a [service]"
+    )
+    console.out.print(
+        f"wrote {path.name}: {len(plan.kpis)} KPIs and {len(plan.phases)} phases from the"
+        " execution plan"
+    )
+    console.out.print(Text(fitted))
+    console.out.print("[dim]next: passcycle run[/]")
 
 
 @app.command(

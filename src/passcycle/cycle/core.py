@@ -64,20 +64,7 @@ class Cycle(Sharding):
             return self._scenarios_only(scenarios_only, kind, on_stage, on_load, workers, formats)
         scenarios = self.plan.model.scenarios
         drills = self.plan.model.drills
-        service = self.plan.model.service or _default_service()
-        try:
-            if scenarios:
-                from passcycle.scenarios import preflight
-
-                # a target load may not go to is refused before anything runs, tests included
-                preflight(service, scenarios, self.plan.root, workers, 0, self.plan.model.upstreams)
-            if drills:
-                from passcycle.scenarios.drills import check_drills
-
-                check_drills(service, drills)
-        except PasscycleError as exc:
-            self._refused(kind, exc)
-            raise
+        self._preflight(kind, workers)
         outcome = self.test(pytest_args, kind=kind, on_progress=on_progress, finish=False)
         end = outcome.end
         assert end is not None
@@ -108,6 +95,24 @@ class Cycle(Sharding):
         finished = self.history.finish_run(outcome.run.id, end.status, end.code, note, end.counts)
         outcome = replace(outcome, run=finished, note=note, end=None)
         return self.conclude(outcome, self.validate(finished.id), formats)
+
+    def _preflight(self, kind: str, workers: int) -> None:
+        """A target load may not go to, or a drill that cannot run, is refused before
+        anything runs, tests included; the refusal is recorded."""
+        model = self.plan.model
+        service = model.service or _default_service()
+        try:
+            if model.scenarios:
+                from passcycle.scenarios import preflight
+
+                preflight(service, model.scenarios, self.plan.root, workers, 0, model.upstreams)
+            if model.drills:
+                from passcycle.scenarios.drills import check_drills
+
+                check_drills(service, model.drills)
+        except PasscycleError as exc:
+            self._refused(kind, exc)
+            raise
 
     def _scenarios_only(
         self,

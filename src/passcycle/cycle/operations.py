@@ -15,6 +15,7 @@ from passcycle.records import (
 
 if TYPE_CHECKING:
     from passcycle.report.scenarios import ScenarioSummary
+    from passcycle.scenario_sections import DrillSection
 
 from passcycle.cycle.constants import ProgressHook
 from passcycle.cycle.testphase import TestPhase
@@ -59,12 +60,9 @@ class Operations(TestPhase):
                 upstreams=model.upstreams,
             )
             if drills:
-                for drill in drills:
-                    if on_stage is not None:
-                        on_stage(
-                            f"drill {drill.name!r}: write {drill.records} records, crash the"
-                            f" service ({drill.signal}), time its recovery, read them back"
-                        )
+                if on_stage is not None:
+                    for drill in drills:
+                        on_stage(_drill_stage(drill))
                 drilled = run_drills(
                     model.service or _default_service(),
                     drills,
@@ -99,3 +97,13 @@ class Operations(TestPhase):
         """A run refused before it started is still recorded, with the reason."""
         run = self._start_run(kind)
         self.history.finish_run(run.id, "error", exc.exit_code, exc.message, counts={})
+
+
+def _drill_stage(drill: DrillSection) -> str:
+    """What a drill is about to do, for the progress line."""
+    records = f"write {drill.records} records, " if drill.records else ""
+    back = ", read them back" if drill.records and drill.after else ""
+    return (
+        f"drill {drill.name!r}: {records}crash the service ({drill.signal}),"
+        f" time its recovery{back}"
+    )
