@@ -126,6 +126,11 @@ def test_a_wide_terminal_shows_whole_titles(tmp_path: Path, passcycle) -> None:
     assert issue["title"] in wide
     narrow = passcycle(root, "validate", expect=1, env={"COLUMNS": "80"}).stdout
     assert issue["title"] not in narrow and issue["title"][:60] in narrow
+    # piped with no COLUMNS (a CI log, `| less`): wide enough for rows not to wrap mid-cell
+    piped = passcycle(root, "validate", expect=1, env={"COLUMNS": ""}).stdout
+    assert issue["title"] in piped
+    [row] = [line for line in piped.splitlines() if line.startswith("test_pass_rate")]
+    assert row.split()[-2:] == ["✘", "fail"]
 
 
 def test_history_says_what_its_marks_mean(tmp_path: Path, passcycle) -> None:

@@ -5,6 +5,7 @@ step live beside it (testrun, verdict, fixing) and are re-exported here."""
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections.abc import Iterator
@@ -20,8 +21,22 @@ from passcycle.records import OUTCOMES
 from passcycle.sanitize import visible
 from passcycle.targets import format_duration as fmt_duration
 
-out = Console(highlight=False, soft_wrap=False)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+PIPED_WIDTH = 160  # columns when output goes to a file or a pipe and COLUMNS is not set
+
+
+def _width(stream: Any) -> int | None:
+    """None (Rich decides) on a terminal or when COLUMNS says; wider when piped: Rich's 80
+    columns would wrap a table's rows mid-cell in CI logs and `| less`."""
+    if (os.environ.get("COLUMNS") or "").isdigit():
+        return None
+    try:
+        return None if stream.isatty() else PIPED_WIDTH
+    except (AttributeError, ValueError):
+        return PIPED_WIDTH
+
+
+out = Console(highlight=False, soft_wrap=False, width=_width(sys.stdout))
+err = Console(stderr=True, highlight=False, soft_wrap=True, width=_width(sys.stderr))
 
 
 OUTCOME_STYLE = {
