@@ -320,3 +320,35 @@ def test_errors_raised_in_the_project_by_a_change_join_its_wrong_values(
     tip = failures[0]["suggestion"]
     assert tip["location"] == "pkg/codec.py:5"
     assert "look first at pkg/codec.py:5 in _loads (changed since it passed)" in tip["next_step"]
+
+
+TOGETHER = {
+    "passcycle.toml": '[project]\nsource = ["pkg"]\ntests = ["tests"]\n\n[validate]\nreruns = 0\n',
+    ".gitignore": ".passcycle/\nmode.txt\n",
+    "pkg/__init__.py": "",
+    "pkg/mode.py": (
+        "def mode():\n    with open('mode.txt') as f:\n        return f.read().strip()\n"
+    ),
+    # two symptoms of one cause, in two issues: a wrong value from pkg, a KeyError in a
+    # test that reads the mode itself, whenever the mode is "bad"
+    "tests/test_a.py": "from pkg.mode import mode\n\n\ndef test_a():\n    assert mode() != 'bad'\n",
+    "tests/test_b.py": "def test_b():\n    with open('mode.txt') as f:\n"
+    "        if f.read().strip() == 'bad':\n            {}['setting']\n",
+    # and one that fails on its own, once
+    "tests/test_c.py": "from pkg.mode import mode\n\n\ndef test_c():\n    assert mode() != 'odd'\n",
+}
+
+
+def test_show_issue_names_the_tests_that_fail_together(tmp_path: Path, passcycle) -> None:
+    root = tmp_path / "project"
+    committed_project(root, TOGETHER)
+    for mode in ("good", "bad", "bad", "odd", "bad", "bad"):
+        (root / "mode.txt").write_text(mode)
+        passcycle(root, "run", expect=None)
+    data = passcycle(root, "validate", "--json", expect=1).json()
+    [issue_a] = [i for i in data["issues"] if i["nodeids"] == ["tests/test_a.py::test_a"]]
+    shown = passcycle(root, "show", issue_a["fingerprint"], "--json").json()
+    # b failed in the same 4 runs as a; c once, alone
+    assert shown["together"] == [{"nodeid": "tests/test_b.py::test_b", "both": 4, "either": 4}]
+    text = passcycle(root, "show", issue_a["fingerprint"][:8]).stdout
+    assert "fails together with" in text and "tests/test_b.py::test_b 4 of 4 runs" in text

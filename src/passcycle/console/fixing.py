@@ -67,6 +67,10 @@ def show_issue(detail: Any) -> None:
         out.print(f"    {clean(nodeid, 400)}", soft_wrap=True)
     if count > 20:
         out.print(f"    [dim]… and {count - 20} more (--json lists them all)[/]")
+    if detail.together:
+        out.print("  [cyan]fails together with[/] [dim](failed in the same recent runs)[/]:")
+        for nodeid, both, either in detail.together[:10]:
+            out.print(f"    {clean(nodeid, 400)} [dim]{both} of {either} runs[/]", soft_wrap=True)
 
 
 def issue_detail_json(detail: Any) -> dict[str, Any]:
@@ -75,6 +79,10 @@ def issue_detail_json(detail: Any) -> dict[str, Any]:
         "run": run_json(detail.run),
         "suggestion": suggestion_json(detail.suggestion),
         "diffs": dict(detail.diffs),
+        "together": [
+            {"nodeid": nodeid, "both": both, "either": either}
+            for nodeid, both, either in detail.together
+        ],
     }
 
 

@@ -12,7 +12,10 @@ from passcycle.fix.suggest import HistoryInfo, Suggestion, suggest
 from passcycle.plan import Plan
 from passcycle.records import Issue, Run, TestResult, Verdict
 from passcycle.store import History
+from passcycle.validate.flaky import fails_together
 from passcycle.validate.localize import Suspect
+
+TOGETHER_RUNS = 30  # recent runs in which tests that fail together are looked for
 
 
 def suggestions(plan: Plan, history: History, verdict: Verdict) -> dict[str, Suggestion]:
@@ -98,6 +101,8 @@ class IssueDetail:
     run: Run  # the last run that saw it
     suggestion: Suggestion
     diffs: dict[str, str]  # "path:line" of a changed suspect -> the hunk that changed it
+    # other tests that failed in the same recent runs: (node id, both failed, either failed)
+    together: tuple[tuple[str, int, int], ...] = ()
 
 
 def issue_detail(plan: Plan, history: History, found: Issue) -> IssueDetail:
@@ -111,4 +116,6 @@ def issue_detail(plan: Plan, history: History, found: Issue) -> IssueDetail:
     last_pass = adviser.last_pass(issue)
     commit = last_pass.commit if last_pass else None
     diffs = suspect_diffs(plan.root, commit, tip.suspects) if commit else {}
-    return IssueDetail(issue, run, tip, diffs)
+    recent = history.test_outcomes(None, plan.name, limit_runs=TOGETHER_RUNS)
+    together = tuple(fails_together(recent, issue.tests)) if issue.tests else ()
+    return IssueDetail(issue, run, tip, diffs, together)

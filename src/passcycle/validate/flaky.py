@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from fnmatch import fnmatchcase
 from itertools import pairwise
 
@@ -58,3 +58,30 @@ def is_quarantined(nodeid: str, patterns: Iterable[str]) -> bool:
     parts = nodeid.split("[", 1)[0].split("::")
     candidates = [nodeid, *("::".join(parts[: i + 1]) for i in range(len(parts)))]
     return any(fnmatchcase(name, pattern) for pattern in patterns for name in candidates)
+
+
+def fails_together(
+    outcomes: Mapping[str, Sequence[tuple[int, str]]],
+    tests: Iterable[str],
+    *,
+    least: int = 3,
+    share: float = 0.8,
+) -> list[tuple[str, int, int]]:
+    """Other tests that fail in the same runs as `tests` most of the time: (node id, runs
+    both failed in, runs either failed in), most shared first. `outcomes`: each test's
+    (run id, outcome) over recent runs. Two bugs that always break together are often
+    one, or one's symptom: worth naming beside each other."""
+    mine = set(tests)
+    failing = {
+        nodeid: {run for run, outcome in seen if outcome in ("failed", "error")}
+        for nodeid, seen in outcomes.items()
+    }
+    ours = set().union(*(failing.get(t, set()) for t in mine)) if mine else set()
+    found = []
+    for nodeid, runs in failing.items():
+        if nodeid in mine or not runs:
+            continue
+        both, either = len(ours & runs), len(ours | runs)
+        if both >= least and both / either >= share:
+            found.append((nodeid, both, either))
+    return sorted(found, key=lambda f: (-f[1], f[0]))
