@@ -6,7 +6,7 @@ import hashlib
 import json
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any, Literal, get_args, get_origin
+from typing import TYPE_CHECKING, Annotated, Any, Literal, get_args, get_origin
 
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
@@ -32,6 +32,9 @@ from passcycle.sections import (
     shares,
 )
 from passcycle.targets import CRITERION
+
+if TYPE_CHECKING:
+    from passcycle.seeding import Shape
 
 PLAN_FILE = "passcycle.toml"
 
@@ -469,8 +472,12 @@ def detect_source(root: Path) -> list[str]:
 def init_plan(root: Path, force: bool = False) -> Path:
     """Write the seed plan (the user's execution plan as KPIs and phases), fitted to the
     project's shape (seeding.py), as passcycle.toml."""
+    return init_project(root, force)[0]
+
+
+def init_project(root: Path, force: bool = False) -> tuple[Path, Shape]:
+    """`init_plan`, and the shape the plan was fitted to."""
     from passcycle.seeding import write_seed
 
     model, _ = _detect(PlanModel(), root)
-    path, _shape = write_seed(root, force, model.project.source, model.project.tests)
-    return path
+    return write_seed(root, force, model.project.source, model.project.tests)

@@ -30,3 +30,10 @@ def visible(text: object, limit: int | None = None, *, oneline: bool = False) ->
     if limit is not None and len(value) > limit:
         value = value[: max(limit - 1, 0)] + "…"
     return value
+
+
+def last_line(text: str, default: str, limit: int = 200) -> str:
+    """The last line a program printed that says something (its error, as a rule), on one
+    line and bounded; `default` when it printed nothing."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    return visible(lines[-1].strip() if lines else default, limit, oneline=True)

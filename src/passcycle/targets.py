@@ -116,6 +116,11 @@ _WINDOW = {"h": 3600.0, "d": 86400.0, "w": 7 * 86400.0}
 MAX_WINDOW = 366 * 86400.0
 
 
+def is_trend(text: str | None) -> bool:
+    """Whether a target as the plan wrote it is a trend ("decreasing over 30d")."""
+    return bool(text) and _TREND.match(text or "") is not None
+
+
 def parse_target(text: str) -> Target:
     """Parse `OP VALUE[UNIT]`, e.g. "< 2s", ">= 85%", "< 500MB", or a trend over a window
     of history, "decreasing over 30d" (h, d or w)."""

@@ -29,13 +29,11 @@ def init(
     from rich.text import Text
 
     from passcycle import console
-    from passcycle.plan import init_plan, load_plan
-    from passcycle.seeding import project_shape
+    from passcycle.plan import init_project, load_plan
 
     root = (options.project_dir or Path.cwd()).resolve()
-    path = init_plan(root, force=force)
+    path, shape = init_project(root, force=force)
     plan = load_plan(root)
-    shape = project_shape(root)
     fitted = (
         f"for the {shape.found}: [service], a first scenario and a crash drill drafted"
         if shape.kind == "service"

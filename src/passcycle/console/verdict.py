@@ -36,7 +36,7 @@ def _delta(verdict: Any) -> str:
 
 
 def show_verdict(verdict: Any, suggestions: dict[str, Any] | None = None) -> None:
-    from passcycle.targets import format_value
+    from passcycle.targets import format_value, is_trend
 
     table = Table(title="KPIs", title_justify="left", box=None, pad_edge=False, padding=(0, 1))
     table.add_column("KPI", no_wrap=True)
@@ -67,7 +67,7 @@ def show_verdict(verdict: Any, suggestions: dict[str, Any] | None = None) -> Non
     for detail, names in why.items():
         out.print(Text(f"  {', '.join(names)} not measured: {visible(detail, 200)}", style="dim"))
     for kpi in verdict.kpis:  # a trend's evidence is its slope; a sum's, its least
-        trend = " over " in (kpi.target or "") and kpi.status in ("pass", "fail", "flat")
+        trend = is_trend(kpi.target) and kpi.status in ("pass", "fail", "flat")
         if trend or kpi.detail.startswith("at least "):
             out.print(Text(f"  {kpi.name}: {visible(kpi.detail, 200)}", style="dim"))
 

@@ -11,7 +11,8 @@ import time
 
 from passcycle.plan import Plan
 from passcycle.records import Audit, Measurement
-from passcycle.targets import TargetSyntaxError, parse_quantity
+from passcycle.sanitize import last_line
+from passcycle.targets import BASE_UNIT, UNITS, TargetSyntaxError, parse_quantity
 
 COMMAND_TIMEOUT = 120.0
 
@@ -46,7 +47,7 @@ def run_command(plan: Plan, name: str, command: str) -> Measurement | Audit:
         return Audit(part, "command", False, f"cannot start {argv[0]!r}: {exc.strerror or exc}")
     seconds = time.monotonic() - started
     if done.returncode != 0:
-        last = (done.stderr.strip().splitlines() or ["no message"])[-1][:160]
+        last = last_line(done.stderr, "no message", 160)
         return Audit(part, "command", False, f"exited {done.returncode}: {last}", seconds)
     lines = [line.strip() for line in done.stdout.splitlines() if line.strip()]
     if not lines:
@@ -62,6 +63,4 @@ def run_command(plan: Plan, name: str, command: str) -> Measurement | Audit:
 
 def _base(unit: str) -> str:
     """The base unit of what the command printed: values are kept in it (targets.py)."""
-    from passcycle.targets import BASE_UNIT, UNITS
-
     return BASE_UNIT[UNITS[unit][0]] if unit in UNITS else ""

@@ -14,6 +14,7 @@ import time
 
 from passcycle.plan import Plan
 from passcycle.records import Audit, Finding
+from passcycle.sanitize import last_line
 
 
 def wants_debt(plan: Plan) -> bool:
@@ -47,7 +48,7 @@ def count_debt(plan: Plan, timeout: float = 120.0) -> Audit:
         found = json.loads(done.stdout)
     except json.JSONDecodeError:
         # exit 2: ruff refused the project's settings or its arguments
-        last = (done.stderr.strip().splitlines() or ["no report"])[-1][:200]
+        last = last_line(done.stderr, "no report")
         return Audit("debt", "ruff", False, f"ruff failed (exit {done.returncode}): {last}")
     findings = tuple(
         Finding(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol, TextIO
 
@@ -141,8 +141,7 @@ def build_context(
         run = resolve_run(history, run, plan.name)
     if verdict is None or verdict.run.id != run.id:
         verdict = stored_verdict(plan, history, run)
-    # the run as judged: a report written as the run ends may hold it from before its gate
-    run = replace(run, gate=verdict.gate, reasons=tuple(verdict.reasons))
+    run = verdict.run  # as judged, with its gate
     results = tuple(history.results(run.id))
     summary, files = history.coverage(run.id)
     runs = _recent_runs(history, plan.name, run, recent)

@@ -20,7 +20,7 @@ from passcycle.report.base import (
 )
 from passcycle.report.markdown import md_code, md_text
 from passcycle.store import History
-from passcycle.targets import format_value
+from passcycle.targets import format_value, is_trend
 from passcycle.validate.direction import improved
 from passcycle.validate.flaky import classify, flip_count, flip_rate
 
@@ -272,7 +272,7 @@ def weekly_markdown(review: WeeklyReview) -> str:
         slopes = [
             f"- {md_text(k.name, 40)}: {md_text(k.detail, 200)}"
             for k in review.kpis
-            if " over " in (k.target or "") and k.detail
+            if is_trend(k.target) and k.detail
         ]
         lines += ["", *slopes] if slopes else []
     opened, fixed, still = len(review.opened), len(review.fixed), len(review.open_issues)

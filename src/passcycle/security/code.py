@@ -18,7 +18,8 @@ from pathlib import Path
 
 from passcycle.plan import Plan
 from passcycle.records import Audit, Finding
-from passcycle.security.tools import cut, not_measured
+from passcycle.sanitize import last_line
+from passcycle.security.tools import not_measured
 
 
 def audit_code(plan: Plan) -> Audit:
@@ -45,7 +46,7 @@ def audit_code(plan: Plan) -> Audit:
         report = json.loads(done.stdout)
     except json.JSONDecodeError:
         # exit 2 with no report: bandit refused its arguments or its configuration
-        why = cut(done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "no report")
+        why = last_line(done.stderr, "no report")
         return not_measured("code", "bandit", f"bandit failed (exit {done.returncode}): {why}")
     findings = tuple(_finding(item, root) for item in report.get("results", []))
     errors = report.get("errors") or []

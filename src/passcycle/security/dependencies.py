@@ -20,8 +20,9 @@ from packaging.utils import canonicalize_name
 
 from passcycle.plan import Plan
 from passcycle.records import Audit, Finding
+from passcycle.sanitize import last_line, visible
 from passcycle.security import osv
-from passcycle.security.tools import cut, not_measured
+from passcycle.security.tools import not_measured
 
 # run by the project's interpreter: name and version of every installed distribution
 _LIST = (
@@ -65,7 +66,9 @@ def installed_packages(python: str, root: Path, timeout: float) -> dict[str, str
         )
         pairs = json.loads(done.stdout)
     except (OSError, subprocess.TimeoutExpired, json.JSONDecodeError) as exc:
-        raise RuntimeError(f"cannot list the packages of {python}: {cut(str(exc), 120)}") from None
+        raise RuntimeError(
+            f"cannot list the packages of {python}: {visible(str(exc), 120, oneline=True)}"
+        ) from None
     return {canonicalize_name(name): version for name, version in pairs if name}
 
 
@@ -91,7 +94,7 @@ def _package_finding(name: str, version: str, listed: list[osv.Advisory]) -> Fin
     return Finding(
         part="dependencies",
         rule=", ".join(ids),
-        title=cut(title, 200),
+        title=visible(title, 200, oneline=True),
         severity=osv.worst(a.severity for a in listed),
         package=name,
         version=version,
@@ -124,11 +127,11 @@ def _from_pip_audit(installed: dict[str, str], timeout: float, started: float) -
     try:
         report = json.loads(done.stdout)
     except json.JSONDecodeError:
-        last = done.stderr.strip().splitlines()[-1:] or ["no report"]
         if "No module named pip_audit" in done.stderr:
             why = "pip-audit is not installed: pip install 'passcycle[security]'"
         else:
-            error = cut(last[0], 120)  # requests' errors run to hundreds of characters
+            # requests' errors run to hundreds of characters
+            error = last_line(done.stderr, "no report", 120)
             why = f"{_UNREACHABLE}: pip-audit failed (exit {done.returncode}): {error}{_OFFLINE}"
         return not_measured("dependencies", "pip-audit", why, seconds)
     listed = report.get("dependencies", []) if isinstance(report, dict) else []

@@ -3,13 +3,9 @@
 from __future__ import annotations
 
 from passcycle.records import Audit, AuditPart
+from passcycle.sanitize import visible
 
 
 def not_measured(part: AuditPart, tool: str, reason: str, seconds: float = 0.0) -> Audit:
     """A part that found nothing because it could not look: never a count of 0."""
-    return Audit(part, tool, False, cut(reason), seconds)
-
-
-def cut(text: str, limit: int = 300) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return Audit(part, tool, False, visible(reason, 300, oneline=True), seconds)

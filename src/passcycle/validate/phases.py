@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from passcycle.plan import Plan
 from passcycle.records import Criterion, Issue, KpiVerdict, PhaseStatus
-from passcycle.targets import CRITERION, format_value, parse_target
+from passcycle.targets import CRITERION, format_value, is_trend, parse_target
 
 
 def evaluate(
@@ -77,5 +77,5 @@ def _criterion(
     else:
         met = verdict.status == "pass"
     # a trend's evidence is its slope, not its last value alone
-    trend = f" ({verdict.detail})" if " over " in (verdict.target or "") else ""
+    trend = f" ({verdict.detail})" if is_trend(verdict.target) else ""
     return Criterion(text, met, f"{name} {shown}{trend} in run {run_id}")

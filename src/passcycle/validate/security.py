@@ -181,10 +181,14 @@ def _issue(finding: Finding, critical: bool) -> Issue:
     )
 
 
+# a finding's own severity as an issue's, when it is not critical by the plan's rules
+_ISSUE_SEVERITY: dict[str, Severity] = {"critical": "high", "high": "high", "medium": "medium"}
+
+
 def _severity(finding: Finding) -> Severity:
     # an advisory that rates nothing is still a known vulnerability: high, not low
     word = finding.severity or ("high" if finding.part == "dependencies" else "low")
-    return "high" if word == "critical" else word  # type: ignore[return-value]
+    return _ISSUE_SEVERITY.get(word, "low")
 
 
 def _digest(key: str) -> str:

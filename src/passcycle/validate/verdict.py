@@ -169,7 +169,7 @@ def judge_run(
         history.save_issues(plan.name, run.id, [*ranked, *fixed])
         history.save_verdict(run.id, gate, reasons, verdicts)
     return Verdict(
-        run=run,
+        run=replace(run, gate=gate, reasons=tuple(reasons)),  # the run as judged
         kpis=tuple(verdicts),
         issues=tuple(ranked),
         fixed=tuple(fixed),
