@@ -85,6 +85,9 @@ def test_the_runs_own_report_shows_its_gate_in_recent_runs(tmp_path: Path, passc
     row = recent[recent.index("<tbody>") : recent.index("</tbody>")]
     # the run's row: its status, then its gate as just judged (it read "—" before)
     assert '<span class="pill pass">passed</span>' in row.split("</td>", 3)[3]
+    # and run --json's run carries the gate it was just given
+    data = passcycle(root, "run", "--json", expect=0).json()
+    assert data["run"]["gate"] is True and data["gate"]["passed"] is True
 
 
 def test_imported_junit_ids_join_the_same_tests_run_natively(tmp_path: Path, passcycle) -> None:
