@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 from fastapi import APIRouter
@@ -10,11 +11,36 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from passcycle.records import SEVERITIES
+from passcycle.catalogue import BUILTIN_KPIS
+from passcycle.records import SEVERITIES, KpiVerdict
 from passcycle.serve.board import Board
 from passcycle.store import History
+from passcycle.targets import UNITS
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+# Prometheus' conventions: one metric per quantity, in base units, the unit in the name.
+# A percentage is exported as a ratio (0-1), as `_ratio`; a count has no suffix.
+_SUFFIX = {
+    "percent": ("_ratio", 0.01),
+    "time": ("_seconds", 1.0),
+    "bytes": ("_bytes", 1.0),
+    "rate": ("_per_second", 1.0),
+    "byte_rate": ("_bytes_per_second", 1.0),
+    "number": ("", 1.0),
+}
+_NOT_IN_NAMES = re.compile(r"[^a-zA-Z0-9_]")
+
+
+def kpi_metric(name: str, unit: str) -> tuple[str, float]:
+    """The metric a KPI is exported as, and the factor from its stored value to it:
+    `test_pass_rate` (%) -> `passcycle_kpi_test_pass_rate_ratio`, x 0.01."""
+    dimension, factor = UNITS.get(unit, ("number", 1.0))
+    suffix, scale = _SUFFIX[dimension]
+    base = _NOT_IN_NAMES.sub("_", name)
+    if suffix and base.endswith(suffix):
+        suffix = ""  # a project's KPI already named for its unit: `latency_seconds`
+    return f"passcycle_kpi_{base}{suffix}", factor * scale
 
 
 class HistoryCollector(Collector):
@@ -25,13 +51,9 @@ class HistoryCollector(Collector):
         self.project = project
 
     def collect(self) -> Iterator[Metric]:
-        value = GaugeMetricFamily(
-            "passcycle_kpi_value",
-            "The KPI's value in the latest judged run, in its base unit (%, s, B, /s).",
-            labels=["project", "kpi"],
-        )
+        values: dict[str, GaugeMetricFamily] = {}
         on_target = GaugeMetricFamily(
-            "passcycle_kpi_on_target",
+            "passcycle_target_met",
             "1 when the KPI met its target in the latest judged run, 0 when it missed it.",
             labels=["project", "kpi"],
         )
@@ -69,7 +91,7 @@ class HistoryCollector(Collector):
                     finished.add_metric([project], run.finished.timestamp())
                 for kpi in self.history.kpi_values(run.id):
                     if kpi.value is not None:
-                        value.add_metric([project, kpi.name], kpi.value)
+                        _add_value(values, project, kpi, kpi.value)
                     if kpi.status in ("pass", "fail"):
                         on_target.add_metric(
                             [project, kpi.name], 1.0 if kpi.status == "pass" else 0.0
@@ -78,7 +100,23 @@ class HistoryCollector(Collector):
             for severity in SEVERITIES:
                 count = sum(1 for i in open_issues if i.severity == severity)
                 issues.add_metric([project, severity], count)
-        yield from (value, on_target, gate, latest, finished, runs, issues)
+        yield from values.values()
+        yield from (on_target, gate, latest, finished, runs, issues)
+
+
+def _add_value(
+    families: dict[str, GaugeMetricFamily], project: str, kpi: KpiVerdict, value: float
+) -> None:
+    name, factor = kpi_metric(kpi.name, kpi.unit)
+    if name in families and any(s.labels["project"] == project for s in families[name].samples):
+        return  # two KPI names that differ only in characters a metric name cannot hold
+    if name not in families:
+        builtin = BUILTIN_KPIS.get(kpi.name)
+        about = builtin.description if builtin else f"the project's KPI {kpi.name}"
+        families[name] = GaugeMetricFamily(
+            name, f"{kpi.name} in the latest judged run: {about}.", labels=["project"]
+        )
+    families[name].add_metric([project], value * factor)
 
 
 def registry_for(history: History, project: str | None) -> CollectorRegistry:
