@@ -1,6 +1,6 @@
-"""`passcycle init` on three project shapes: a library, a FastAPI app and a Flask app. The
-plan parses, and every KPI it declares uncommented is measured by `passcycle run` on that
-shape (those that need a history or an advisory source aside)."""
+"""`passcycle init` on four project shapes: a library, a FastAPI app, a Flask app and a
+Dockerfile's command. The plan parses, and every KPI it declares uncommented is measured by
+`passcycle run` on that shape (those that need a history or an advisory source aside)."""
 
 from __future__ import annotations
 
@@ -114,3 +114,29 @@ def test_a_flask_app_gets_its_service_drafted(tmp_path: Path, passcycle) -> None
     _quick(root)
     kpis = _measured_on_its_shape(root, passcycle)
     assert kpis["p95_response_time"]["status"] == "pass"
+
+
+DOCKERISED = {
+    "shop/__init__.py": "",
+    "shop/main.py": FASTAPI["src/shop/main.py"],
+    "tests/test_health.py": FASTAPI["tests/test_health.py"],
+    "pyproject.toml": '[tool.pytest.ini_options]\npythonpath = ["."]\n',
+    "Dockerfile": (
+        "FROM python:3.12-slim\nWORKDIR /app\nCOPY . .\nEXPOSE 80\n"
+        'CMD ["uvicorn", "shop.main:app", "--host", "0.0.0.0", \\\n     "--port", "80"]\n'
+    ),
+}
+
+
+def test_a_dockerfiles_command_starts_the_service(tmp_path: Path, passcycle) -> None:
+    """The command the project ships in production, on a loopback port passcycle picks."""
+    root = tmp_path / "shop"
+    committed_project(root, DOCKERISED)
+    result = passcycle(root, "init", expect=0)
+    assert "for the Dockerfile's command: [service]" in result.stdout
+    service = load_plan(root).model.service
+    assert service is not None and service.health == "/health"
+    assert service.command == "uvicorn shop.main:app --host 127.0.0.1 --port {port}"
+    _quick(root)
+    kpis = _measured_on_its_shape(root, passcycle)
+    assert kpis["concurrent_users"]["value"] == 100 and kpis["error_rate"]["value"] == 0

@@ -71,6 +71,14 @@ _KPIS: tuple[BuiltinKpi, ...] = (
         "the largest number of users a scenario actually sustained",
     ),
     BuiltinKpi(
+        "hypothesis_met",
+        "%",
+        True,
+        "scenario",
+        "checks of the scenarios' steady-state hypotheses that held: each probe within its"
+        " tolerance before, during and after the faults, and back within `recover`",
+    ),
+    BuiltinKpi(
         "memory_rss",
         "B",
         False,

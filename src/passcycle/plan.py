@@ -75,6 +75,8 @@ class ValidateSection(Section):
     critical_share: Fraction = 0.10  # an issue hitting this share of the tests is critical
     critical_min_tests: Count = 5
     high_min_tests: Count = 3
+    # a KPI on target whose trend crosses it within this many days is a `forecast` issue
+    forecast_days: Annotated[int, counts(0, 366)] = 14  # 0: forecast nothing
 
 
 class FixSection(Section):

@@ -3,6 +3,7 @@ judges read them, reporters show them."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -24,6 +25,7 @@ IssueKind = Literal[
     "breach",
     "leak",
     "vulnerability",
+    "forecast",
 ]
 Severity = Literal["critical", "high", "medium", "low"]
 IssueState = Literal["new", "recurring", "fixed", "reopened"]
@@ -106,6 +108,21 @@ class CoverageSummary:
     @property
     def branch(self) -> float | None:
         return 100.0 * self.covered_branches / self.branches if self.branches else None
+
+
+@dataclass(frozen=True, slots=True)
+class TimelinePoint:
+    """One sampled second of a scenario, from Locust's stats history: the load then."""
+
+    second: float  # since the scenario's first sample
+    users: int
+    rps: float  # requests a second, then
+    errors: float  # failed requests a second, then
+    # Locust's current percentiles (over its last 10 s, whole ms), in seconds; None before
+    # the first reply
+    p50: float | None = None
+    p95: float | None = None
+    p99: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -335,3 +352,20 @@ def sighting(previous: Issue | None, run_id: int, *, same_run: bool) -> Seen:
         return Seen(previous.state, first, last, previous.occurrences)
     state: IssueState = "reopened" if previous.state == "fixed" else "recurring"
     return Seen(state, first, last, previous.occurrences + 1)
+
+
+_SERIES = re.compile(r"^(?P<base>[^{]+)(?:\{(?P<labels>.*)\})?$")
+_LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
+
+
+def split_series(name: str) -> tuple[str, dict[str, str]]:
+    """A measurement's name and labels: `error_rate{scenario="a",phase="during"}` ->
+    ("error_rate", {"scenario": "a", "phase": "during"})."""
+    match = _SERIES.match(name)
+    if match is None:
+        return name, {}
+    labels = {
+        k: v.replace('\\"', '"').replace("\\\\", "\\")
+        for k, v in _LABEL.findall(match["labels"] or "")
+    }
+    return match["base"], labels

@@ -8,9 +8,11 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BeforeValidator, Field, field_validator, model_validator
 
 from passcycle.sections import (
+    Fraction,
     PositiveSeconds,
     Seconds,
     Section,
+    TargetField,
     counts,
     numbers,
     shares,
@@ -180,6 +182,27 @@ class StepSection(Section):
         return self.name or f"{self.method} {self.path}"
 
 
+class ProbeSection(StepSection):
+    """A steady-state hypothesis (Chaos Toolkit's shape): one request passcycle sends every
+    `interval` while the scenario runs, and the tolerance it must keep before the scenario's
+    faults, during them (unless `during = false`) and again after them."""
+
+    p95: TargetField | None = None  # e.g. "< 300ms": of the probe's answers in each phase
+    errors: Fraction = 0.0  # share of answers allowed outside `expect` in each phase
+    during: bool = True  # false: the service may fail while the faults are on
+    # answers in the first seconds of the faults are not judged: the time a breaker or a
+    # timeout takes to act ("the breaker opens within 1s")
+    settle: Seconds = 0.0
+    interval: PositiveSeconds = 0.25
+
+    @field_validator("p95")
+    @classmethod
+    def _a_ceiling_on_time(cls, p95: Any) -> Any:
+        if p95 is not None and (p95.dimension != "time" or p95.op not in ("<", "<=")):
+            raise ValueError(f'p95 {p95.text!r}: write a ceiling on time, e.g. "< 300ms"')
+        return p95
+
+
 FAULT_KINDS = ("latency", "error", "reset", "blackhole", "down")
 _ADDRESS = re.compile(r"^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$")
 
@@ -267,6 +290,9 @@ class ScenarioSection(Section):
     host: str = ""  # default: the service; anything else must be allowed by allow_hosts
     stop_timeout: Seconds = 1.0  # for users to finish their task at the end
     faults: list[FaultSection] = Field(default_factory=list)  # injected into [upstreams]
+    # steady-state hypotheses checked before, during and after the faults
+    hypothesis: list[ProbeSection] = Field(default_factory=list)
+    recover: TargetField | None = None  # e.g. "< 10s": back within tolerance after the faults
 
     @model_validator(mode="after")
     def _what_users_do(self) -> ScenarioSection:
@@ -283,6 +309,13 @@ class ScenarioSection(Section):
                     f"scenario {self.name!r}, faults[{index}]: after ({fault.after:g}s) is"
                     f" past the scenario's duration ({self.duration:g}s)"
                 )
+        if self.recover is not None:
+            if not self.hypothesis or not self.faults:
+                raise ValueError(f"scenario {self.name!r}: recover is judged on its hypothesis"
+                                 " after its faults; give both")  # fmt: skip
+            if self.fault_window()[1] >= self.duration:
+                raise ValueError(f"scenario {self.name!r}: its faults last to its end; give"
+                                 " each a `for` so that recovery can be seen")  # fmt: skip
         known = set(BUILTIN_VALUES)
         for index, step in enumerate(self.steps):
             for var in _PLACEHOLDER.findall(step.path):
@@ -298,6 +331,15 @@ class ScenarioSection(Section):
     @property
     def rate(self) -> float:
         return self.spawn_rate or float(self.users)
+
+    def fault_window(self) -> tuple[float, float]:
+        """Seconds from the scenario's start when its first fault begins and its last ends
+        (its duration for a fault with no `for`); (duration, duration) without faults."""
+        if not self.faults:
+            return self.duration, self.duration
+        start = min(f.after for f in self.faults)
+        end = max(self.duration if f.for_ is None else f.after + f.for_ for f in self.faults)
+        return start, min(end, self.duration)
 
 
 DRILL_VALUES = ("i", "uuid")  # usable in drill steps without `save`: the record index, a uuid

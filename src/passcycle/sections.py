@@ -156,8 +156,8 @@ Fraction = Annotated[float, shares()]  # 0% to 100%
 Count = Annotated[int, counts()]  # 0 and up
 
 
-Event = Literal["breach", "regression", "critical", "recovery"]
-DEFAULT_EVENTS: tuple[Event, ...] = ("breach", "regression", "critical")
+Event = Literal["breach", "regression", "critical", "forecast", "recovery"]
+DEFAULT_EVENTS: tuple[Event, ...] = ("breach", "regression", "critical", "forecast")
 
 
 class AlertsSection(BaseModel):

@@ -1,12 +1,14 @@
 """`passcycle init`: the user's execution plan as a first passcycle.toml, fitted to the
 project's shape. A library gets the test and quality KPIs and the phases' criteria that
 apply to it, the service ones left as comments saying when they apply; a project with a web
-app gets its `[service]` and a first scenario drafted from what is found (a FastAPI or
-Starlette app object, a Flask app, Django's manage.py)."""
+app gets its `[service]` and a first scenario drafted from what is found (a Dockerfile's
+command, Django's manage.py, a FastAPI or Starlette app object, a Flask app)."""
 
 from __future__ import annotations
 
+import json
 import re
+import shlex
 from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
@@ -31,6 +33,15 @@ _ASGI = re.compile(
 )
 _WSGI = re.compile(r"^(\w+)\s*(?::[^=]+)?=\s*(?:flask\.)?Flask\(", re.M)
 _HEALTH = re.compile(r"""["'](/(?:health|healthz|ping|status))["']""")
+_DOCKER = re.compile(r"^\s*(CMD|ENTRYPOINT)\s+(.+?)\s*$", re.M | re.I)
+# where a Dockerfile's command says its port: `--port 80`, `-p 80`, `--bind 0.0.0.0:80`,
+# `$PORT`; passcycle gives the service a free port of its own and keeps it on loopback
+_PORT = (
+    (re.compile(r"\$\{?PORT\}?"), "{port}"),
+    (re.compile(r"(--port[= ]|-p )\d+"), r"\g<1>{port}"),
+    (re.compile(r"(--bind[= ]|-b )\S*:(?:\d+|\{port\})"), r"\g<1>127.0.0.1:{port}"),
+    (re.compile(r"\b0\.0\.0\.0\b"), "127.0.0.1"),
+)
 MAX_FILES = 400
 
 
@@ -47,6 +58,10 @@ class Shape:
 
 def project_shape(root: Path) -> Shape:
     """A web app the project defines, else a library."""
+    docker = _docker_command(root)
+    if docker:
+        health = next((h for h in map(_health, _texts(root)) if h != "/"), "/")
+        return Shape("service", docker, health, "Dockerfile's command")
     if (root / "manage.py").is_file():
         return Shape(
             "service",
@@ -85,6 +100,37 @@ def project_shape(root: Path) -> Shape:
                 env,
             )
     return Shape("library")
+
+
+def _docker_command(root: Path) -> str:
+    """The Dockerfile's ENTRYPOINT and CMD as one command on a port passcycle sets, or ""
+    when it has none or says no port (a drafted command that cannot be reached is worse
+    than none)."""
+    try:
+        text = (root / "Dockerfile").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
+    found: dict[str, str] = {}
+    for kind, rest in _DOCKER.findall(text.replace("\\\n", " ")):
+        try:
+            words = json.loads(rest)  # the exec form: ["uvicorn", "app:app", ...]
+            found[kind.upper()] = shlex.join(words) if isinstance(words, list) else rest
+        except ValueError:
+            found[kind.upper()] = " ".join(rest.split())  # the shell form, as written
+    command = " ".join(found[k] for k in ("ENTRYPOINT", "CMD") if found.get(k))
+    for pattern, replacement in _PORT:
+        command = pattern.sub(replacement, command)
+    return command if "{port}" in command else ""
+
+
+def _texts(root: Path) -> list[str]:
+    texts = []
+    for path in _python_files(root):
+        try:
+            texts.append(path.read_text(encoding="utf-8", errors="replace")[:200_000])
+        except OSError:
+            continue
+    return texts
 
 
 def _python_files(root: Path) -> list[Path]:
@@ -163,6 +209,7 @@ def _with_service(text: str, shape: Shape) -> str:
         "users = 100\n"
         "spawn_rate = 50\n"
         'duration = "30s"\n'
+        'think_time = ["0.5s", "1s"]   # people pause; a loop with none measures the generator\n'
         f'steps = [ {{ get = "{shape.health}" }} ]          # add the requests your users make\n\n'
         "[[drills]]\n"
         'name = "crash"               # plan: "Disaster recovery and business continuity"\n'

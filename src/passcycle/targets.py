@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import operator
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 OPERATORS: dict[str, Callable[[float, float], bool]] = {
@@ -171,33 +171,53 @@ def parse_quantity(text: str | float | int, dimension: str | None = None) -> flo
     return value
 
 
-def format_value(value: float | None, unit: str) -> str:
-    """Show a base-unit value in a unit people read: 0.412 s -> "412ms", bytes -> "MB"."""
-    if value is None:
-        return "—"
+def display_unit(values: Iterable[float], unit: str) -> tuple[str, float]:
+    """The unit people read these base-unit values in, and the factor to it, chosen by the
+    largest: times under 1 s in ms, under 2 min in s; bytes in KB, MB or GB; memory growth
+    an hour. One value's label, or a chart axis shared by a series."""
     dimension = UNITS.get(unit, ("number", 1.0))[0]
+    top = max((abs(v) for v in values), default=0.0)
     if dimension == "time":
-        if abs(value) < 1:
-            return f"{value * 1000:.0f}ms"
-        if abs(value) < 120:
-            return f"{value:.2f}s"
-        return f"{value / 60:.1f}min"
+        if top < 1:
+            return "ms", 1000.0
+        return ("s", 1.0) if top < 120 else ("min", 1 / 60)
     if dimension == "bytes":
         for name, size in (("GB", 1024.0**3), ("MB", 1024.0**2), ("KB", 1024.0)):
-            if abs(value) >= size:
-                return f"{value / size:.1f}{name}"
-        return f"{value:.0f}B"
-    if dimension == "percent":
-        return f"{value:.2f}%" if abs(value) < 100 else f"{value:.1f}%"
-    if dimension == "rate":
-        return f"{value:.1f}/s"
+            if top >= size:
+                return name, 1 / size
+        return "B", 1.0
     if dimension == "byte_rate":
-        hourly = value * 3600
         for name, size in (("GB/h", 1024.0**3), ("MB/h", 1024.0**2)):
-            if abs(hourly) >= size:
-                return f"{hourly / size:.1f}{name}"
-        return f"{hourly / 1024:.1f}KB/h"
-    return f"{value:g}"
+            if top * 3600 >= size:
+                return name, 3600 / size
+        return "KB/h", 3600 / 1024
+    return BASE_UNIT.get(dimension, ""), 1.0
+
+
+# display unit -> the factor from its base unit (display_unit's choices)
+_DISPLAY_FACTOR = {
+    "ms": 1000.0, "s": 1.0, "min": 1 / 60, "B": 1.0, "KB": 1 / 1024, "MB": 1 / 1024**2,
+    "GB": 1 / 1024**3, "KB/h": 3600 / 1024, "MB/h": 3600 / 1024**2, "GB/h": 3600 / 1024**3,
+}  # fmt: skip
+
+
+def format_value(value: float | None, unit: str, shown_in: str | None = None) -> str:
+    """Show a base-unit value in a unit people read: 0.412 s -> "412ms", bytes -> "MB";
+    `shown_in` a display unit of its own (a chart's axis), e.g. "s" for 0.412 s -> "0.41s"."""
+    if value is None:
+        return "—"
+    if shown_in in _DISPLAY_FACTOR:
+        shown, factor = shown_in, _DISPLAY_FACTOR[shown_in]
+    else:
+        shown, factor = display_unit([value], unit)
+    scaled = value * factor
+    if shown in ("ms", "B"):
+        return f"{scaled:.0f}{shown}"
+    if shown == "s" or (shown == "%" and abs(scaled) < 100):
+        return f"{scaled:.2f}{shown}"
+    if shown == "":
+        return f"{scaled:g}"
+    return f"{scaled:.1f}{shown}"
 
 
 def format_duration(seconds: float | None) -> str:

@@ -45,7 +45,8 @@ def test_it_is_self_contained(page):
     assert not re.search(r"""(?:src|href)\s*=\s*["']?\s*(?:https?:)?//""", html, re.I)
     assert not re.search(r"<link\b|@import|url\(\s*['\"]?http", html, re.I)
     scripts = SCRIPT.findall(html)
-    assert [attrs for attrs, _ in scripts] == [' type="application/json" id="report-data"', "", ""]
+    data = ' type="application/json" id="report-data"'
+    assert [attrs for attrs, _ in scripts] == [data, "", "", ""]  # uPlot, our two chart scripts
     assert all("src=" not in attrs for attrs, _ in scripts)
 
 
@@ -65,7 +66,7 @@ def test_hostile_names_appear_only_escaped(page):
         assert name not in html
     assert "test_x[&lt;script&gt;alert(1)&lt;/script&gt;]" in html
     assert "&lt;img src=x onerror=alert(2)&gt;" in html
-    assert html.count("<script") == 3
+    assert html.count("<script") == 4
     assert "<img" not in html
     assert "\x1b" not in html and "\x00" not in html
     assert "red | `tick` &lt;b&gt;bold&lt;/b&gt;" in html  # the ANSI message, as text
@@ -80,7 +81,9 @@ def test_chart_data_cannot_end_its_script_block(page):
     assert names == sorted(["steady-100", HOSTILE_SCENARIO])
     steady = data["scenarios"][names.index("steady-100")]
     assert steady["x"] == [r.id for r in ctx.recent_runs]
-    assert steady["p95"] == [240.0, 180.0]  # milliseconds, run 1 then run 2
+    assert steady["series"]["p95"] == [240.0, 180.0]  # run 1 then run 2, in the axis's unit:
+    assert steady["unit"] == "ms"
+    assert steady["range"][0] <= 180.0 and steady["range"][1] >= 240.0
     assert data["history"]["x"] == [r.id for r in ctx.recent_runs]
     assert safe_json({"a": "</script><!--"}) == '{"a": "\\u003c/script\\u003e\\u003c!--"}'
 

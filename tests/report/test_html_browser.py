@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from browserkit import ARTIFACTS, chromium
 from report_projects import HOSTILE_ID
 
 from passcycle.report import phase_html, phase_report, weekly_html, weekly_review, write_reports
@@ -14,27 +15,11 @@ from passcycle.targets import format_value
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
-
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
-    from playwright.sync_api import sync_playwright
-
-    assert CHROMIUM.exists(), "install Chromium: apt-get install -y chromium"
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        yield chromium
-        chromium.close()
+    with chromium() as launched:
+        yield launched
 
 
 class Watched:
@@ -81,9 +66,11 @@ def test_the_report_shows_kpis_charts_and_issues(browser, report, shop):
         assert row.locator("svg.spark polyline").count() == 1
     assert page.locator("#gate").inner_text().startswith("GATE FAILED")
 
-    # uPlot drew the history chart and one chart per scenario, with pixels on them
+    # uPlot drew the history chart and the chart of the scenario seen in both runs, with
+    # pixels on them; the scenario of one run says a trend needs two
     canvases = page.locator(".chart canvas")
-    assert canvases.count() == 3
+    assert canvases.count() == 2
+    assert page.locator(".chart.empty").all_inner_texts() == ["one run so far: a trend needs two"]
     inked = page.evaluate(
         """() => [...document.querySelectorAll('.chart canvas')].map(c => {
             const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
@@ -110,9 +97,9 @@ def test_a_hostile_test_name_executes_nothing(browser, report):
         details.evaluate("d => d.open = true")  # every traceback rendered too
     page.wait_for_timeout(200)
     assert seen.dialogs == []
-    assert page.evaluate("document.scripts.length") == 3  # data, uPlot, our charts
+    assert page.evaluate("document.scripts.length") == 4  # data, uPlot, our two chart scripts
     assert page.locator("img").count() == 0
-    assert page.locator("body script").count() == 3
+    assert page.locator("body script").count() == 4
     # the names are there, as text
     text = page.locator("#failures").inner_text()
     assert f"test_x[{HOSTILE_ID}]" in text

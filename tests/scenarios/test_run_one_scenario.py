@@ -18,8 +18,10 @@ def _project(root: Path) -> Path:
         'p95_response_time = "< 10s"\n\n'
         f'[service]\ncommand = ["{sys.executable}", "app.py", "{{port}}"]\n'
         'health = "/health"\n\n'
+        # think time: 2 users looping flat out would keep Locust's process busy, and a
+        # generator-bound scenario's latency is not judged
         '[[scenarios]]\nname = "steady"\nusers = 2\nduration = "2s"\n'
-        'steps = [ { get = "/" } ]\n\n'
+        'think_time = ["5ms", "10ms"]\nsteps = [ { get = "/" } ]\n\n'
         '[[scenarios]]\nname = "spike"\nusers = 4\nduration = "60s"\n'
         'steps = [ { get = "/" } ]\n',
     )

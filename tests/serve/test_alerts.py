@@ -150,6 +150,25 @@ def test_new_critical_issue_alerts_a_recurring_one_does_not(receiver):
     assert len(hook.posts) == 1
 
 
+def test_a_new_breach_forecast_alerts_while_the_gate_still_passes(receiver):
+    hook = receiver(200)
+    ahead = Issue(
+        "f9",
+        "memory_rss 412.0MB, +6.0MB a day since run 30: reaches < 500MB in ~14 days"
+        " (80% interval 9 days–26 days)",
+        "forecast",
+        "low",
+        state="new",
+    )
+    outcome = send_alerts(section(hook.url), verdict(gate=True, issues=(ahead,)), True)
+    assert outcome.events == ("forecast",) and outcome.sent == 1
+    body = hook.posts[0][1]
+    assert body["forecasts"] == [ahead.title]
+    assert "a breach ahead" in body["text"] and "reaches &lt; 500MB in ~14 days" in body["text"]
+    again = replace(ahead, state="recurring")  # said once, not on every run
+    assert send_alerts(section(hook.url), verdict(gate=True, issues=(again,)), True).events == ()
+
+
 def test_only_the_events_the_plan_asks_for(receiver):
     hook = receiver(200)
     breach_only = verdict(kpis=(BREACH,))

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from browserkit import ARTIFACTS, chromium, watched_page
 
 from passcycle.store import History
 
@@ -16,41 +15,18 @@ from .conftest import HOSTILE_ID, HOSTILE_MESSAGE, Built
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"  # Debian's package: Playwright's own browser download is not used
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-ARTIFACTS = Path(__file__).parents[1] / "artifacts"
-
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    if not Path(CHROMIUM).exists() and shutil.which("chromium") is None:
-        pytest.fail("Chromium is missing: apt-get install -y chromium")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+    with chromium() as launched:
         yield launched
-        launched.close()
 
 
 @pytest.fixture
 def page(browser: Any) -> Iterator[Any]:
-    context = browser.new_context(viewport={"width": 1360, "height": 900})
-    opened = context.new_page()
-    opened.dialogs = []
-    opened.errors = []
-    opened.on("dialog", lambda dialog: (opened.dialogs.append(dialog.message), dialog.dismiss()))
-    opened.on("pageerror", lambda error: opened.errors.append(str(error)))
-    opened.on("console", lambda m: opened.errors.append(m.text) if m.type == "error" else None)
+    opened = watched_page(browser)
     yield opened
-    context.close()
+    opened.context.close()
 
 
 def base_url(client: httpx.Client) -> str:

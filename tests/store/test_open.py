@@ -8,7 +8,7 @@ import pytest
 import sqlalchemy as sa
 
 from passcycle.errors import ExitCode, HistoryError
-from passcycle.records import Audit, Finding, TestResult
+from passcycle.records import Audit, Finding, TestResult, TimelinePoint
 from passcycle.store import SCHEMA_VERSION, History
 from passcycle.store.engine import create_engine
 from passcycle.store.migrate import Step, ensure_schema, read_version
@@ -188,6 +188,9 @@ def test_a_version_1_history_gains_shards_cpu_probe_and_partial(history_url: str
         code = Audit("code", "bandit", True, findings=(Finding("code", "B602", "shell", "high"),))
         history.add_audits(run.id, [code, Audit("dependencies", "osv", False, "no database")])
         assert history.audits(run.id) == [code, Audit("dependencies", "osv", False, "no database")]
+        seconds = [TimelinePoint(0.0, 0, 0.0, 0.0), TimelinePoint(1.0, 50, 120.5, 1.0, 0.001)]
+        history.add_timelines(run.id, {"steady": seconds, "empty": []})
+        assert history.timelines(run.id) == {"steady": seconds}
         later = history.start_run("calc", "retest", partial=True)
         timed = TestResult("t.py::a", "passed", cpu=0.25, solo=0.5, probe=2e-5)
         history.add_results(later.id, [timed])
@@ -200,7 +203,7 @@ def test_a_version_1_history_gains_shards_cpu_probe_and_partial(history_url: str
     engine = create_engine(sa.make_url(history_url))
     try:
         with engine.connect() as conn:
-            assert read_version(conn) == SCHEMA_VERSION == 5
+            assert read_version(conn) == SCHEMA_VERSION == 6
     finally:
         engine.dispose()
 

@@ -181,6 +181,38 @@ def baseline_set(
     console.out.print(f"baseline is now run {chosen.id} ({chosen.status}, {chosen.kind})")
 
 
+@app.command()
+def calibrate(
+    runs: Annotated[int, typer.Option("--runs", help="Judged full runs to rest on.", min=2)] = 20,
+    margin: Annotated[
+        str, typer.Option("--margin", help="Added to the worst value of those runs, e.g. 10%.")
+    ] = "10%",
+    write: Annotated[
+        bool, typer.Option("--write", help="Put the proposed targets in passcycle.toml.")
+    ] = False,
+    json_: JsonOpt = False,
+) -> None:
+    """Propose each KPI's target from its recent history, and a regression threshold."""
+    from passcycle import console
+    from passcycle.console.calibration import calibration_json, show_calibration
+    from passcycle.errors import UsageError
+    from passcycle.targets import TargetSyntaxError, parse_quantity
+
+    try:
+        share = parse_quantity(margin, "percent") / 100
+    except TargetSyntaxError as exc:
+        raise UsageError(f"--margin {margin!r}: {exc}", hint="write e.g. --margin 10%") from None
+    cycle = _cycle()
+    proposals = cycle.calibrate(runs, share)
+    written: list[str] = []
+    if write:
+        written = cycle.write_targets(proposals)
+    if json_:
+        console.print_json(calibration_json(proposals, written))
+    else:
+        show_calibration(proposals, written)
+
+
 @baseline_app.command("show")
 def baseline_show(json_: JsonOpt = False) -> None:
     """Show the baseline run."""

@@ -27,6 +27,7 @@ from passcycle.store import History
 
 if TYPE_CHECKING:
     from passcycle.fix.advice import IssueDetail
+    from passcycle.validate.calibrate import Proposal
 
 from passcycle.cycle.constants import MAX_RERUN, REPORT_FORMATS, ProgressHook
 from passcycle.cycle.operations import _default_service
@@ -197,6 +198,44 @@ class Cycle(Sharding):
 
     def runs(self, limit: int = 20) -> list[Run]:
         return self.history.runs(project=self.plan.name, limit=limit)
+
+    def calibrate(self, runs: int = 20, margin: float = 0.10) -> list[Proposal]:
+        """For each KPI of the plan, a target its last `runs` judged full runs (on the
+        latest one's branch) meet with `margin`, and a regression threshold from its noise."""
+        from passcycle.catalogue import BUILTIN_KPIS
+        from passcycle.validate.calibrate import calibrate
+        from passcycle.validate.kpis import kpi_specs
+
+        latest = next((r for r in self.runs(200) if r.gate is not None and not r.partial), None)
+        if latest is None:
+            raise UsageError("no judged full run to calibrate on", hint="passcycle run")
+        window = [
+            (run, values)
+            for run, values in self.history.kpi_window(self.plan.name, latest.id + 1, runs * 3)
+            if run.branch == latest.branch
+        ][:runs]
+        units = {k.name: k.unit for k in self.history.kpi_values(latest.id)}
+        kpis = {
+            name: (spec.target.text if spec.target else None, units.get(name, spec.unit))
+            for name, spec in kpi_specs(self.plan).items()
+        }
+        for name, (target, unit) in kpis.items():
+            if not unit and name in BUILTIN_KPIS:
+                kpis[name] = (target, BUILTIN_KPIS[name].unit)
+        return calibrate(kpis, list(reversed(window)), margin)
+
+    def write_targets(self, proposals: Sequence[Proposal]) -> list[str]:
+        """Put the proposed targets in the plan file, each with a comment saying why."""
+        from passcycle.planwrite import write_targets
+
+        if self.plan.path is None:
+            raise UsageError("the plan has no file to write", hint="passcycle init writes one")
+        changes = {
+            p.name: (p.target, p.regression, f"calibrated on {p.basis}: {p.why}")
+            for p in proposals
+            if p.target
+        }
+        return write_targets(self.plan.path, changes)
 
     def set_baseline(self, ref: str | int = "full", *, force: bool = False) -> Run:
         """Make a run the baseline. A run that did not finish is refused; one that is part

@@ -74,6 +74,7 @@ class Operations(TestPhase):
                 found.notes.extend(drilled.notes)
         except ScenarioError as exc:
             self.history.add_measurements(run.id, exc.outcome.measurements)
+            self.history.add_timelines(run.id, exc.outcome.timelines)
             self.history.finish_run(run.id, "error", exc.exit_code, exc.message)
             raise
         except PasscycleError as exc:
@@ -85,6 +86,7 @@ class Operations(TestPhase):
             )
             raise
         self.history.add_measurements(run.id, found.measurements)
+        self.history.add_timelines(run.id, found.timelines)
         return list(found.notes)
 
     def scenarios(self, run: Run) -> list[ScenarioSummary]:

@@ -19,6 +19,7 @@ from passcycle.records import (
     Measurement,
     Run,
     TestResult,
+    TimelinePoint,
     Verdict,
 )
 from passcycle.refs import resolve_run
@@ -96,6 +97,8 @@ class ReportContext:
     flaky: tuple[FlakyTest, ...]  # flakiest first
     scenarios: tuple[ScenarioTrend, ...] = ()
     drills: tuple[DrillSummary, ...] = ()  # this run's crash drills
+    # this run's scenarios second by second (Locust's stats history)
+    timelines: Mapping[str, Sequence[TimelinePoint]] = field(default_factory=dict)
     baseline: Run | None = None
     suggestions: Mapping[str, str] = field(default_factory=dict)  # issue fingerprint -> advice
     # issue fingerprint -> where the per-test map puts its bug, most suspicious first
@@ -160,6 +163,7 @@ def build_context(
         flaky=_flaky(history, plan.name, run, results, verdict.flaky),
         scenarios=scenario_trends(history, runs),
         drills=tuple(summarize_drills(history.measurements(run.id))),
+        timelines=history.timelines(run.id),
         baseline=history.baseline(plan.name),
         suggestions=dict(suggestions or {}),
         suspects=dict(suspects or {}),

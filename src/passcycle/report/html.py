@@ -25,6 +25,7 @@ from passcycle.report.base import (
     kpi_status,
     plain,
 )
+from passcycle.report.charts import runs_chart, shift_markers, timeline_chart
 from passcycle.report.scenarios import summarize
 from passcycle.targets import format_duration as fmt_duration
 from passcycle.targets import format_value
@@ -48,11 +49,17 @@ class Spark:
     count: int
     low: str
     high: str
+    marks: tuple[float, ...] = ()  # x of each change point (the first run at a new level)
 
 
 def sparkline(
-    values: Sequence[float | None], unit: str, width: int = 120, height: int = 28
+    values: Sequence[float | None],
+    unit: str,
+    width: int = 120,
+    height: int = 28,
+    shifts: Sequence[int] = (),
 ) -> Spark | None:
+    """`shifts`: positions in `values` where a change point puts a new level."""
     known = [(i, v) for i, v in enumerate(values) if v is not None]
     if not known:
         return None
@@ -69,6 +76,7 @@ def sparkline(
         count=len(known),
         low=format_value(low, unit),
         high=format_value(high, unit),
+        marks=tuple(3 + i * step for i in shifts),
     )
 
 
@@ -111,23 +119,24 @@ def _environment() -> jinja2.Environment:
 
 @cache
 def vendored() -> dict[str, str]:
-    """The inlined code: the chart library and our chart script, checked once (inlined
-    verbatim, neither may close its element), and the page's Content-Security-Policy.
+    """The inlined code: the chart library and our chart scripts, checked once (inlined
+    verbatim, none may close its element), and the page's Content-Security-Policy.
 
-    The policy lets only these two scripts run (by their hashes) and loads nothing from
+    The policy lets only these three scripts run (by their hashes) and loads nothing from
     anywhere: even markup that slipped past escaping could neither execute nor call home.
     """
     js = (HERE / "vendor" / "uPlot.iife.min.js").read_text(encoding="utf-8")
     css = (HERE / "vendor" / "uPlot.min.css").read_text(encoding="utf-8")
+    shared = (HERE / "static" / "charts.js").read_text(encoding="utf-8")  # the dashboard's too
     charts = (HERE / "templates" / "_charts.js").read_text(encoding="utf-8")
-    if "</script" in (js + charts).lower() or "</style" in css.lower():
+    if "</script" in (js + shared + charts).lower() or "</style" in css.lower():
         raise RuntimeError("vendored chart code contains a closing tag; it cannot be inlined")
-    hashes = " ".join(_script_hash(code) for code in (js, charts))
+    hashes = " ".join(_script_hash(code) for code in (js, shared, charts))
     csp = (
         f"default-src 'none'; script-src {hashes}; style-src 'unsafe-inline'; "
         "img-src data:; base-uri 'none'; form-action 'none'"
     )
-    return {"js": js, "css": css, "charts": charts, "csp": csp}
+    return {"js": js, "css": css, "shared": shared, "charts": charts, "csp": csp}
 
 
 def _script_hash(code: str) -> str:
@@ -143,7 +152,11 @@ def render_template(name: str, **values: Any) -> str:
 def _kpi_rows(ctx: ReportContext) -> list[dict[str, Any]]:
     rows = []
     for k in ctx.verdict.kpis:
-        trend = [v for _, v in ctx.trends.get(k.name, ())]
+        points = ctx.trends.get(k.name, ())
+        trend = [v for _, v in points]
+        at = {run: i for i, (run, _) in enumerate(points)}
+        known = [(run, v) for run, v in points if v is not None]
+        shifts = [at[m["run"]] for m in shift_markers(known)]
         rows.append(
             {
                 "kpi": k,
@@ -151,7 +164,8 @@ def _kpi_rows(ctx: ReportContext) -> list[dict[str, Any]]:
                 "baseline": fmt_kpi(k.baseline, k.unit),
                 "delta": fmt_delta(k),
                 "status": kpi_status(k),
-                "spark": sparkline(trend, k.unit),
+                "spark": sparkline(trend, k.unit, shifts=shifts),
+                "shifts": shifts,
             }
         )
     return rows
@@ -162,32 +176,34 @@ def _chart_data(ctx: ReportContext) -> dict[str, Any]:
     coverage = dict(ctx.trends.get("coverage", ()))
     if ctx.coverage is not None:
         coverage[ctx.run.id] = ctx.coverage.percent
-    history = {
-        "x": [r.id for r in full],
-        "pass_rate": [_finite(pass_rate(r.counts)) for r in full],
-        "coverage": [_finite(coverage.get(r.id)) for r in full],
-    }
+    history = runs_chart(
+        [r.id for r in full],
+        {
+            "pass rate": [_finite(pass_rate(r.counts)) for r in full],
+            "coverage": [_finite(coverage.get(r.id)) for r in full],
+        },
+        "%",
+    )
     scenarios = [
         {
             "name": s.name,
-            "x": [p.run_id for p in s.points],
-            **{key: [_ms(getattr(p, key)) for p in s.points] for key in ("p50", "p95", "p99")},
+            **runs_chart(
+                [p.run_id for p in s.points],
+                {key: [getattr(p, key) for p in s.points] for key in ("p50", "p95", "p99")},
+                "s",
+            ),
         }
         for s in ctx.scenarios
         if s.points
     ]
-    return {"history": history, "scenarios": scenarios}
+    timelines = [timeline_chart(name, points) for name, points in ctx.timelines.items()]
+    return {"history": history, "scenarios": scenarios, "timelines": timelines}
 
 
 def _finite(value: float | None) -> float | None:
     return (
         None if value is None or value != value or value in (float("inf"), float("-inf")) else value
     )
-
-
-def _ms(seconds: float | None) -> float | None:
-    value = _finite(seconds)
-    return None if value is None else round(value * 1000, 3)
 
 
 def _issue_view(issue: Issue, ctx: ReportContext) -> dict[str, Any]:

@@ -3,14 +3,11 @@ HTML report and Markdown show under "scenarios", faults included."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from passcycle.records import Measurement
+from passcycle.records import Measurement, split_series
 
-_SERIES = re.compile(r"^(?P<base>[^{]+)(?:\{(?P<labels>.*)\})?$")
-_LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
 PHASES = ("before", "during", "after")
 
 
@@ -68,18 +65,6 @@ def summarize_drills(measurements: Iterable[Measurement]) -> list[DrillSummary]:
         DrillSummary(name, values.get("recovery_time"), values.get("data_survival"))
         for name, values in found.items()
     ]
-
-
-def split_series(name: str) -> tuple[str, dict[str, str]]:
-    """`error_rate{scenario="a",phase="during"}` -> ("error_rate", {"scenario": "a", ...})."""
-    match = _SERIES.match(name)
-    if match is None:
-        return name, {}
-    labels = {
-        k: v.replace('\\"', '"').replace("\\\\", "\\")
-        for k, v in _LABEL.findall(match["labels"] or "")
-    }
-    return match["base"], labels
 
 
 def summarize(measurements: Iterable[Measurement]) -> list[ScenarioSummary]:

@@ -21,11 +21,13 @@ from passcycle.report.base import (
 from passcycle.report.markdown import md_code, md_text
 from passcycle.store import History
 from passcycle.targets import format_value, is_trend
+from passcycle.validate.changepoints import Shift, change_points
 from passcycle.validate.direction import improved
 from passcycle.validate.flaky import classify, flip_count, flip_rate
 
 TOP = 10  # slowest and flakiest tests listed
 RUN_SCAN = 1000  # newest runs read to find the period's
+SHIFT_CONTEXT = 30  # runs before the period read too: its first change needs runs before it
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +72,8 @@ class WeeklyReview:
     latest: Run | None = None
     # open issues that came back after a fix, with how many times, most often first
     recurring: tuple[tuple[Issue, int], ...] = ()
+    # (KPI, unit, change point) for each change of level at a run of the period
+    shifts: tuple[tuple[str, str, Shift], ...] = ()
     generated: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     @property
@@ -103,7 +107,8 @@ def weekly_review(
         latest_run = latest_judged_run(history, plan.name)
     verdict = stored_verdict(plan, history, latest_run) if latest_run is not None else None
 
-    trend = history.kpi_trend(plan.name, limit_runs=max(len(runs), 1))
+    # the period's runs and as many before: a change needs runs on both sides of it
+    trend = history.kpi_trend(plan.name, limit_runs=max(len(runs), 1) + SHIFT_CONTEXT)
     kpis = []
     baseline_values = {}
     if baseline is not None:
@@ -166,6 +171,12 @@ def weekly_review(
         fixed=tuple(fixed.values()),
         open_issues=open_issues,
         recurring=recurring,
+        shifts=tuple(
+            (k.name, k.unit, shift)
+            for k in kpis
+            for shift in change_points([(r, v) for r, v in trend.get(k.name, ()) if v is not None])
+            if shift.run_id in ids
+        ),
         slowest=slowest,
         flakiest=flakiest,
         priorities=(),
@@ -232,6 +243,16 @@ def _with_priorities(review: WeeklyReview) -> WeeklyReview:
 # --- rendering ----------------------------------------------------------------------------
 
 
+def shift_text(shift: Shift, unit: str) -> str:
+    """ "rose 18% at run 41 (200ms → 236ms), p=0.002" """
+    verb = "rose" if shift.after > shift.before else "fell"
+    return (
+        f"{verb} {abs(shift.change):.0%} at run {shift.run_id}"
+        f" ({format_value(shift.before, unit)} → {format_value(shift.after, unit)}),"
+        f" p={shift.pvalue:.2g}"
+    )
+
+
 def weekly_markdown(review: WeeklyReview) -> str:
     passed, failed = review.gates
     rates = [rate for _, rate in review.pass_rates if rate is not None]
@@ -292,6 +313,13 @@ def weekly_markdown(review: WeeklyReview) -> str:
             for i, n in review.recurring[:TOP]
         ]
         lines.append("")
+    if review.shifts:
+        lines += ["### Change points", ""]
+        lines += [
+            f"- {md_text(name, 40)} {shift_text(shift, unit)}"
+            for name, unit, shift in review.shifts[:TOP]
+        ]
+        lines.append("")
     if review.slowest:
         lines += ["### Slowest tests", "", "| test | duration |", "|---|---|"]
         lines += [
@@ -318,4 +346,6 @@ def weekly_html(review: WeeklyReview) -> str:
 
     sparks = {k.name: sparkline(k.values, k.unit) for k in review.kpis}
     bad = sum(1 for r in review.slowest if r.outcome in BAD_OUTCOMES)
-    return render_template("weekly.html.j2", review=review, sparks=sparks, slow_failing=bad)
+    return render_template(
+        "weekly.html.j2", review=review, sparks=sparks, slow_failing=bad, shift_text=shift_text
+    )

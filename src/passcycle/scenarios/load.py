@@ -29,6 +29,7 @@ from typing import Any
 import psutil
 
 from passcycle.errors import RunError
+from passcycle.records import TimelinePoint
 from passcycle.scenario_sections import ScenarioSection
 from passcycle.scenarios.loadstats import (
     PhaseStats,
@@ -80,6 +81,7 @@ class LoadResult:
     phases: dict[str, PhaseStats] = field(default_factory=dict)
     generator_demand: float = 0.0  # % of one core the busiest Locust process wanted
     generator_wait: float = 0.0  # % of that spent runnable, waiting for a core
+    timeline: tuple[TimelinePoint, ...] = ()  # one point per second Locust sampled
 
 
 @dataclass(frozen=True)
@@ -319,29 +321,55 @@ def _progress(history: Path, scenario: ScenarioSection, elapsed: float) -> LoadP
     )
 
 
-def _history_rows(path: Path) -> list[dict[str, Any]]:
-    """The Aggregated rows of Locust's stats history: time, users, totals, p95 (s)."""
-    rows: list[dict[str, Any]] = []
+def _ms(text: str | None) -> float | None:
+    return None if text in ("N/A", "", None) else float(text) / 1000.0
+
+
+def _aggregated(path: Path) -> list[dict[str, str]]:
+    """The Aggregated rows of Locust's stats history (it may be growing as we read)."""
     try:
         with path.open(newline="", encoding="utf-8") as handle:
-            for row in csv.DictReader(handle):
-                if row.get("Name") != "Aggregated":
-                    continue
-                try:
-                    p95 = row.get("95%", "N/A")
-                    rows.append(
-                        {
-                            "time": float(row["Timestamp"]),
-                            "users": int(row["User Count"]),
-                            "requests": int(row["Total Request Count"]),
-                            "failures": int(row["Total Failure Count"]),
-                            "p95": None if p95 in ("N/A", "", None) else float(p95) / 1000.0,
-                        }
-                    )
-                except (KeyError, ValueError, TypeError):
-                    continue  # a row being written as we read
+            return [row for row in csv.DictReader(handle) if row.get("Name") == "Aggregated"]
     except OSError:
         return []
+
+
+def timeline(path: Path) -> tuple[TimelinePoint, ...]:
+    """The scenario second by second, from Locust's stats history."""
+    points: list[TimelinePoint] = []
+    first: float | None = None
+    for row in _aggregated(path):
+        try:
+            now = float(row["Timestamp"])
+            first = now if first is None else first
+            points.append(
+                TimelinePoint(
+                    now - first, int(row["User Count"]), float(row["Requests/s"]),
+                    float(row["Failures/s"]),
+                    _ms(row.get("50%")), _ms(row.get("95%")), _ms(row.get("99%")),
+                )
+            )  # fmt: skip
+        except (KeyError, ValueError, TypeError):
+            continue  # a row cut short as Locust stopped
+    return tuple(points)
+
+
+def _history_rows(path: Path) -> list[dict[str, Any]]:
+    """Time, users, totals and p95 (s) of each second Locust sampled."""
+    rows: list[dict[str, Any]] = []
+    for row in _aggregated(path):
+        try:
+            rows.append(
+                {
+                    "time": float(row["Timestamp"]),
+                    "users": int(row["User Count"]),
+                    "requests": int(row["Total Request Count"]),
+                    "failures": int(row["Total Failure Count"]),
+                    "p95": _ms(row.get("95%")),
+                }
+            )
+        except (KeyError, ValueError, TypeError):
+            continue  # a row being written as we read
     return rows
 
 
@@ -414,4 +442,5 @@ def _result(
         phases,
         wanted,
         100.0 * waiting,
+        timeline(spec.out / "locust_stats_history.csv"),
     )

@@ -24,9 +24,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from passcycle.errors import PlanError, RunError
-from passcycle.records import Measurement
+from passcycle.records import Measurement, TimelinePoint
 from passcycle.scenario_sections import ScenarioSection, ServiceSection, UpstreamSection
 from passcycle.scenarios.faults import FaultHits
+from passcycle.scenarios.hypothesis import HypothesisProbe, hypothesis_measurements
 from passcycle.scenarios.load import (
     LoadProgress,
     LoadResult,
@@ -55,6 +56,11 @@ class ScenarioOutcome:
     results: list[LoadResult] = field(default_factory=list)
     service_log: Path | None = None
     service_url: str = ""  # where the load went (the port passcycle chose)
+
+    @property
+    def timelines(self) -> dict[str, tuple[TimelinePoint, ...]]:
+        """Each scenario that ran, second by second."""
+        return {r.scenario: r.timeline for r in self.results}
 
 
 class ScenarioError(RunError):
@@ -134,12 +140,15 @@ def run_scenarios(
                 master_port=master_port or (5557 if remote_workers else 0),
             )
             try:
-                result, samples, uptime, hits = _one(spec, service, on_progress, dependencies)
+                result, samples, uptime, hits, probes = _one(
+                    spec, service, on_progress, dependencies
+                )
             except RunError as exc:
                 raise ScenarioError(exc, outcome()) from None
             results.append(result)
             notes.extend(result.warnings)
             measurements.extend(scenario_measurements(result, samples, uptime))
+            measurements.extend(hypothesis_measurements(scenario, probes))
             found, said = fault_measurements(result, hits)
             measurements.extend(found)
             notes.extend(said)
@@ -215,7 +224,7 @@ def _one(
     service: Service,
     on_progress: Callable[[LoadProgress], None] | None,
     dependencies: Upstreams,
-) -> tuple[LoadResult, TreeSamples | None, float | None, list[FaultHits]]:
+) -> tuple[LoadResult, TreeSamples | None, float | None, list[FaultHits], list[HypothesisProbe]]:
     section = service.section
     sampler = TreeSampler(service.pid, section.sample_interval) if service.pid else None
     probe = None
@@ -224,6 +233,7 @@ def _one(
     faulted = {f.upstream for f in spec.scenario.faults}
     clock = _StartClock(started_file(spec))
     hits: list[FaultHits] = []
+    probes = [HypothesisProbe(p, spec.host, clock) for p in spec.scenario.hypothesis]
     try:
         for name in sorted(faulted):
             chosen = [f for f in spec.scenario.faults if f.upstream == name]
@@ -232,8 +242,12 @@ def _one(
             sampler.start()
         if probe is not None:
             probe.start()
+        for watched in probes:
+            watched.start()
         result = run_load(spec, on_progress=on_progress, should_stop=service.crashed)
     finally:
+        for watched in probes:
+            watched.stop()
         if probe is not None:
             probe.stop()
         if sampler is not None:
@@ -247,6 +261,7 @@ def _one(
         sampler.samples if sampler else None,
         probe.uptime if probe else None,
         hits,
+        probes,
     )
 
 
@@ -321,6 +336,8 @@ def scenario_measurements(
     found.append(Measurement("requests", float(total.requests), "", source))
     found.append(Measurement("concurrent_users", float(result.users_sustained), "", source))
     found.append(Measurement("generator_cpu", result.generator_cpu, "%", source))
+    if result.saturated:  # its latency is the generator's queueing: validate leaves it out
+        found.append(Measurement("generator_bound", 1.0, "", source))
     if result.generator_demand:  # where the kernel keeps schedstat
         found.append(Measurement("generator_demand", result.generator_demand, "%", source))
         found.append(Measurement("generator_wait", result.generator_wait, "%", source))

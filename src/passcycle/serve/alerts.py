@@ -73,7 +73,14 @@ def events_of(verdict: Verdict, previous_gate: bool | None, wanted: Sequence[str
             found.append("regression")
         if new_critical(verdict):
             found.append("critical")
+    if new_forecasts(verdict):
+        found.append("forecast")  # a breach ahead, whatever the gate says now
     return [event for event in found if event in wanted]
+
+
+def new_forecasts(verdict: Verdict) -> list[Any]:
+    """Breach forecasts first made (or made again) by this run."""
+    return [i for i in verdict.issues if i.kind == "forecast" and i.state in ("new", "reopened")]
 
 
 def new_critical(verdict: Verdict) -> list[Any]:
@@ -101,6 +108,7 @@ def payload(verdict: Verdict, previous_gate: bool | None, events: Sequence[str])
             "kpis": [k.name for k in verdict.kpis if k.regressed],
             "baseline": verdict.baseline_id,
         },
+        "forecasts": [i.title for i in new_forecasts(verdict)],
         "critical_issues": [
             {
                 "fingerprint": i.fingerprint,
@@ -141,10 +149,16 @@ def _text(
     where = f"{_slack(run.project, 80)} run {run.id}"
     if run.branch:
         where += f" on {_slack(run.branch, 60)}"
+    forecasts = [f"• breach forecast: {_slack(i.title, 200)}" for i in new_forecasts(verdict)]
     if verdict.gate:
-        return f":white_check_mark: passcycle: gate passed again — {where}"
+        head = (
+            f":white_check_mark: passcycle: gate passed again — {where}"
+            if previous_gate is False
+            else f":crystal_ball: passcycle: a breach ahead — {where}"
+        )
+        return "\n".join([head, *forecasts[:LISTED]])
     was = " (it passed before)" if previous_gate else ""
-    lines = [f":rotating_light: passcycle: *gate failed*{was} — {where}"]
+    lines = [f":rotating_light: passcycle: *gate failed*{was} — {where}", *forecasts[:LISTED]]
     for k in breaches[:LISTED]:
         how = "regressed" if k.regressed else f"misses {_slack(k.target or '', 40)}"
         lines.append(f"• {_slack(k.name, 60)} {format_value(k.value, k.unit)} {how}")

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query
 
 from passcycle.records import BAD_OUTCOMES, SEVERITIES, KpiVerdict, PhaseStatus, Run
 from passcycle.render.json import issue_json, run_json
+from passcycle.report.charts import kpi_chart, timeline_chart
 from passcycle.report.scenarios import summarize
 from passcycle.serve.board import Board, Overview, Sighting, TestTrend
 from passcycle.targets import TargetSyntaxError, format_value, parse_target
@@ -18,10 +19,14 @@ from passcycle.targets import TargetSyntaxError, format_value, parse_target
 def kpi_json(
     kpi: KpiVerdict, trend: list[tuple[int, float | None]] | None = None
 ) -> dict[str, Any]:
+    chart = kpi_chart(trend or (), kpi.unit, target_value(kpi.target))
+    # with a trend to draw, the value is shown in its axis's unit (425ms beside 0.4s-1.2s
+    # would read as two scales)
+    shown_in = chart["unit"] if len(chart["x"]) > 1 else None
     return {
         "name": kpi.name,
         "value": kpi.value,
-        "shown": format_value(kpi.value, kpi.unit),
+        "shown": format_value(kpi.value, kpi.unit, shown_in),
         "unit": kpi.unit,
         "target": kpi.target,
         "target_value": target_value(kpi.target),
@@ -31,8 +36,25 @@ def kpi_json(
         "regressed": kpi.regressed,
         "source": kpi.source,
         "detail": kpi.detail,
+        "how": how_judged(kpi),
         "trend": [[run_id, value] for run_id, value in trend or ()],
+        "chart": chart,
     }
+
+
+def how_judged(kpi: KpiVerdict) -> str:
+    """Where the value came from and what it was held against: the run page's HOW."""
+    parts = [f"from {kpi.source}"] if kpi.source else []
+    if kpi.detail:
+        parts.append(kpi.detail)
+    elif kpi.status in ("pass", "fail"):
+        against = f"target {kpi.target}" if kpi.target else "its target"
+        parts.append(
+            f"{against}; baseline {format_value(kpi.baseline, kpi.unit)}"
+            if kpi.baseline is not None
+            else f"{against} alone (no baseline)"
+        )
+    return " · ".join(parts)
 
 
 def target_value(target: str | None) -> float | None:
@@ -116,6 +138,7 @@ def run_detail_json(board: Board, run_id: int) -> dict[str, Any]:
         "run": run_json(run),
         "gate": gate_json(run),
         "kpis": [kpi_json(k) for k in history.kpi_values(run.id)],
+        "timelines": [timeline_chart(n, p) for n, p in history.timelines(run.id).items()],
         "failures": [
             {
                 "nodeid": r.nodeid,

@@ -25,6 +25,7 @@ DEFAULT_HOST = "127.0.0.1"  # the dashboard is private unless --host shares it
 DEFAULT_PORT = 8765
 STATIC = Path(__file__).parent / "static"
 VENDOR = Path(__file__).parent.parent / "report" / "vendor"
+CHARTS = Path(__file__).parent.parent / "report" / "static"  # charts.js, shared with reports
 
 # Pages run no inline script: even a test name that slipped past escaping could not execute.
 SECURITY_HEADERS = {
@@ -103,6 +104,7 @@ def create_app(
     app.include_router(metrics.router(history, project))
     app.include_router(views.router(board, env, poll_seconds))
     app.mount("/static/vendor", StaticFiles(directory=VENDOR), name="vendor")
+    app.mount("/static/report", StaticFiles(directory=CHARTS), name="charts")
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app
 

@@ -22,16 +22,25 @@ from passcycle.store.migrate import ensure_schema
 from passcycle.store.results import ResultStore
 from passcycle.store.runs import RunStore
 from passcycle.store.shards import ShardStore
+from passcycle.store.timelines import TimelineStore
 
 __all__ = ["FULL_RUN_KINDS", "History"]
 
 
 class History(
-    RunStore, ResultStore, KpiStore, CoverageStore, ShardStore, IssueStore, AuditStore, Access
+    RunStore,
+    ResultStore,
+    KpiStore,
+    CoverageStore,
+    ShardStore,
+    IssueStore,
+    AuditStore,
+    TimelineStore,
+    Access,
 ):
     """One history database: SQLite (one machine) or PostgreSQL (shared by CI and dashboard).
     Its methods live with the noun they keep (store/runs.py, results.py, kpis.py,
-    coverage.py, shards.py, issues.py, audits.py); this class opens and closes it."""
+    coverage.py, shards.py, issues.py, audits.py, timelines.py); this class opens and closes it."""
 
     def __init__(self, engine: Engine, url: URL) -> None:
         self._engine = engine

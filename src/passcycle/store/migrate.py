@@ -48,11 +48,17 @@ def _v5(conn: Connection) -> None:
         table.create(conn, checkfirst=True)
 
 
+def _v6(conn: Connection) -> None:
+    for table in schema.V6_TABLES:
+        table.create(conn, checkfirst=True)
+
+
 STEPS: tuple[Step, ...] = (
     Step(2, "shards and their coverage data", _v2),
     Step(3, "each test's CPU and solo time, and partial runs", _v3),
     Step(4, "the machine's speed around each test", _v4),
     Step(5, "security audits and their findings", _v5),
+    Step(6, "each scenario's timeline", _v6),
 )
 
 # pg_advisory_xact_lock key ("pass"): two first runs against a new database must not both

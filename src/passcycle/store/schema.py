@@ -37,7 +37,9 @@ from sqlalchemy import (
 #    speed then, so that tests are compared at equal speed).
 # 5: audits (each part of a run's security audit: code or dependencies, the tool, whether
 #    it measured and why not, and its findings).
-SCHEMA_VERSION = 5
+# 6: timelines (each scenario of a run second by second: users, requests and errors a
+#    second, current percentiles), for the within-run charts.
+SCHEMA_VERSION = 6
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -284,6 +286,17 @@ audits = Table(
     PrimaryKeyConstraint("run_id", "part"),
 )
 
+# One row per scenario of a run: its seconds kept whole, read together for one chart.
+timelines = Table(
+    "timelines",
+    metadata,
+    Column("run_id", Integer, ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+    Column("scenario", Text, nullable=False),
+    Column("points", JsonText, nullable=False),
+    PrimaryKeyConstraint("run_id", "scenario"),
+)
+
 # Added by schema version 2 (migrate.STEPS creates them in older histories).
 V2_TABLES = (shards, coverage_data)
 V5_TABLES = (audits,)
+V6_TABLES = (timelines,)

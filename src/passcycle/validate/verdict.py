@@ -3,7 +3,7 @@ judged from the records in the history (it reads the store and writes back only 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -20,20 +20,27 @@ from passcycle.records import (
     Run,
     TestResult,
     Verdict,
+    split_series,
 )
 from passcycle.store import History
 from passcycle.store.history import FULL_RUN_KINDS
 from passcycle.validate import kpis as kpi_engine
 from passcycle.validate import noise
 from passcycle.validate.baseline import Comparison
+from passcycle.validate.changepoints import WINDOW, latest_shift, shift_issue
 from passcycle.validate.diffcov import diff_coverage
 from passcycle.validate.flaky import classify, is_quarantined
+from passcycle.validate.forecast import breach_forecast
+from passcycle.validate.hypothesis import hypothesis_issues, hypothesis_kpi, judge_hypotheses
 from passcycle.validate.kpis import kpi_specs
 from passcycle.validate.localize import Suspect
 from passcycle.validate.phases import evaluate
 from passcycle.validate.security import at_least, audit_measurements, vulnerability_issues
 from passcycle.validate.trends import Trend, judge_trend, mean_time_between_failures
-from passcycle.validate.triage import SeverityRules, breach_issue, rank, triage
+from passcycle.validate.triage import SeverityRules, breach_issue, carry_over, rank, triage
+
+KPI_KINDS = frozenset({"breach", "regression", "slow", "coverage_gap", "leak"})
+SHIFT_RUNS = 2 * WINDOW  # the earlier runs a KPI's change points are looked for in
 
 
 def rules_for(plan: Plan) -> SeverityRules:
@@ -50,6 +57,31 @@ def _data(history: History, run: Run) -> kpi_engine.RunData:
     return kpi_engine.RunData(run, history.results(run.id), summary, history.measurements(run.id))
 
 
+# what a scenario whose load generator was the bottleneck measured of the generator itself
+_GENERATOR_TIMED = frozenset({"p95_response_time", "fault_p95_response_time"})
+
+
+def _without_generator_bound(
+    data: kpi_engine.RunData,
+) -> tuple[kpi_engine.RunData, dict[str, str]]:
+    """The run's measurements less the response times of generator-bound scenarios (their
+    latency is Locust's own queueing, not the service's), and why, for each latency KPI."""
+    bound = sorted({m.source for m in data.measurements if m.name == "generator_bound"})
+    if not bound:
+        return data, {}
+    kept = [
+        m
+        for m in data.measurements
+        if not (m.source in bound and split_series(m.name)[0] in _GENERATOR_TIMED)
+    ]
+    names = ", ".join(repr(b.removeprefix("scenario:")) for b in bound)
+    why = (
+        f"not judged: generator-bound ({names}: the load generator was out of CPU, so"
+        " response times are its own queueing); run with --workers N or on a quieter machine"
+    )
+    return replace(data, measurements=kept), dict.fromkeys(_GENERATOR_TIMED, why)
+
+
 def flaky_tests(results: list[TestResult]) -> list[str]:
     return [r.nodeid for r in results if r.reruns and classify(r.outcome, r.reruns) == "flaky"]
 
@@ -64,7 +96,7 @@ def judge_run(
 ) -> Verdict:
     """The run judged: KPIs against targets and baseline, issues, phases, the gate.
     `culprits` (fix/locating.py `run_culprits`) lets triage make one issue per bug."""
-    data = _data(history, run)
+    data, bound = _without_generator_bound(_data(history, run))
     results = data.results
     quarantine = plan.validate.quarantine
     baseline_run = history.baseline(plan.name)
@@ -114,12 +146,20 @@ def judge_run(
         )
     audits = history.audits(run.id)
     audited, unmeasured = audit_measurements(plan, audits)
+    unmeasured = {**bound, **unmeasured}
     measured.update({k: m for k, m in audited.items() if not m.source.endswith(":least")})
     if not partial:
         lived, why_not = _from_history(plan, history, run)
         measured.update(lived)
         unmeasured = {**unmeasured, **why_not}
     open_issues.extend(vulnerability_issues(plan, audits, previous, run.id))
+    checks = judge_hypotheses(plan, data.measurements)
+    held = hypothesis_kpi(checks)
+    if held is not None:
+        measured[held.name] = held
+    open_issues.extend(
+        carry_over(i, previous.get(i.fingerprint), run.id) for i in hypothesis_issues(checks)
+    )
     if partial:
         # a re-test ran a selection: its pass rate or coverage says nothing about the suite
         measured = {k: v for k, v in measured.items() if k not in _SUITE_WIDE}
@@ -144,6 +184,8 @@ def judge_run(
             cause = _breach_cause(verdict, history.coverage(run.id)[1], run.note)
             open_issues.append(replace(issue, root_cause=cause))
 
+    if not partial:
+        open_issues.extend(_series_issues(plan, history, run, verdicts, previous))
     regressions = regressed_tests(results, baseline_passed, flaky, quarantine)
     # `run --scenario`: a partial run of scenarios alone, which no test result is owed by
     scenarios_only = partial and any(m.source.startswith("scenario:") for m in data.measurements)
@@ -155,6 +197,7 @@ def judge_run(
         # and passcycle disagree on what failed) never passes, whatever its results say (#9)
         gate = False
         reasons.insert(0, f"the run ended {run.status}: {run.note or 'no reason recorded'}")
+    fixed = _settled(fixed, open_issues, previous, partial)
     ranked = rank(open_issues, top=None)
     phases = evaluate(
         plan,
@@ -205,6 +248,55 @@ def _from_history(
     if value is None:
         return {}, {"mtbf": why}
     return {"mtbf": Measurement("mtbf", value, "s", "history")}, {}
+
+
+def _settled(
+    fixed: list[Issue], open_issues: list[Issue], previous: Mapping[str, Issue], partial: bool
+) -> list[Issue]:
+    """The issues this run fixes. Triage fixes test issues; a KPI's own issue (missed
+    target, regression, change point: no tests of its own) is fixed by a full run that no
+    longer finds it, and never by triage in a run that does."""
+    found = {i.fingerprint for i in open_issues}
+    settled = [i for i in fixed if i.fingerprint not in found]
+    if not partial:
+        settled += [
+            replace(i, state="fixed")
+            for fp, i in previous.items()
+            if fp not in found and i.state != "fixed" and not i.tests and i.kind in KPI_KINDS
+        ]
+    return settled
+
+
+def _series_issues(
+    plan: Plan,
+    history: History,
+    run: Run,
+    verdicts: Sequence[KpiVerdict],
+    previous: Mapping[str, Issue],
+) -> list[Issue]:
+    """What each KPI's series says, over its recent full runs on this branch: a change of
+    level for the worse (validate/changepoints.py), baseline or not, and a breach forecast
+    within the plan's horizon for a KPI still on target (validate/forecast.py)."""
+    earlier = [
+        r
+        for r in reversed(history.kpi_window(plan.name, before=run.id, limit=SHIFT_RUNS))
+        if r[0].branch == run.branch
+    ]
+    found = []
+    for verdict in verdicts:
+        if verdict.value is None:
+            continue
+        runs = [(r, values[verdict.name]) for r, values in earlier if verdict.name in values]
+        runs.append((run, verdict.value))
+        commits = {r.id: r.commit for r, _ in runs}
+        series = [(r.id, value) for r, value in runs]
+        shift = shift_issue(verdict.name, verdict.unit, verdict.target, series, commits)
+        since = latest_shift(series)
+        ahead = breach_forecast(verdict, runs, since, plan.validate.forecast_days)
+        for issue in (shift, ahead):
+            if issue is not None:
+                found.append(carry_over(issue, previous.get(issue.fingerprint), run.id))
+    return found
 
 
 def _trends(

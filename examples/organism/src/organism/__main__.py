@@ -65,6 +65,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="an extra backend not started here, e.g. behind a fault proxy (repeatable)",
     )
     parser.add_argument(
+        "--breaker-threshold",
+        type=int,
+        default=3,
+        help="consecutive failures that open a backend's breaker (a huge number: no breaker)",
+    )
+    parser.add_argument(
         "--backend-timeout",
         type=float,
         default=float(os.environ.get("ORGANISM_BACKEND_TIMEOUT", "1.0")),
@@ -153,6 +159,7 @@ def main(argv: list[str] | None = None) -> int:
             args.db,
             [b.url for b in backends] + args.backend_url,
             backend_timeout=args.backend_timeout,
+            failure_threshold=args.breaker_threshold,
         )
         config = uvicorn.Config(
             app, host=args.host, port=args.port, log_level="warning", access_log=False

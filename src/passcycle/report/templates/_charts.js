@@ -1,62 +1,56 @@
 (function () {
   "use strict";
   var data = JSON.parse(document.getElementById("report-data").textContent);
+  var C = window.PasscycleCharts;
   var charts = [];
   var palette = { pass: "#1a7f37", info: "#0969da", warn: "#bf8700", fail: "#cf222e", muted: "#8c959f" };
+  var axisStyle = { stroke: "#59636e", grid: { stroke: "#eaeef2" }, ticks: { stroke: "#d1d9e0" } };
 
-  function axisRun(u, values) {
-    return values.map(function (v) { return Number.isInteger(v) ? "#" + v : ""; });
-  }
-
-  function draw(el, x, series, yFormat) {
-    if (!el || !window.uPlot || !x.length) return;
-    var width = Math.max(el.clientWidth, 280);
+  // Series of one unit by run (report/charts.py runs_chart): a trend needs two runs.
+  function byRun(el, chart, colors) {
+    if (!el || !window.uPlot || !C) return;
+    if (chart.x.length < 2) {
+      el.classList.add("empty");
+      el.textContent = chart.x.length ? "one run so far: a trend needs two" : "no runs yet";
+      return;
+    }
+    var names = Object.keys(chart.series);
     var opts = {
-      width: width,
+      width: Math.max(el.clientWidth, 280),
       height: 220,
-      scales: { x: { time: false } },
+      scales: { x: { time: false }, y: { range: C.fixed(chart.range) } },
       legend: { live: true },
       cursor: { drag: { x: false, y: false } },
       series: [{ label: "run", value: function (u, v) { return v == null ? "" : "#" + v; } }].concat(
-        series.map(function (s) {
+        names.map(function (name, i) {
           return {
-            label: s.label,
-            stroke: s.color,
-            width: 2,
-            points: { show: true, size: 6, fill: s.color },
-            spanGaps: true,
-            value: function (u, v) { return v == null ? "—" : yFormat(v); }
+            label: name, stroke: colors[i], width: 2, spanGaps: true,
+            points: { show: true, size: 6, fill: colors[i] },
+            value: function (u, v) { return v == null ? "—" : C.label(v, 1, chart.unit); }
           };
         })
       ),
       axes: [
-        { values: axisRun, stroke: "#59636e", grid: { stroke: "#eaeef2" }, ticks: { stroke: "#d1d9e0" } },
-        {
-          values: function (u, vals) { return vals.map(yFormat); },
-          stroke: "#59636e", size: 64, grid: { stroke: "#eaeef2" }, ticks: { stroke: "#d1d9e0" }
-        }
+        Object.assign({ splits: C.runSplits(chart.x, 10), values: C.runValues(el, 0) }, axisStyle),
+        Object.assign({ size: C.size(48), values: C.values(el, 1, "y", chart.unit) }, axisStyle)
       ]
     };
-    var rows = [x].concat(series.map(function (s) { return s.values; }));
-    charts.push({ el: el, plot: new uPlot(opts, rows, el) });
+    var rows = [chart.x].concat(names.map(function (name) { return chart.series[name]; }));
+    charts.push({ el: el, plot: new uPlot(opts, rows, el), height: 220 });
   }
 
-  var h = data.history;
-  draw(document.getElementById("chart-history"), h.x, [
-    { label: "pass rate", color: palette.pass, values: h.pass_rate },
-    { label: "coverage", color: palette.info, values: h.coverage }
-  ], function (v) { return v.toFixed(v % 1 ? 1 : 0) + "%"; });
-
+  byRun(document.getElementById("chart-history"), data.history, [palette.pass, palette.info]);
   data.scenarios.forEach(function (s, i) {
-    draw(document.getElementById("chart-scenario-" + i), s.x, [
-      { label: "p50", color: palette.pass, values: s.p50 },
-      { label: "p95", color: palette.warn, values: s.p95 },
-      { label: "p99", color: palette.fail, values: s.p99 }
-    ], function (v) { return v >= 1000 ? (v / 1000).toFixed(2) + " s" : Math.round(v) + " ms"; });
+    byRun(document.getElementById("chart-scenario-" + i), s, [palette.pass, palette.warn, palette.fail]);
+  });
+  data.timelines.forEach(function (t, i) {
+    var el = document.getElementById("timeline-" + i);
+    if (!el || !window.uPlot || !C) return;
+    charts.push({ el: el, plot: C.timeline(el, t, Math.max(el.clientWidth, 280), 240), height: 240 });
   });
 
   function fit() {
-    charts.forEach(function (c) { c.plot.setSize({ width: Math.max(c.el.clientWidth, 280), height: 220 }); });
+    charts.forEach(function (c) { c.plot.setSize({ width: Math.max(c.el.clientWidth, 280), height: c.height }); });
   }
   window.addEventListener("resize", fit);
   // A printed report shows every traceback, and charts sized for the page.

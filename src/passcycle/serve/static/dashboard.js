@@ -3,73 +3,83 @@
 (function () {
   "use strict";
 
-  var UNIT_SUFFIX = { "%": "%", s: "s", B: "B", "/s": "/s" };
-
-  function fmt(value, unit) {
-    if (value === null || value === undefined) return "—";
-    if (unit === "B") {
-      var sizes = [["GB", 1073741824], ["MB", 1048576], ["KB", 1024]];
-      for (var i = 0; i < sizes.length; i++) {
-        if (Math.abs(value) >= sizes[i][1]) return (value / sizes[i][1]).toFixed(1) + sizes[i][0];
-      }
-      return value.toFixed(0) + "B";
-    }
-    if (unit === "s" && Math.abs(value) < 1) return (value * 1000).toFixed(0) + "ms";
-    var digits = Math.abs(value) >= 100 ? 0 : Math.abs(value) >= 10 ? 1 : 2;
-    return value.toFixed(digits) + (UNIT_SUFFIX[unit] || "");
+  function note(box, text) {
+    var el = document.createElement("div");
+    el.className = "empty-chart";
+    el.textContent = text;
+    box.appendChild(el);
   }
 
+  // A KPI by run, drawn from the server's chart (report/charts.py): values in the unit the
+  // card shows, a range fitted to them, the target when it is near them.
   function drawCharts() {
     var source = document.getElementById("kpi-trends");
     if (!source) return;
     var kpis = JSON.parse(source.textContent);
-    var boxes = document.querySelectorAll(".chart[data-kpi]");
     var charts = [];
-    boxes.forEach(function (box) {
+    document.querySelectorAll(".chart[data-kpi]").forEach(function (box) {
       var kpi = kpis[box.getAttribute("data-kpi")];
-      var points = kpi ? kpi.trend.filter(function (p) { return p[1] !== null; }) : [];
-      if (points.length === 0 || typeof uPlot === "undefined") {
-        var note = document.createElement("div");
-        note.className = "empty-chart";
-        note.textContent = "no trend yet";
-        box.appendChild(note);
+      var chart = kpi && kpi.chart;
+      if (!chart || chart.x.length === 0 || typeof uPlot === "undefined") {
+        note(box, "not measured yet");
         return;
       }
-      var xs = points.map(function (p) { return p[0]; });
-      var ys = points.map(function (p) { return p[1]; });
+      if (chart.x.length === 1) {
+        note(box, "first run: its trend starts with the next one");
+        return;
+      }
       var bad = kpi.status === "fail" || kpi.regressed;
       var color = bad ? "#d64545" : kpi.status === "pass" ? "#1f9d55" : "#3b6fd8";
-      var data = [xs, ys];
+      var data = [chart.x, chart.y];
       var series = [
         { label: "run" },
         {
           label: kpi.name, stroke: color, width: 2, fill: color + "1a",
-          value: function (u, v) { return fmt(v, kpi.unit); },
-          points: { show: xs.length <= 30, size: 5 },
+          value: function (u, v) { return v == null ? "—" : PasscycleCharts.label(v, 2, chart.unit); },
+          points: { show: chart.x.length <= 30, size: 5 },
         },
       ];
-      if (kpi.target_value !== null) {
-        data.push(xs.map(function () { return kpi.target_value; }));
+      if (chart.target !== null) {
+        data.push(chart.x.map(function () { return chart.target; }));
         series.push({ label: "target", stroke: "#9aa5b1", width: 1, dash: [4, 4], points: { show: false } });
       }
       var opts = {
         width: Math.max(box.clientWidth, 200), height: 110,
         legend: { show: false },
         cursor: { y: false, points: { size: 6 } },
-        scales: { x: { time: false } },
+        scales: { x: { time: false }, y: { range: PasscycleCharts.fixed(chart.range) } },
         axes: [
           { size: 22, gap: 2, font: "10px system-ui", stroke: "#7b8794", grid: { show: false },
-            values: function (u, vals) { return vals.map(function (v) { return Number.isInteger(v) ? "#" + v : ""; }); } },
-          { size: 48, gap: 2, font: "10px system-ui", stroke: "#7b8794", grid: { stroke: "#eef2f7" },
-            values: function (u, vals) { return vals.map(function (v) { return fmt(v, kpi.unit); }); } },
+            splits: PasscycleCharts.runSplits(chart.x, 6), values: PasscycleCharts.runValues(box, 0) },
+          { size: PasscycleCharts.size(40), gap: 2, font: "10px system-ui", stroke: "#7b8794", grid: { stroke: "#eef2f7" },
+            values: PasscycleCharts.values(box, 1, "y", chart.unit) },
         ],
         series: series,
+        plugins: [PasscycleCharts.shifts(box, chart.shifts || [])],
       };
-      var chart = new uPlot(opts, data, box);
-      charts.push([chart, box]);
+      charts.push([new uPlot(opts, data, box), box]);
+      if (chart.target_off) {
+        box.setAttribute("title", "target " + kpi.target + ": off this chart, far from every value");
+      }
     });
     window.addEventListener("resize", function () {
       charts.forEach(function (pair) { pair[0].setSize({ width: Math.max(pair[1].clientWidth, 200), height: 110 }); });
+    });
+  }
+
+  // The run page: each scenario second by second.
+  function drawTimelines() {
+    var source = document.getElementById("timelines");
+    if (!source || typeof uPlot === "undefined") return;
+    var timelines = JSON.parse(source.textContent);
+    var drawn = [];
+    timelines.forEach(function (t, i) {
+      var box = document.getElementById("timeline-" + i);
+      if (!box) return;
+      drawn.push([PasscycleCharts.timeline(box, t, Math.max(box.clientWidth, 320), 220), box]);
+    });
+    window.addEventListener("resize", function () {
+      drawn.forEach(function (pair) { pair[0].setSize({ width: Math.max(pair[1].clientWidth, 320), height: 220 }); });
     });
   }
 
@@ -97,6 +107,7 @@
 
   document.addEventListener("DOMContentLoaded", function () {
     drawCharts();
+    drawTimelines();
     watchForRuns();
   });
 })();

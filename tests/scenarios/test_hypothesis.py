@@ -1,0 +1,77 @@
+"""Steady-state hypotheses against a real service and a real fault proxy: the example's
+orchestrator, whose third model backend answers 1.5 s late for 3 s. With its circuit
+breaker the fallback (the two other backends) keeps answering fast and the hypothesis holds;
+with the breaker disabled every answer waits for the slow backend's deadline and the run
+says which phase broke and by how much."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "organism"
+
+PLAN = """\
+[project]
+name = "breaker"
+source = ["src/organism"]
+tests = ["tests"]
+
+[service]
+command = "{python} -m organism --port {{port}} --db .passcycle/load.db --backends 2 --backend-delay-ms 20 --backend-url http://{{upstream.model}} --backend-timeout 0.5 --breaker-threshold {threshold}"
+env = {{ PYTHONPATH = "src" }}
+health = "/health"
+
+[upstreams.model]
+command = "{python} -m organism.backend --host 127.0.0.1 --port {{port}} --name model-3 --delay-ms 20"
+env = {{ PYTHONPATH = "src" }}
+
+[kpis]
+hypothesis_met = "== 100%"
+
+[[scenarios]]
+name = "slow-model"
+users = 10
+duration = "9s"
+think_time = ["0.1s", "0.3s"]
+steps = [ {{ post = "/orchestrate", json = {{ prompt = "q {{iteration}} {{uuid}}" }}, expect = 200 }} ]
+faults = [ {{ upstream = "model", kind = "latency", delay = "1500ms", after = "2s", for = "3s" }} ]
+# the breaker opens within 1 s of the model slowing down, then the fallback answers within
+# 300 ms while the model is slow, and all is back at once after it
+hypothesis = [ {{ post = "/orchestrate", json = {{ prompt = "probe {{uuid}}" }}, expect = 200, p95 = "< 300ms", settle = "1s" }} ]
+recover = "< 3s"
+"""  # noqa: E501
+
+
+def project(root: Path, threshold: int) -> Path:
+    shutil.copytree(EXAMPLE / "src", root / "src", ignore=shutil.ignore_patterns("__pycache__"))
+    (root / "tests").mkdir()
+    plan = PLAN.format(python=sys.executable, threshold=threshold)
+    (root / "passcycle.toml").write_text(plan, encoding="utf-8")
+    return root
+
+
+@pytest.mark.slow
+def test_a_working_breaker_keeps_the_hypothesis(tmp_path: Path, passcycle):
+    root = project(tmp_path / "with-breaker", threshold=3)
+    data = passcycle(root, "run", "--scenario", "slow-model", "--json", expect=0).json()
+    kpis = {k["name"]: k for k in data["kpis"]}
+    assert kpis["hypothesis_met"]["value"] == 100.0 and kpis["hypothesis_met"]["status"] == "pass"
+    assert not [i for i in data["issues"] if i["title"].startswith("steady state broken")]
+
+
+@pytest.mark.slow
+def test_without_the_breaker_the_run_says_which_phase_broke(tmp_path: Path, passcycle):
+    root = project(tmp_path / "no-breaker", threshold=1_000_000)
+    data = passcycle(root, "run", "--scenario", "slow-model", "--json", expect=1).json()
+    kpis = {k["name"]: k for k in data["kpis"]}
+    assert kpis["hypothesis_met"]["status"] == "fail" and kpis["hypothesis_met"]["value"] < 100
+    broken = [i for i in data["issues"] if i["title"].startswith("steady state broken")]
+    [during] = [i for i in broken if "during slow-model" in i["title"]]
+    # every answer waited for the slow backend's 0.5 s deadline
+    assert "POST /orchestrate 0% errors (tolerance 0%), p95 5" in during["title"]
+    assert "(< 300ms)" in during["title"] and during["severity"] == "high"
+    assert not [i for i in broken if "before slow-model" in i["title"]]  # fine before

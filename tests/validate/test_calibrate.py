@@ -1,0 +1,87 @@
+"""`passcycle calibrate`: targets the recent history meets with a margin, regression
+thresholds from each KPI's noise, and `--write` putting them in the plan with why."""
+
+from __future__ import annotations
+
+import tomllib
+from datetime import UTC, datetime
+from pathlib import Path
+
+from kpikit import kpi_project
+
+from passcycle.records import Run
+from passcycle.validate.calibrate import calibrate
+
+
+def runs_with(values: dict[str, list[float]]) -> list[tuple[Run, dict[str, float]]]:
+    count = len(next(iter(values.values())))
+    return [
+        (
+            Run(i + 1, "demo", "run", "passed", datetime.now(UTC)),
+            {name: series[i] for name, series in values.items() if i < len(series)},
+        )
+        for i in range(count)
+    ]
+
+
+def test_ceilings_floors_shares_and_what_is_left_alone():
+    history = runs_with(
+        {
+            "p95_response_time": [0.40, 0.42, 0.38, 0.45, 0.41, 0.43],
+            "concurrent_users": [120, 118, 125, 119, 121, 122],
+            "coverage": [91.0, 91.5, 92.0, 91.2, 91.8, 91.4],
+            "error_rate": [0.0] * 6,
+            "data_survival": [100.0] * 6,
+            "memory_rss": [1e8] * 3,
+        }
+    )
+    kpis = {
+        "p95_response_time": ("< 2s", "s"),
+        "concurrent_users": (">= 100", ""),
+        "coverage": (">= 80%", "%"),
+        "error_rate": ("< 5%", "%"),
+        "data_survival": ("== 100%", "%"),
+        "memory_rss": ("< 500MB", "B"),
+    }
+    found = {p.name: p for p in calibrate(kpis, history, margin=0.10)}
+    assert found["p95_response_time"].target == "<= 495ms"  # worst 450ms + 10%
+    assert found["p95_response_time"].why == "worst 450ms + 10%"
+    assert found["concurrent_users"].target == ">= 106.2"  # worst 118 - 10%
+    assert found["coverage"].target == ">= 90.10%"  # misses 9%, +10% of that: 9.9%
+    assert found["p95_response_time"].runs == (1, 2, 3, 4, 5, 6)
+    assert found["error_rate"].target is None and "0 in every run" in found["error_rate"].why
+    assert found["data_survival"].target is None  # an exact target stays as written
+    assert found["memory_rss"].target is None and "needs 5" in found["memory_rss"].why
+    # noise: p95's MAD is 15ms around 415ms, a spread of 1.4826 x 15 / 415 = 5.4% between
+    # runs, so a regression is 3x that, 16.1%, rounded up
+    assert found["p95_response_time"].regression == "17%"
+    assert found["concurrent_users"].regression == "6%"  # 3 x 1.85%
+    assert found["coverage"].regression == "5%"  # quiet (3 x 0.49%): the least, 5%
+
+
+def test_calibrate_writes_the_plan_keeping_its_comments(tmp_path: Path, passcycle):
+    kpis = (
+        "# how long the nightly job takes\n"
+        'latency = { source = "command:python value.py", target = "< 1000" }  # seconds\n'
+        'test_pass_rate = ">= 90%"\n'
+    )
+    root = kpi_project(tmp_path / "project", kpis=kpis)
+    for value in (100, 104, 98, 120, 101, 99):
+        (root / "v").write_text(str(value))
+        passcycle(root, "run", expect=0)
+    data = passcycle(root, "calibrate", "--json", expect=0).json()
+    latency = next(k for k in data["kpis"] if k["name"] == "latency")
+    assert latency["target"] == "<= 132" and latency["runs"] == [1, 2, 3, 4, 5, 6]
+    assert data["written"] == []
+    shown = passcycle(root, "calibrate", "--write", expect=0).stdout
+    assert "wrote 2 targets into the plan: latency, test_pass_rate" in shown
+    text = (root / "passcycle.toml").read_text()
+    assert "# how long the nightly job takes\n# seconds\nlatency = { source = " in text
+    assert 'target = "<= 132", regression = "' in text
+    assert "# calibrated on 6 runs (1–6): worst 120 + 10%" in text
+    parsed = tomllib.loads(text)["kpis"]
+    assert parsed["latency"]["source"] == "command:python value.py"
+    assert parsed["test_pass_rate"]["target"] == ">= 100.0%"
+    assert passcycle(root, "validate", "--json", expect=0).json()["gate"]["passed"] is True
+    wrong = passcycle(root, "calibrate", "--margin", "lots", expect=2)
+    assert "--margin 'lots'" in wrong.stderr and "write e.g. --margin 10%" in wrong.stderr
