@@ -33,6 +33,7 @@ def test_ceilings_floors_shares_and_what_is_left_alone():
             "error_rate": [0.0] * 6,
             "data_survival": [100.0] * 6,
             "memory_rss": [1e8] * 3,
+            "branch_coverage": [0.0, 5.0, 0.0, 0.0, 2.0],  # a project whose tests cover little
         }
     )
     kpis = {
@@ -42,6 +43,7 @@ def test_ceilings_floors_shares_and_what_is_left_alone():
         "error_rate": ("< 5%", "%"),
         "data_survival": ("== 100%", "%"),
         "memory_rss": ("< 500MB", "B"),
+        "branch_coverage": (">= 80%", "%"),
     }
     found = {p.name: p for p in calibrate(kpis, history, margin=0.10)}
     assert found["p95_response_time"].target == "<= 495ms"  # worst 450ms + 10%
@@ -52,6 +54,8 @@ def test_ceilings_floors_shares_and_what_is_left_alone():
     assert found["error_rate"].target is None and "0 in every run" in found["error_rate"].why
     assert found["data_survival"].target is None  # an exact target stays as written
     assert found["memory_rss"].target is None and "needs 5" in found["memory_rss"].why
+    assert found["branch_coverage"].target is None  # never a floor below 0% (was ">= -10%")
+    assert "a floor at or below 0 holds nothing" in found["branch_coverage"].why
     # noise: p95's MAD is 15ms around 415ms, a spread of 1.4826 x 15 / 415 = 5.4% between
     # runs, so a regression is 3x that, 16.1%, rounded up
     assert found["p95_response_time"].regression == "17%"

@@ -82,6 +82,8 @@ def _target(values: list[float], unit: str, up: bool, margin: float) -> tuple[st
         bound = 100.0 - (100.0 - worst) * (1 + margin)
     else:
         bound = worst * (1 - margin) if up else worst * (1 + margin)
+    if up and bound <= 0:
+        return None, f"worst {shown}: a floor at or below 0 holds nothing; the target stands"
     op = ">=" if up else "<="
     text = f"{op} {format_value(bound, unit)}"
     try:
