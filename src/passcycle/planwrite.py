@@ -47,7 +47,11 @@ def write_targets(path: Path, changes: Mapping[str, tuple[str, str | None, str]]
             extra = f'{key[1]}regression = "{regression}"\n' if regression else ""
             lines[i] = f'{key[1]}target = "{target}"  # {comment}\n{extra}'
             written.append(section[5:])
-        elif section.startswith("kpis.") and section[5:] in written and name == "regression":
+        elif (
+            section.startswith("kpis.")
+            and name == "regression"
+            and changes.get(section[5:], ("", None, ""))[1]
+        ):
             lines[i] = ""  # the line written beside the target replaces it
     text = "".join(lines)
     try:

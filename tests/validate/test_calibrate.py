@@ -89,3 +89,35 @@ def test_calibrate_writes_the_plan_keeping_its_comments(tmp_path: Path, passcycl
     assert passcycle(root, "validate", "--json", expect=0).json()["gate"]["passed"] is True
     wrong = passcycle(root, "calibrate", "--margin", "lots", expect=2)
     assert "--margin 'lots'" in wrong.stderr and "write e.g. --margin 10%" in wrong.stderr
+
+
+def test_write_targets_keeps_every_other_line_and_both_table_forms(tmp_path: Path):
+    from passcycle.planwrite import write_targets
+
+    plan = tmp_path / "passcycle.toml"
+    plan.write_text(
+        '# the plan\n[project]\nname = "x"\n\n[kpis]\n'
+        'coverage = ">= 80%"  # plan: "coverage 80%+"\n'
+        'uptime = { target = "> 99%", description = "a # in a string" }\n\n'
+        "[kpis.p95_response_time]\n"
+        'regression = "50%"\n'
+        'target = "< 2s"\n\n'
+        "[validate]\nreruns = 0\n"
+    )
+    written = write_targets(
+        plan,
+        {
+            "coverage": (">= 95.60%", "5%", "calibrated"),
+            "uptime": (">= 99.90%", None, "calibrated"),
+            "p95_response_time": ("<= 495ms", "17%", "calibrated"),
+            "nowhere": ("<= 1", None, "not in the file"),
+        },
+    )
+    assert sorted(written) == ["coverage", "p95_response_time", "uptime"]
+    text = plan.read_text()
+    parsed = tomllib.loads(text)
+    assert parsed["kpis"]["coverage"] == {"target": ">= 95.60%", "regression": "5%"}
+    assert parsed["kpis"]["uptime"] == {"target": ">= 99.90%", "description": "a # in a string"}
+    assert parsed["kpis"]["p95_response_time"] == {"target": "<= 495ms", "regression": "17%"}
+    assert parsed["validate"] == {"reruns": 0} and text.startswith("# the plan\n")
+    assert '# plan: "coverage 80%+"\ncoverage = ' in text  # its comment kept, above it
