@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import inspect
+import re
 from collections.abc import Callable
-from html import escape
+from html import escape, unescape
 
 import httpx
 import pytest
@@ -69,6 +70,19 @@ def test_runs_list_and_run_detail(dashboard: httpx.Client):
     assert "src/demo/__init__.py" in page
     assert escape(HOSTILE_MESSAGE) in page
     assert "2 tests passed in the baseline and fail now" in page
+
+
+def test_the_run_page_says_how_each_kpi_was_judged(dashboard: httpx.Client, built: Built):
+    page = unescape(dashboard.get("/runs/2").text)
+    hows = dict(re.findall(r'<tr><td>([^<]+)</td>.*?<td class="muted how">(.*?)</td></tr>', page))
+    kpis = built.verdicts[1].kpis
+    assert set(hows) == {k.name for k in kpis}
+    judged = [k for k in kpis if k.status in ("pass", "fail")]
+    assert judged
+    for kpi in judged:
+        how = hows[kpi.name]
+        assert how.startswith(f"from {kpi.source}"), how
+        assert (kpi.detail in how) if kpi.detail else ("target" in how), how
 
 
 def test_run_detail_shows_scenarios_and_faults(dashboard: httpx.Client):
