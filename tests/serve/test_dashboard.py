@@ -126,6 +126,10 @@ def test_tests_show_flip_rate_and_durations(dashboard: httpx.Client):
     assert next(iter(tests.values()))["flip_rate"] == 1.0
     page = dashboard.get("/tests", params={"q": "test_add"}).text
     assert "test_add" in page and "test_mul" not in page
+    # two runs: each test's duration trend is drawn, and the header says how rows are sorted
+    page = dashboard.get("/tests").text
+    assert page.count('<svg class="spark"') == len(tests)
+    assert "flaky first, then failing, then slowest" in page
 
 
 @pytest.mark.parametrize("path", PAGES)
