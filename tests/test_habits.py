@@ -172,3 +172,40 @@ def test_the_markdown_report_carries_the_runs_note(tmp_path: Path, passcycle) ->
     assert "1 collection error" in data["note"]
     markdown = (root / ".passcycle" / "report.md").read_text()
     assert "> note: 1 collection error; pytest ran no tests" in markdown
+
+
+def test_ctrl_c_says_what_became_of_the_run(tmp_path: Path) -> None:
+    """Ctrl-C in a terminal reaches the whole foreground group: passcycle and its pytest."""
+    import signal
+    import time
+
+    root = tmp_path / "project"
+    marker = tmp_path / "started"
+    slow = (
+        "import pathlib, time\n\n\ndef test_slow():\n"
+        f"    pathlib.Path({str(marker)!r}).write_text('x')\n    time.sleep(60)\n"
+    )
+    committed_project(root, {**FILES, "tests/test_slow.py": slow})
+    env = {**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1", "NO_COLOR": "1"}
+    env.pop("PASSCYCLE_DB", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "passcycle", "-C", str(root), "run"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        start_new_session=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while not marker.exists():
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+            time.sleep(0.1)
+        os.killpg(proc.pid, signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130, (out, err)
+    assert "interrupted (Ctrl-C); a run in progress is recorded as interrupted" in err
+    assert "Traceback" not in err
+    with History.open(f"sqlite:///{root / '.passcycle' / 'history.db'}") as history:
+        [run] = history.runs("project")
+    assert run.status == "interrupted"

@@ -122,9 +122,18 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         from passcycle import console
 
-        console.error_line("interrupted; the run is recorded as interrupted")
+        console.error_line(INTERRUPTED)
         return _exit(ExitCode.INTERRUPTED)
-    return _exit(code if isinstance(code, int) else 0)
+    code = code if isinstance(code, int) else 0
+    if code == ExitCode.INTERRUPTED:
+        # typer turns Ctrl-C into Exit(130), which click returns here as a plain code: say it
+        from passcycle import console
+
+        console.error_line(INTERRUPTED)
+    return _exit(code)
+
+
+INTERRUPTED = "interrupted (Ctrl-C); a run in progress is recorded as interrupted"
 
 
 def _exit(code: int) -> int:
