@@ -78,23 +78,19 @@ def change_points(
     return shifts
 
 
-def latest_shift(series: Sequence[tuple[int, float]]) -> int:
-    """Where the series' current level began: the index of its latest change point, or 0."""
-    shifts = change_points(series)
-    return shifts[-1].index if shifts else 0
-
-
 def shift_issue(
     name: str,
     unit: str,
     target: str | None,
     series: Sequence[tuple[int, float]],
     commits: dict[int, str | None],
+    shifts: Sequence[Shift] | None = None,
 ) -> Issue | None:
     """An issue for the KPI's latest change point when it made the KPI worse and is recent
-    (RECENT runs or fewer before the last), else None."""
+    (RECENT runs or fewer before the last), else None. `shifts`: the series' change points
+    when the caller has them already."""
     better_up = higher_is_better(name, target)
-    shifts = change_points(series)
+    shifts = change_points(series) if shifts is None else shifts
     if better_up is None or not shifts:
         return None
     last = shifts[-1]

@@ -27,7 +27,7 @@ from passcycle.store.history import FULL_RUN_KINDS
 from passcycle.validate import kpis as kpi_engine
 from passcycle.validate import noise
 from passcycle.validate.baseline import Comparison
-from passcycle.validate.changepoints import WINDOW, latest_shift, shift_issue
+from passcycle.validate.changepoints import WINDOW, change_points, shift_issue
 from passcycle.validate.diffcov import diff_coverage
 from passcycle.validate.flaky import classify, is_quarantined
 from passcycle.validate.forecast import breach_forecast
@@ -290,8 +290,9 @@ def _series_issues(
         runs.append((run, verdict.value))
         commits = {r.id: r.commit for r, _ in runs}
         series = [(r.id, value) for r, value in runs]
-        shift = shift_issue(verdict.name, verdict.unit, verdict.target, series, commits)
-        since = latest_shift(series)
+        shifts = change_points(series)  # once: the issue and the forecast's start both need them
+        shift = shift_issue(verdict.name, verdict.unit, verdict.target, series, commits, shifts)
+        since = shifts[-1].index if shifts else 0
         ahead = breach_forecast(verdict, runs, since, plan.validate.forecast_days)
         for issue in (shift, ahead):
             if issue is not None:
