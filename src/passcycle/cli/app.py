@@ -13,6 +13,7 @@ from passcycle.errors import ExitCode, PasscycleError, UsageError
 
 if TYPE_CHECKING:
     from passcycle.cycle import Cycle
+    from passcycle.plan import Plan
 
 app = typer.Typer(
     name="passcycle",
@@ -87,14 +88,19 @@ def _global(
     options.db = db
 
 
-def _cycle() -> Cycle:
-    from passcycle.cycle import Cycle, open_history
+def _plan() -> Plan:
     from passcycle.plan import load_plan
 
     root = options.project_dir
     if root is not None and not root.is_dir():
         raise UsageError(f"no such folder: {root}", hint="-C takes the project's folder")
-    plan = load_plan(root, options.plan_file)
+    return load_plan(root, options.plan_file)
+
+
+def _cycle(plan: Plan | None = None) -> Cycle:
+    from passcycle.cycle import Cycle, open_history
+
+    plan = plan or _plan()
     return Cycle(plan, open_history(plan, options.db))
 
 

@@ -12,6 +12,7 @@ from passcycle.cli.app import (
     JsonOpt,
     WorkersOpt,
     _cycle,
+    _plan,
     app,
     options,
 )
@@ -73,6 +74,8 @@ def test(
 
     # a bad K/N is refused before the plan is read or anything is printed
     number, total = parse_shard(shard) if shard is not None else (0, 0)
+    if shard is None and group is None:
+        _test(ctx.args, json_=json_, coverage=not no_cov)
     cycle = _cycle()
     if not json_:
         console.show_detected(cycle.plan.detected)
@@ -96,10 +99,38 @@ def test(
                 f" passcycle merge --group {grp}"
             )
         raise typer.Exit(outcome.exit_code)
-    if group is not None:
-        raise UsageError("--group names a split of shards: give --shard K/N with it")
-    with progress.live():
-        outcome = cycle.test(list(ctx.args), coverage=not no_cov, on_progress=progress)
+    raise UsageError("--group names a split of shards: give --shard K/N with it")
+
+
+def _start_ahead(plan: Any, args: list[str], *, coverage: bool, waiting: bool = False) -> Any:
+    """The suite's pytest started before the history is opened (suite/early.py); None
+    where it cannot start, and the run itself then says why."""
+    from passcycle.errors import PasscycleError
+    from passcycle.suite.early import start_test
+
+    try:
+        return start_test(plan, args, coverage=coverage, waiting=waiting)
+    except (PasscycleError, OSError):
+        return None
+
+
+def _test(args: list[str], *, json_: bool, coverage: bool) -> None:
+    """`passcycle test`: its pytest starts as soon as the plan is read, before the history
+    is opened (suite/early.py)."""
+    from passcycle import console
+
+    plan = _plan()
+    started = _start_ahead(plan, args, coverage=coverage)
+    try:
+        cycle = _cycle(plan)
+        if not json_:
+            console.show_detected(plan.detected)
+        progress = console.Progress()
+        with progress.live():
+            outcome = cycle.test(args, coverage=coverage, on_progress=progress, started=started)
+    finally:
+        if started is not None:
+            started.discard()  # the run never came (an error, Ctrl-C): no orphan pytest
     if json_:
         console.print_json(console.test_json(outcome))
     else:
@@ -247,8 +278,8 @@ def retest(
     """Re-run the failed tests and the tests a change since the last run can affect."""
     from passcycle import console
 
-    cycle = _cycle()
     if dry_run:
+        cycle = _cycle()
         base, selection = cycle.retest_selection()
         if json_:
             from passcycle.fix.retest import Retest
@@ -257,11 +288,24 @@ def retest(
         else:
             console.show_selection(base, selection)
         return
-    progress = console.Progress("re-test")
-    with progress.live():
-        outcome = cycle.retest(
-            list(ctx.args), everything=all_, reruns=reruns, verify=verify, on_progress=progress
-        )
+    plan = _plan()
+    # pytest starts now and waits for the selection, which takes reading the history
+    started = _start_ahead(plan, ctx.args, coverage=False, waiting=True)
+    try:
+        cycle = _cycle(plan)
+        progress = console.Progress("re-test")
+        with progress.live():
+            outcome = cycle.retest(
+                list(ctx.args),
+                everything=all_,
+                reruns=reruns,
+                verify=verify,
+                on_progress=progress,
+                started=started,
+            )
+    finally:
+        if started is not None:
+            started.discard()  # not followed: nothing selected, an error, Ctrl-C
     if json_:
         console.print_json(console.retest_json(outcome))
     else:

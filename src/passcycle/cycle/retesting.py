@@ -10,6 +10,7 @@ from passcycle.records import BAD_OUTCOMES, Run
 
 if TYPE_CHECKING:
     from passcycle.fix.impact import Selection
+    from passcycle.suite.early import Started
 
 from passcycle.cycle.concluding import Concluding
 from passcycle.cycle.constants import ProgressHook
@@ -34,6 +35,7 @@ class Retesting(Concluding):
         reruns: int = 0,
         verify: bool = False,
         on_progress: ProgressHook | None = None,
+        started: Started | None = None,
     ) -> Retest:
         """Run the selection (or all, with `everything`) as a `retest` run pointing at the
         run it re-tests, and say what became of each of that run's issues.
@@ -41,13 +43,16 @@ class Retesting(Concluding):
         A re-test is for a quick answer: its failures are re-run in isolation only when
         asked (`reruns` rounds). `verify` runs the full suite afterwards (a full run, the
         next re-test's base) so that `Retest.missed` can name any failure the selection
-        left out."""
+        left out. `started`: its pytest, started ahead and waiting for the selection
+        (suite/early.py); discarded when nothing is selected."""
         from passcycle.fix.retest import base_run, plan_selection, progress
 
         base = base_run(self.plan, self.history)
         selection = None if everything else plan_selection(self.plan, self.history, base)
         before = self.history.issues(self.plan.name, run_id=base.id)
         if selection is not None and not selection.tests:
+            if started is not None:
+                started.discard()
             retest = Retest(base, selection, None, None, progress(before, []))
         else:
             outcome = self.test(
@@ -58,6 +63,7 @@ class Retesting(Concluding):
                 select=None if selection is None or selection.everything else selection.args,
                 coverage=False,
                 on_progress=on_progress,
+                started=started,
             )
             failed = [r.nodeid for r in outcome.results if r.outcome in BAD_OUTCOMES]
             if reruns and failed and outcome.run.status != "error":

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import glob
 import shutil
-import sys
 import time
 from collections.abc import Sequence
 from dataclasses import replace
@@ -29,6 +28,7 @@ from passcycle.validate.noise import suite_totals
 from passcycle.workdir import make_folder
 
 if TYPE_CHECKING:
+    from passcycle.suite.early import Started
     from passcycle.suite.runner import SuiteOutcome, SuiteSpec
 from passcycle.cycle.base import CycleBase
 from passcycle.cycle.constants import FLUSH_EVERY, MAX_RERUN, ProgressHook
@@ -74,31 +74,41 @@ class TestPhase(CycleBase):
         on_progress: ProgressHook | None = None,
         env: dict[str, str] | None = None,
         finish: bool = True,
+        started: Started | None = None,
     ) -> TestOutcome:
         """Run the suite with coverage and record every result as it finishes.
 
         With `finish=False` the run stays `running` (its end is in `TestOutcome.end`) so
         that the caller finishes it once everything else it does for the run is done: a
-        run killed meanwhile is never left `passed` (#9).
+        run killed meanwhile is never left `passed` (#9). `started`: the suite's pytest,
+        already started by `start_test` with the same arguments (suite/early.py).
         """
-        from passcycle.suite.args import read_args
+        from passcycle.suite.args import read_args, suite_tests
+        from passcycle.suite.early import plan_spec, settle
 
         plan = self.plan
         given = read_args(pytest_args)
         partial = kind in PARTIAL_KINDS or select is not None or paths is not None or given.partial
         run = self._start_run(kind, parent_id=parent_id, partial=partial)
-        artifacts = self._claim_artifacts(run.id)
-        # paths after -- replace the plan's, as they would on pytest's command line
-        tests = list(paths) if paths is not None else [] if given.paths else list(plan.tests)
-        spec = self._spec(artifacts, tests, pytest_args, coverage=coverage, env=env, select=select)
-        suite, written = self._run_suite(run, spec, on_progress)
+        tests = suite_tests(plan.tests, given.paths, paths)
+        if started is not None:
+            spec = started.go(tests, select)
+            self.history.set_artifacts(run.id, str(spec.artifacts.relative_to(plan.root)))
+        else:
+            artifacts = self._claim_artifacts(run.id)
+            spec = plan_spec(
+                plan, artifacts, tests, pytest_args, coverage=coverage, env=env, select=select
+            )
+        suite, written = self._run_suite(run, spec, on_progress, started)
+        if started is not None:  # its folder becomes the run's
+            suite, spec = settle(suite, spec, self._claim_artifacts(run.id))
 
         if coverage and not partial:
             # file hashes at the run: what `retest` compares with when git cannot tell
             from passcycle.fix.changes import SNAPSHOT_FILE, save_snapshot, snapshot
 
             save_snapshot(
-                artifacts / SNAPSHOT_FILE, snapshot(plan.root, [*plan.source, *plan.tests])
+                spec.artifacts / SNAPSHOT_FILE, snapshot(plan.root, [*plan.source, *plan.tests])
             )
         results, note = written, suite.note
         if not partial and suite.disagreement is None:
@@ -119,7 +129,11 @@ class TestPhase(CycleBase):
         )
 
     def _run_suite(
-        self, run: Run, spec: SuiteSpec, on_progress: ProgressHook | None
+        self,
+        run: Run,
+        spec: SuiteSpec,
+        on_progress: ProgressHook | None,
+        started: Started | None = None,
     ) -> tuple[SuiteOutcome, list[TestResult]]:
         """The suite run, its results written in batches as they finish; a run that pytest
         refused is no history, one cut short ends with the reason."""
@@ -127,7 +141,7 @@ class TestPhase(CycleBase):
 
         writer = _BatchWriter(self.history, run.id)
         try:
-            suite = run_suite(spec, on_progress=on_progress, on_result=writer.add)
+            suite = run_suite(spec, on_progress, writer.add, started)
             writer.flush()
         except PytestUsageError:
             # pytest refused its command line and ran nothing: a typo is not history
@@ -139,33 +153,6 @@ class TestPhase(CycleBase):
             self._abort(run.id, exc)
             raise
         return suite, writer.written
-
-    def _spec(
-        self,
-        artifacts: Path,
-        tests: list[str],
-        pytest_args: Sequence[str],
-        *,
-        coverage: bool,
-        env: dict[str, str] | None,
-        select: Sequence[str] | None,
-    ) -> SuiteSpec:
-        """What pytest runs for this plan: its interpreter, options, coverage and tests."""
-        from passcycle.suite.runner import SuiteSpec
-
-        project = self.plan.project
-        return SuiteSpec(
-            root=self.plan.root,
-            tests=tests,
-            source=list(self.plan.source if coverage else []),
-            pytest_args=[*project.pytest_args, *pytest_args],
-            python=project.python or sys.executable,
-            timeout=project.timeout or None,
-            branch=project.branch,
-            env=dict(env or {}),
-            artifacts=artifacts,
-            select=list(select) if select is not None else None,
-        )
 
     def _record_suite(
         self, run: Run, suite: SuiteOutcome, results: list[TestResult]

@@ -66,3 +66,12 @@ def read_args(args: Sequence[str]) -> PytestArgs:
             continue
         paths.append(word)
     return PytestArgs(tuple(paths), tuple(narrowing))
+
+
+def suite_tests(
+    plan_tests: Sequence[str], given: Sequence[str], paths: Sequence[str] | None
+) -> list[str]:
+    """The paths pytest is given: `paths` when the cycle chose them, else none when the
+    command line names its own (they replace the plan's, as on pytest's command line),
+    else the plan's tests."""
+    return list(paths) if paths is not None else [] if given else list(plan_tests)

@@ -13,6 +13,10 @@ from typing import Any
 
 from passcycle.records import Frame, TestResult
 
+# pytest's exit codes (pytest.ExitCode), spelt out: pytest need not be importable here.
+PYTEST_OK, PYTEST_FAILED, PYTEST_INTERRUPTED = 0, 1, 2
+PYTEST_INTERNAL_ERROR, PYTEST_USAGE_ERROR, PYTEST_NO_TESTS = 3, 4, 5
+
 
 def signal_name(number: int) -> str:
     try:
@@ -87,3 +91,32 @@ class Exit:
             time.sleep(seconds)
         else:
             select.select([self.fd], [], [], seconds)
+
+
+def disagreements(
+    status: int, ours: set[str], theirs: list[str] | None, stopped: str | None
+) -> list[str]:
+    """pytest's exit status and summary (`theirs`: the failed tests it counted) against the
+    failed tests a process recorded (`ours`): where they disagree, a fold of reports lost or
+    invented a failure, and the run must not pass on passcycle's word alone (#9)."""
+    problems = []
+    if status == PYTEST_FAILED and not ours:
+        problems.append("pytest exited 1 (tests failed) but passcycle recorded no failure")
+    elif status == PYTEST_OK and ours:
+        problems.append(f"pytest exited 0 but passcycle recorded {len(ours)} failed tests")
+    elif status == PYTEST_INTERRUPTED and not ours:
+        why = f" ({stopped})" if stopped else ""
+        problems.append(f"pytest was interrupted{why} before the session finished")
+    elif status == PYTEST_INTERNAL_ERROR:
+        problems.append("pytest stopped with an internal error (exit 3)")
+    if theirs is not None:
+        missing, extra = sorted(set(theirs) - ours), sorted(ours - set(theirs))
+        if missing:
+            problems.append(
+                f"pytest counted {len(missing)} failed tests passcycle did not (e.g. {missing[0]})"
+            )
+        if extra:
+            problems.append(
+                f"passcycle recorded {len(extra)} failed tests pytest did not (e.g. {extra[0]})"
+            )
+    return problems

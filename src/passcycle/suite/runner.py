@@ -20,7 +20,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from passcycle.errors import PytestUsageError, RunError
 from passcycle.guardian import GUARDIAN
@@ -31,14 +31,24 @@ from passcycle.suite.covwarn import note as unmeasured_note
 from passcycle.suite.machine import mark as cpu_mark
 from passcycle.suite.machine import others_since
 from passcycle.suite.process import (
+    PYTEST_FAILED,
+    PYTEST_INTERNAL_ERROR,
+    PYTEST_INTERRUPTED,
+    PYTEST_NO_TESTS,
+    PYTEST_OK,
+    PYTEST_USAGE_ERROR,
     Exit,
     death,
+    disagreements,
     kill_group,
     result_from_event,
     set_parent_death_signal,
 )
 from passcycle.suite.refusal import first_error, refusal, start_hint
 from passcycle.suite.spec import Progress, SuiteOutcome, SuiteSpec
+
+if TYPE_CHECKING:
+    from passcycle.suite.early import Started
 
 PLUGIN_MODULE = "passcycle_pytest_plugin"
 MAX_RESUMES = 10
@@ -48,9 +58,6 @@ POLL_SECONDS = 0.1
 KILL_GRACE_SECONDS = 5.0
 LOG_TAIL_LINES = 15
 
-# pytest's exit codes (pytest.ExitCode), spelt out: pytest need not be importable here.
-PYTEST_OK, PYTEST_FAILED, PYTEST_INTERRUPTED = 0, 1, 2
-PYTEST_INTERNAL_ERROR, PYTEST_USAGE_ERROR, PYTEST_NO_TESTS = 3, 4, 5
 
 # Inherited from an outer pytest-xdist worker they would mislead the suite's own plugins.
 _OUTER_PYTEST_VARS = (
@@ -64,6 +71,7 @@ _OUTER_PYTEST_VARS = (
     "PASSCYCLE_SELECT",
     "PASSCYCLE_SHARD",
     "PASSCYCLE_DURATIONS",
+    "PASSCYCLE_WAIT",
 )
 
 
@@ -71,12 +79,16 @@ def run_suite(
     spec: SuiteSpec,
     on_progress: Callable[[Progress], None] | None = None,
     on_result: Callable[[TestResult], None] | None = None,
+    started: Started | None = None,
 ) -> SuiteOutcome:
-    """Run the suite once (resuming after crashes) and return every outcome."""
-    return _Run(spec, on_progress, on_result).execute()
+    """Run the suite once (resuming after crashes) and return every outcome; `started`:
+    follow the pytest that `start_suite(spec)` started instead of starting one."""
+    if started is not None:
+        return started.follow(on_progress, on_result)
+    return SuiteRun(spec, on_progress, on_result).execute()
 
 
-class _Run:
+class SuiteRun:
     """One suite run: the first pytest process and its resumes."""
 
     def __init__(
@@ -100,6 +112,8 @@ class _Run:
         self.notes: list[str] = []
         self.started = time.monotonic()
         self.cpu_start = cpu_mark()
+        self.plugin_dir: Path | None = None
+        self.go_file: Path | None = None  # the first process waits for it (plugin/go.py)
         # per process
         self.running: dict[str, float] = {}  # node id -> when it started
         self.finish_status: int | None = None
@@ -112,33 +126,47 @@ class _Run:
 
     # -- the whole run ----------------------------------------------------------------------
 
-    def execute(self) -> SuiteOutcome:
+    def execute(self, first: subprocess.Popen | None = None) -> SuiteOutcome:
+        """The run to its end; `first`: its first process, already started."""
+        if first is None:
+            self.prepare()
+        try:
+            exit_status = self._run_with_resumes(first)
+        finally:
+            self.cleanup()
+        return self._outcome(exit_status)
+
+    def prepare(self) -> None:
+        """An empty artifacts folder and the plugin package copied beside the run."""
         self.artifacts.mkdir(parents=True, exist_ok=True)
         for stale in (self.events_path, self.log_path, self.data_file):
             stale.unlink(missing_ok=True)
         for leftover in [*self.artifacts.glob("coverage.db.*"), *warning_files(self.artifacts)]:
             leftover.unlink()
-        plugin_dir = Path(tempfile.mkdtemp(prefix="passcycle-plugin-"))
-        try:
-            shutil.copytree(
-                Path(__file__).with_name("plugin"),
-                plugin_dir / PLUGIN_MODULE,
-                ignore=shutil.ignore_patterns("__pycache__"),
-            )
-            exit_status = self._run_with_resumes(plugin_dir)
-        finally:
-            shutil.rmtree(plugin_dir, ignore_errors=True)
-        return self._outcome(exit_status)
+        self.plugin_dir = Path(tempfile.mkdtemp(prefix="passcycle-plugin-"))
+        shutil.copytree(
+            Path(__file__).with_name("plugin"),
+            self.plugin_dir / PLUGIN_MODULE,
+            ignore=shutil.ignore_patterns("__pycache__"),
+        )
 
-    def _run_with_resumes(self, plugin_dir: Path) -> int:
+    def cleanup(self) -> None:
+        if self.plugin_dir is not None:
+            shutil.rmtree(self.plugin_dir, ignore_errors=True)
+            self.plugin_dir = None
+
+    def _run_with_resumes(self, first: subprocess.Popen | None) -> int:
         select = self.spec.select
         crashed = False
         for attempt in range(MAX_RESUMES + 1):
             before = len(self.results)
-            returncode, killed = self._run_process(plugin_dir, select, attempt)
+            proc = first if attempt == 0 and first is not None else self.launch(select, attempt)
+            returncode, killed = self._follow(proc)
             if self.finish_status is not None and not killed:
                 status = self.finish_status
-                self._check_agreement(status)
+                self.disagreements.extend(
+                    disagreements(status, self.process_bad, self.pytest_bad, self.stopped)
+                )
                 # A crash or hang recorded earlier is a failure the last process did not see.
                 return PYTEST_FAILED if crashed and status == PYTEST_OK else status
             # The process died before the session finished: a crash, or our watchdog.
@@ -234,6 +262,8 @@ class _Run:
         env.update(self.spec.env)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(plugin_dir), env.get("PYTHONPATH")]))
         env["PASSCYCLE_EVENTS"] = str(self.events_path)
+        if self.go_file is not None and attempt == 0:  # started ahead (suite/early.py)
+            env["PASSCYCLE_WAIT"] = str(self.go_file)
         if self.spec.timeout:
             env["PASSCYCLE_TIMEOUT"] = repr(float(self.spec.timeout))
         if self.spec.source:
@@ -252,43 +282,16 @@ class _Run:
             env["PASSCYCLE_SELECT"] = str(select_file)
         return env
 
-    def _check_agreement(self, status: int) -> None:
-        """pytest's exit status and summary against the results this process recorded: where
-        they disagree, a fold of reports lost or invented a failure, and the run must not
-        pass on passcycle's word alone (#9)."""
-        ours = self.process_bad
-        problems = []
-        if status == PYTEST_FAILED and not ours:
-            problems.append("pytest exited 1 (tests failed) but passcycle recorded no failure")
-        elif status == PYTEST_OK and ours:
-            problems.append(f"pytest exited 0 but passcycle recorded {len(ours)} failed tests")
-        elif status == PYTEST_INTERRUPTED and not ours:
-            why = f" ({self.stopped})" if self.stopped else ""
-            problems.append(f"pytest was interrupted{why} before the session finished")
-        elif status == PYTEST_INTERNAL_ERROR:
-            problems.append("pytest stopped with an internal error (exit 3)")
-        if self.pytest_bad is not None:
-            theirs = set(self.pytest_bad)
-            missing, extra = sorted(theirs - ours), sorted(ours - theirs)
-            if missing:
-                problems.append(
-                    f"pytest counted {len(missing)} failed tests passcycle did not"
-                    f" (e.g. {missing[0]})"
-                )
-            if extra:
-                problems.append(
-                    f"passcycle recorded {len(extra)} failed tests pytest did not (e.g. {extra[0]})"
-                )
-        self.disagreements.extend(problems)
-
-    def _run_process(self, plugin_dir: Path, select: list[str] | None, attempt: int) -> tuple:
+    def launch(self, select: list[str] | None, attempt: int) -> subprocess.Popen:
+        """Start one pytest process of the run (the first, or one resuming the rest)."""
         self.running.clear()
         self.process_bad = set()
         self.pytest_bad = None
         self.stopped = None
         self.finish_status = None
         self.log_start = self.log_path.stat().st_size if self.log_path.exists() else 0
-        env = self._environment(plugin_dir, select, attempt)
+        assert self.plugin_dir is not None
+        env = self._environment(self.plugin_dir, select, attempt)
         with open(self.log_path, "ab") as log:
             if attempt:
                 log.write(f"\n===== passcycle: resuming {len(select or [])} tests =====\n".encode())
@@ -312,6 +315,13 @@ class _Run:
                 ) from None
         try:
             GUARDIAN.watch(proc.pid, KILL_GRACE_SECONDS)
+        except BaseException:
+            kill_group(proc)
+            raise
+        return proc
+
+    def _follow(self, proc: subprocess.Popen) -> tuple[int, bool]:
+        try:
             return self._watch(proc)
         finally:
             if proc.poll() is None:  # interrupted (Ctrl-C) or an error in a callback

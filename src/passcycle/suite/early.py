@@ -1,0 +1,160 @@
+"""pytest started ahead of its run: the suite begins while passcycle imports its history
+and records the run.
+
+A cold `passcycle test` spends a third of a second importing SQLAlchemy, the cycle and the
+judges before a test runs; on a small suite that was a tenth of the command
+(docs/benchmarks.md). pytest needs none of it: what it runs follows from the plan and the
+command line alone. So the CLI starts pytest as soon as the plan is read, with the run's
+files in a folder of their own (`runs/pending-PID`), and the cycle follows that process
+once the run is recorded; the folder becomes the run's when pytest is done.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from passcycle.records import TestResult
+from passcycle.suite.process import kill_group
+from passcycle.suite.runner import SuiteRun
+from passcycle.suite.spec import Progress, SuiteOutcome, SuiteSpec
+
+if TYPE_CHECKING:
+    from passcycle.plan import Plan
+
+PENDING = "pending-"
+GO_FILE = "go.json"
+
+
+def plan_spec(
+    plan: Plan,
+    artifacts: Path,
+    tests: Sequence[str],
+    pytest_args: Sequence[str],
+    *,
+    coverage: bool = True,
+    env: dict[str, str] | None = None,
+    select: Sequence[str] | None = None,
+) -> SuiteSpec:
+    """What pytest runs for this plan: its interpreter, options, coverage and tests."""
+    project = plan.project
+    return SuiteSpec(
+        root=plan.root,
+        tests=list(tests),
+        source=list(plan.source if coverage else []),
+        pytest_args=[*project.pytest_args, *pytest_args],
+        python=project.python or sys.executable,
+        timeout=project.timeout or None,
+        branch=project.branch,
+        env=dict(env or {}),
+        artifacts=artifacts,
+        select=list(select) if select is not None else None,
+    )
+
+
+def start_suite(spec: SuiteSpec, *, waiting: bool = False) -> Started:
+    """Start pytest for `spec` now; `run_suite(..., started=)` follows it later. `waiting`:
+    it waits, before its conftests load, for `Started.go` to say what it runs."""
+    run = SuiteRun(spec, None, None)
+    run.prepare()
+    if waiting:
+        run.go_file = run.artifacts / GO_FILE
+    try:
+        return Started(run, run.launch(spec.select, 0))
+    except BaseException:
+        run.cleanup()
+        shutil.rmtree(run.artifacts, ignore_errors=True)
+        raise
+
+
+def start_test(
+    plan: Plan, pytest_args: Sequence[str], *, coverage: bool, waiting: bool = False
+) -> Started:
+    """pytest for `passcycle test` (or, `waiting` for its selection, `retest`), started
+    before its run exists (see the module)."""
+    from passcycle.suite.args import read_args, suite_tests
+    from passcycle.workdir import FOLDER, make_folder
+
+    folder = make_folder(plan.root / FOLDER / "runs" / f"{PENDING}{os.getpid()}")
+    tests = suite_tests(plan.tests, read_args(pytest_args).paths, None)
+    spec = plan_spec(plan, folder, tests, pytest_args, coverage=coverage)
+    return start_suite(spec, waiting=waiting)
+
+
+class Started:
+    """A pytest process started ahead of its run: followed once, or discarded (killed and
+    its files removed) when the run never comes."""
+
+    def __init__(self, run: SuiteRun, proc: subprocess.Popen) -> None:
+        self.run = run
+        self.proc: subprocess.Popen | None = proc
+
+    @property
+    def spec(self) -> SuiteSpec:
+        return self.run.spec
+
+    def go(self, tests: Sequence[str], select: Sequence[str] | None) -> SuiteSpec:
+        """What the run is to run: told to a waiting pytest (plugin/go.py); one that was not
+        waiting runs what it was started with, and nothing else may be asked of it."""
+        spec = self.run.spec
+        asked = replace(spec, tests=list(tests), select=None if select is None else list(select))
+        if self.run.go_file is None:
+            if asked != spec:
+                raise RuntimeError("a suite started without waiting runs what it was given")
+            return spec
+        go: dict[str, Any] = {"paths": asked.tests, "replace": spec.tests, "select": None}
+        if asked.select is not None:
+            chosen = self.run.artifacts / "select-0.txt"
+            chosen.write_text("".join(n + "\n" for n in asked.select), encoding="utf-8")
+            go["select"] = str(chosen)
+        partial = self.run.go_file.with_suffix(".part")
+        partial.write_text(json.dumps(go), encoding="utf-8")
+        os.replace(partial, self.run.go_file)  # pytest never reads half a file
+        self.run.spec = asked  # resumes after a crash keep to it
+        return asked
+
+    def follow(
+        self,
+        on_progress: Callable[[Progress], None] | None,
+        on_result: Callable[[TestResult], None] | None,
+    ) -> SuiteOutcome:
+        proc, self.proc = self.proc, None
+        if proc is None:
+            raise RuntimeError("a started suite is followed once")
+        self.run.on_progress, self.run.on_result = on_progress, on_result
+        return self.run.execute(first=proc)
+
+    def discard(self) -> None:
+        """Stop the process and remove its files, unless it was followed."""
+        from passcycle.guardian import GUARDIAN
+
+        proc, self.proc = self.proc, None
+        if proc is None:
+            return
+        try:
+            kill_group(proc)
+        finally:
+            GUARDIAN.release(proc.pid)
+            self.run.cleanup()
+            shutil.rmtree(self.run.artifacts, ignore_errors=True)
+
+
+def settle(outcome: SuiteOutcome, spec: SuiteSpec, folder: Path) -> tuple[SuiteOutcome, SuiteSpec]:
+    """The pending folder of a finished suite moved to `folder` (the run's, absent or
+    empty), and the outcome and spec pointing there."""
+    os.replace(spec.artifacts, folder)
+
+    def moved(path: Path | None) -> Path | None:
+        return None if path is None else folder / path.relative_to(spec.artifacts.resolve())
+
+    log = moved(outcome.log)
+    assert log is not None
+    outcome = replace(outcome, coverage_file=moved(outcome.coverage_file), log=log)
+    return outcome, replace(spec, artifacts=folder)

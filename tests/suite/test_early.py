@@ -1,0 +1,173 @@
+"""pytest started ahead of its run (suite/early.py): it waits before its conftests for the
+selection, runs exactly what it is then told, and never outlives a run that did not come."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from passcycle.suite.early import PENDING, plan_spec, start_suite
+from passcycle.suite.runner import SuiteSpec, run_suite
+
+CONFTEST = """\
+import os
+from pathlib import Path
+
+Path(os.environ["CONFTEST_MARK"]).write_text(str(os.getpid()))
+"""
+
+# collected, this module is an error: a run given only test_b.py never sees it
+BROKEN = "raise RuntimeError('test_a.py was collected')\n"
+
+TESTS_B = """\
+def test_one():
+    assert 1
+
+def test_two():
+    assert 2
+
+def test_three():
+    assert 3
+"""
+
+
+def _pytests_in(root: Path) -> list[psutil.Process]:
+    found = []
+    for proc in psutil.process_iter(["cwd", "cmdline"]):
+        try:
+            ours = proc.info["cwd"] == str(root) and "pytest" in " ".join(proc.info["cmdline"])
+            if ours and proc.status() != psutil.STATUS_ZOMBIE:
+                found.append(proc)
+        except psutil.Error:
+            continue
+    return found
+
+
+def _spec(root: Path, mark: Path) -> SuiteSpec:
+    return SuiteSpec(
+        root=root,
+        artifacts=root / ".passcycle" / "runs" / f"{PENDING}test",
+        tests=["tests"],
+        env={"CONFTEST_MARK": str(mark)},
+    )
+
+
+def test_a_waiting_pytest_loads_no_conftest_until_told_then_runs_only_that(
+    make_project: Callable[..., Path], tmp_path: Path
+) -> None:
+    root = make_project(
+        {
+            "tests/conftest.py": CONFTEST,
+            "tests/test_a.py": BROKEN,
+            "tests/test_b.py": TESTS_B,
+        }
+    )
+    mark = tmp_path / "conftest-imported"
+    started = start_suite(_spec(root, mark), waiting=True)
+    try:
+        time.sleep(1.5)  # pytest's own start-up is done by now; the conftest must wait
+        assert started.proc is not None and started.proc.poll() is None
+        assert not mark.exists()
+        spec = started.go(["tests/test_b.py"], ["tests/test_b.py::test_three", "tests/test_b.py"])
+        outcome = run_suite(spec, started=started)
+    finally:
+        started.discard()
+    assert mark.exists()
+    # test_a.py was not collected (no collection error), and the selection's order holds
+    assert [r.nodeid for r in outcome.results] == [
+        "tests/test_b.py::test_three",
+        "tests/test_b.py::test_one",
+        "tests/test_b.py::test_two",
+    ]
+    assert outcome.exit_status == 0 and outcome.note is None
+
+
+def test_a_discarded_pytest_is_killed_and_its_folder_removed(
+    make_project: Callable[..., Path], tmp_path: Path
+) -> None:
+    root = make_project({"tests/conftest.py": CONFTEST, "tests/test_b.py": TESTS_B})
+    started = start_suite(_spec(root, tmp_path / "mark"), waiting=True)
+    assert started.proc is not None
+    pid = started.proc.pid
+    assert psutil.pid_exists(pid)
+    started.discard()
+    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    assert not started.spec.artifacts.exists()
+    started.discard()  # twice is harmless
+
+
+def test_passcycle_test_moves_the_started_run_into_its_own_folder(
+    make_project: Callable[..., Path], passcycle: Callable[..., Any]
+) -> None:
+    root = make_project(
+        {
+            "src/pkg/__init__.py": "def add(a, b):\n    return a + b\n",
+            "tests/test_add.py": (
+                "from pkg import add\n\ndef test_add():\n    assert add(1, 2) == 3\n"
+            ),
+            "pyproject.toml": '[tool.pytest.ini_options]\npythonpath = ["src"]\n',
+        }
+    )
+    passcycle(root, "init", expect=0)
+    run = passcycle(root, "test", "--json", expect=0).json()
+    folder = root / ".passcycle" / "runs" / str(run["run"]["id"])
+    assert (folder / "coverage.db").is_file() and (folder / "pytest.log").is_file()
+    assert run["coverage"]["total"] == 100.0
+    assert not [p for p in folder.parent.iterdir() if p.name.startswith(PENDING)]
+    # the map moved with it: a change re-tests the test that ran it
+    (root / "src/pkg/__init__.py").write_text("def add(a, b):\n    return b + a\n")
+    again = passcycle(root, "retest", "--json", expect=0).json()
+    assert [r["nodeid"] for r in again["results"]] == ["tests/test_add.py::test_add"]
+
+
+def test_no_pytest_outlives_a_run_that_never_came(
+    make_project: Callable[..., Path], passcycle: Callable[..., Any]
+) -> None:
+    root = make_project(
+        {
+            "tests/conftest.py": CONFTEST,
+            "tests/test_b.py": "import time\n\ndef test_slow():\n    time.sleep(30)\n",
+        }
+    )
+    passcycle(root, "init", expect=0)
+    env = {"CONFTEST_MARK": str(root / "mark")}
+    # the history cannot be opened: pytest had started, and must be gone with its folder
+    bad = passcycle(
+        root, "--db", "postgresql+psycopg://postgres@127.0.0.1:1/x", "test", expect=3, env=env
+    )
+    assert "cannot connect to the history" in bad.stderr
+    assert _pytests_in(root) == []
+    runs = root / ".passcycle" / "runs"
+    assert not runs.exists() or not [p for p in runs.iterdir() if p.name.startswith(PENDING)]
+    # a re-test that selects nothing stops the pytest it started for the selection
+    (root / "tests/test_b.py").write_text("def test_quick():\n    assert True\n")
+    passcycle(root, "test", expect=0, env=env)
+    quiet = passcycle(root, "retest", expect=0, env=env)
+    assert "nothing to re-test" in quiet.stdout
+    assert _pytests_in(root) == []
+    assert not [p for p in runs.iterdir() if p.name.startswith(PENDING)]
+    assert os.listdir(runs)
+
+
+def test_plan_spec_is_what_the_test_phase_runs(make_project: Callable[..., Path]) -> None:
+    from passcycle.plan import load_plan
+
+    root = make_project(
+        {
+            "passcycle.toml": (
+                '[project]\nname = "p"\nsource = ["src/p"]\ntests = ["tests"]\n'
+                'pytest_args = ["-q"]\ntimeout = 7\n'
+            ),
+            "src/p/__init__.py": "",
+            "tests/test_x.py": "def test_x():\n    pass\n",
+        }
+    )
+    plan = load_plan(root)
+    spec = plan_spec(plan, root / "out", ["tests"], ["-x"], coverage=False)
+    assert spec.pytest_args == ["-q", "-x"] and spec.timeout == 7.0 and spec.source == []
+    assert plan_spec(plan, root / "out", [], []).source == ["src/p"]
