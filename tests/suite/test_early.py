@@ -123,6 +123,10 @@ def test_passcycle_test_moves_the_started_run_into_its_own_folder(
     (root / "src/pkg/__init__.py").write_text("def add(a, b):\n    return b + a\n")
     again = passcycle(root, "retest", "--json", expect=0).json()
     assert [r["nodeid"] for r in again["results"]] == ["tests/test_add.py::test_add"]
+    # `run` starts its Test phase ahead too
+    passcycle(root, "run", expect=None)
+    assert sorted(p.name for p in folder.parent.iterdir()) == ["1", "2", "3"]
+    assert (folder.parent / "3" / "coverage.db").is_file()
 
 
 def test_no_pytest_outlives_a_run_that_never_came(

@@ -157,29 +157,37 @@ def run(
     """The full cycle: Test, then Validate — KPIs, issues, phases and the gate. Exit 0 on pass."""
     from passcycle import console
 
-    cycle = _cycle()
-    if not json_:
-        console.show_detected(cycle.plan.detected)
-    progress = console.Progress()
-    shown: list[Any] = []
-
-    def tested(outcome: Any) -> None:
-        # the suite's summary as soon as it is known, not after minutes of scenarios
+    plan = _plan()
+    # the suite's pytest starts now, while the history is opened (suite/early.py)
+    started = None if scenario else _start_ahead(plan, ctx.args, coverage=True)
+    try:
+        cycle = _cycle(plan)
         if not json_:
-            console.show_test_summary(outcome, slowest=3, failures=0)
-            shown.append(outcome)
+            console.show_detected(cycle.plan.detected)
+        progress = console.Progress()
+        shown: list[Any] = []
 
-    with progress.live():
-        result = cycle.run(
-            list(ctx.args),
-            on_progress=progress,
-            on_stage=console.info,
-            on_load=progress.load,
-            on_tested=tested,
-            workers=workers,
-            formats=_formats(ci),
-            scenarios_only=scenario or (),
-        )
+        def tested(outcome: Any) -> None:
+            # the suite's summary as soon as it is known, not after minutes of scenarios
+            if not json_:
+                console.show_test_summary(outcome, slowest=3, failures=0)
+                shown.append(outcome)
+
+        with progress.live():
+            result = cycle.run(
+                list(ctx.args),
+                on_progress=progress,
+                on_stage=console.info,
+                on_load=progress.load,
+                on_tested=tested,
+                workers=workers,
+                formats=_formats(ci),
+                scenarios_only=scenario or (),
+                started=started,
+            )
+    finally:
+        if started is not None:
+            started.discard()  # not followed: an error before the Test phase, Ctrl-C
     _judged(cycle, result, json_=json_, summarized=bool(shown))
 
 

@@ -27,6 +27,7 @@ from passcycle.store import History
 
 if TYPE_CHECKING:
     from passcycle.fix.advice import IssueDetail
+    from passcycle.suite.early import Started
     from passcycle.validate.calibrate import Proposal
 
 from passcycle.cycle.constants import MAX_RERUN, REPORT_FORMATS, ProgressHook
@@ -55,18 +56,22 @@ class Cycle(Sharding):
         workers: int = 0,
         formats: Sequence[str] = REPORT_FORMATS,
         scenarios_only: Sequence[str] = (),
+        started: Started | None = None,
     ) -> RunResult:
         """The full cycle: Test, re-run failures in isolation, the plan's scenarios against
         its service, Validate, then what a judged run ends with (`conclude`). `on_tested`
         hears the Test phase's outcome as soon as it is known, when scenarios or drills
         follow: minutes before the run ends. `scenarios_only`: run those scenarios alone
-        (no tests, no drills), a partial run that judges what they measure."""
+        (no tests, no drills), a partial run that judges what they measure. `started`: the
+        Test phase's pytest, started ahead (suite/early.py)."""
         if scenarios_only:
             return self._scenarios_only(scenarios_only, kind, on_stage, on_load, workers, formats)
         scenarios = self.plan.model.scenarios
         drills = self.plan.model.drills
         self._preflight(kind, workers)
-        outcome = self.test(pytest_args, kind=kind, on_progress=on_progress, finish=False)
+        outcome = self.test(
+            pytest_args, kind=kind, on_progress=on_progress, finish=False, started=started
+        )
         end = outcome.end
         assert end is not None
         notes: list[str] = []

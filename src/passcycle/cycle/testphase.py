@@ -76,15 +76,14 @@ class TestPhase(CycleBase):
         finish: bool = True,
         started: Started | None = None,
     ) -> TestOutcome:
-        """Run the suite with coverage and record every result as it finishes.
+        """Run the suite with coverage and record every result as it finishes; `started`:
+        its pytest, started ahead with the same arguments (suite/early.py).
 
         With `finish=False` the run stays `running` (its end is in `TestOutcome.end`) so
         that the caller finishes it once everything else it does for the run is done: a
-        run killed meanwhile is never left `passed` (#9). `started`: the suite's pytest,
-        already started by `start_test` with the same arguments (suite/early.py).
-        """
+        run killed meanwhile is never left `passed` (#9)."""
         from passcycle.suite.args import read_args, suite_tests
-        from passcycle.suite.early import plan_spec, settle
+        from passcycle.suite.early import plan_spec
 
         plan = self.plan
         given = read_args(pytest_args)
@@ -92,17 +91,13 @@ class TestPhase(CycleBase):
         run = self._start_run(kind, parent_id=parent_id, partial=partial)
         tests = suite_tests(plan.tests, given.paths, paths)
         if started is not None:
-            spec = started.go(tests, select)
-            self.history.set_artifacts(run.id, str(spec.artifacts.relative_to(plan.root)))
+            suite, written, spec = self._follow_started(run, started, tests, select, on_progress)
         else:
             artifacts = self._claim_artifacts(run.id)
             spec = plan_spec(
                 plan, artifacts, tests, pytest_args, coverage=coverage, env=env, select=select
             )
-        suite, written = self._run_suite(run, spec, on_progress, started)
-        if started is not None:  # its folder becomes the run's
-            suite, spec = settle(suite, spec, self._claim_artifacts(run.id))
-
+            suite, written = self._run_suite(run, spec, on_progress)
         if coverage and not partial:
             # file hashes at the run: what `retest` compares with when git cannot tell
             from passcycle.fix.changes import SNAPSHOT_FILE, save_snapshot, snapshot
@@ -127,6 +122,24 @@ class TestPhase(CycleBase):
             dict(plan.detected),
             end=None if finish else end,
         )
+
+    def _follow_started(
+        self,
+        run: Run,
+        started: Started,
+        tests: list[str],
+        select: Sequence[str] | None,
+        on_progress: ProgressHook | None,
+    ) -> tuple[SuiteOutcome, list[TestResult], SuiteSpec]:
+        """The suite of a pytest started ahead (suite/early.py): told what to run, followed,
+        and its pending folder made the run's once pytest is done."""
+        from passcycle.suite.early import settle
+
+        spec = started.go(tests, select)
+        self.history.set_artifacts(run.id, str(spec.artifacts.relative_to(self.plan.root)))
+        suite, written = self._run_suite(run, spec, on_progress, started)
+        suite, spec = settle(suite, spec, self._claim_artifacts(run.id))
+        return suite, written, spec
 
     def _run_suite(
         self,
