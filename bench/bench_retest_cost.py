@@ -15,7 +15,9 @@ and, with a no-op statement added after line LINE of the change's file:
     pytest --testmon
 
 and prints the medians. Every pytest runs with plugin autoload off (testmon loaded
-explicitly), as passcycle's own runs do. Then, in one process that has imported passcycle
+explicitly), as passcycle's own runs do. `--baseline-src OLD/src` adds
+`passcycle retest` imported from an older tree, before and after the change, in the same
+rotation. Then, in one process that has imported passcycle
 once, as `passcycle cycle --watch` re-tests on every save, `--repeat` re-tests with the
 change and without it: the cost a warm process pays, without the start-up's imports.
 """
@@ -116,6 +118,9 @@ def main() -> None:
     parser.add_argument("--change", required=True, help="FILE:LINE, a statement inside a function")
     parser.add_argument("--pythonpath", help="a folder of the copy put first on PYTHONPATH")
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument(
+        "--baseline-src", type=Path, help="also time `passcycle retest` imported from OLD/src"
+    )
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-retest-cost-"))
     root = work / "project"
@@ -153,10 +158,24 @@ def main() -> None:
         change(root, args.change, undo=True)
         print(f"the change selects {len(ids)} node ids", flush=True)
         times: dict[str, list[float]] = {}
+
+        def baseline(what: str) -> list[tuple[str, list[str]]]:
+            if args.baseline_src is None:
+                return []
+            # the older tree first on the path: `python -m passcycle` imports it
+            path = f"{args.baseline_src.resolve()}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"
+            return [
+                (
+                    f"passcycle retest (baseline), {what}",
+                    ["env", f"PYTHONPATH={path}", *passcycle("retest")],
+                )
+            ]
+
         for _ in range(args.repeat):
             fresh_testmon()
             for name, command in (
                 ("passcycle retest, nothing changed", passcycle("retest")),
+                *baseline("nothing changed"),
                 ("pytest --testmon, nothing changed", pytest(*TESTMON, args.tests)),
             ):
                 seconds, done = timed(command, root)
@@ -166,6 +185,7 @@ def main() -> None:
             change(root, args.change)
             for name, command in (
                 ("passcycle retest, one change", passcycle("retest")),
+                *baseline("one change"),
                 ("pytest IDS, the same selection", pytest(*ids)),
                 ("pytest --testmon, one change", pytest(*TESTMON, args.tests)),
             ):
