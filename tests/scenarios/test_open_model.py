@@ -42,8 +42,8 @@ def test_a_stall_shows_in_the_open_models_p99_not_in_a_closed_ones(app, tmp_path
     # about the same throughput: the difference is how they are timed
     assert 0.6 < opened["throughput"].value / closed["throughput"].value < 1.6
     assert opened["p99_schedule_lag"].value < 0.1  # the stall is the service's, not ours
-    assert "generator_bound" not in opened
-    assert not [n for n in outcome.notes if "'open'" in n]
+    # (a note that the shared machine was busy may come; none says the schedule slipped)
+    assert not [n for n in outcome.notes if "fell behind" in n or "slots" in n]
 
 
 def test_at_steady_service_time_the_rate_is_kept(app, tmp_path: Path) -> None:

@@ -1,5 +1,6 @@
 """The Locust side of every passcycle scenario: request cap, response-time sample, host guard
-and the user that plays declarative steps.
+and the user that plays declarative steps (an open model's, which keeps a schedule, is in
+arrivals.py).
 
 NEVER imported by passcycle: `import locust` monkey-patches the standard library with
 gevent. locustgen.py copies this file's text into the generated locustfile, after a
