@@ -35,9 +35,12 @@ ROOT = Path(__file__).resolve().parents[1]
 ORGANISM = ROOT / "examples" / "organism"
 
 # An asyncio HTTP/1.1 keep-alive server: cheap per request, so the 20 ms wait sets the pace.
+# With STALL and PERIOD (bench_openmodel.py), while the clock is within the first STALL
+# seconds of each PERIOD every request also waits for the stall's end.
 SERVER = r"""
-import asyncio, sys
+import asyncio, sys, time
 DELAY = float(sys.argv[2])
+STALL, PERIOD = (float(x) for x in (sys.argv[3:5] or ["0", "1"]))
 BODY = b'{"ok": true}'
 RESPONSE = (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "
             + str(len(BODY)).encode() + b"\r\n\r\n" + BODY)
@@ -48,7 +51,8 @@ async def handle(reader, writer):
             if not head:
                 break
             if not head.startswith(b"GET /health"):
-                await asyncio.sleep(DELAY)
+                phase = time.time() % PERIOD
+                await asyncio.sleep(DELAY + (STALL - phase if phase < STALL else 0.0))
             writer.write(RESPONSE)
     except (asyncio.IncompleteReadError, ConnectionError):
         pass
@@ -125,12 +129,13 @@ def children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def start_server(work: Path, delay: float) -> tuple[subprocess.Popen[bytes], int]:
+def start_server(
+    work: Path, delay: float, stall: float = 0.0, period: float = 1.0
+) -> tuple[subprocess.Popen[bytes], int]:
     (work / "server.py").write_text(SERVER)
     port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, str(work / "server.py"), str(port), str(delay)], stdout=subprocess.PIPE
-    )
+    argv = [sys.executable, str(work / "server.py"), str(port), str(delay), str(stall), str(period)]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE)
     assert proc.stdout is not None and proc.stdout.readline().strip() == b"listening"
     return proc, port
 

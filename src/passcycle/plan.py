@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from passcycle.errors import PlanError
 from passcycle.scenario_sections import (
+    RATE_HINT,
     DrillSection,
     Name,
     ScenarioSection,
@@ -369,6 +370,8 @@ def _hint(exc: ValidationError) -> str:
     if isinstance(error.get("ctx", {}).get("error"), NumberError):
         return "docs/plan.md lists the range of every number of the plan (Limits)"
     loc = [str(p) for p in error["loc"]]
+    if loc[:1] == ["scenarios"] and loc[-1:] == ["rate"]:
+        return f"{RATE_HINT}; see docs/scenarios.md"
     if loc and loc[0] == "kpis":
         return (
             'e.g. coverage = ">= 90%" or p95_response_time = { target = "< 2s" }; see docs/plan.md'

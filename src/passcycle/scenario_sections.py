@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Annotated, Any, Literal
 
@@ -274,11 +275,42 @@ class FaultSection(Section):
         return f"{self.upstream}: {what}{share}, {span}"
 
 
+# "200/s", or "50/s..200/s" for a rate ramping evenly over the duration
+_RATE = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*/s\s*$")
+MAX_RATE = 100_000.0  # per second; more is a typo, and past one process's reach anyway
+RATE_HINT = 'write rate = "200/s" for a constant rate, or "50/s..200/s" to ramp'
+# with a rate and no `users`: in flight at most this many seconds of the peak rate
+IN_FLIGHT_SECONDS = 10
+
+
+def _rate(value: Any) -> Any:
+    """`rate = "200/s"` -> (200.0, 200.0); `"50/s..200/s"` -> (50.0, 200.0)."""
+    if value is None or isinstance(value, tuple):
+        return value
+    parts = value.split("..") if isinstance(value, str) else []
+    found = [float(m[1]) for m in map(_RATE.match, parts) if m]
+    if not 1 <= len(parts) <= 2 or len(found) != len(parts):
+        written = repr(value) if isinstance(value, str) else str(value).lower()
+        raise ValueError(f'rate must look like "200/s" (or "50/s..200/s"), not {written}')
+    if not all(0 < each <= MAX_RATE for each in found):
+        raise ValueError(f"rate {value!r}: write a rate over 0/s and at most {MAX_RATE:g}/s")
+    return (found[0], found[-1])
+
+
+ArrivalRate = Annotated[tuple[float, float] | None, BeforeValidator(_rate)]
+
+
 class ScenarioSection(Section):
-    """One load scenario: users, how long, and what each user does."""
+    """One load scenario: users, how long, and what each user does.
+
+    With `rate` it is an open model (k6's arrival-rate executors): iterations start on a
+    fixed schedule whatever the service's latency, and `users` caps how many are in flight.
+    """
 
     name: Name
     users: Annotated[int, counts(1, MAX_USERS)] = 10
+    # iterations started per second on a schedule, whatever the latency (#16)
+    rate: ArrivalRate = None
     # users started per second; default: all at once
     spawn_rate: Annotated[float, numbers(0, MAX_USERS, above=True)] | None = None
     duration: PositiveSeconds = 30.0  # a hard bound even with iterations
@@ -316,6 +348,8 @@ class ScenarioSection(Section):
             if self.fault_window()[1] >= self.duration:
                 raise ValueError(f"scenario {self.name!r}: its faults last to its end; give"
                                  " each a `for` so that recovery can be seen")  # fmt: skip
+        if self.rate is not None:
+            self._open_model()
         known = set(BUILTIN_VALUES)
         for index, step in enumerate(self.steps):
             for var in _PLACEHOLDER.findall(step.path):
@@ -328,9 +362,34 @@ class ScenarioSection(Section):
             known.update(step.save)
         return self
 
+    def _open_model(self) -> None:
+        # the schedule paces an open model: what paces a closed one has no meaning here
+        pacing = [
+            ("a locustfile", bool(self.locustfile)),
+            ("iterations", self.iterations is not None),
+            ("spawn_rate", self.spawn_rate is not None),
+            ("think_time", self.think_time != (0.0, 0.0)),
+        ]
+        for what, given in pacing:
+            if given:
+                raise ValueError(
+                    f"scenario {self.name!r}: rate starts iterations on a schedule; {what}"
+                    " paces users instead (remove one of them)"
+                )
+
     @property
-    def rate(self) -> float:
+    def spawn_per_second(self) -> float:
+        """Users started per second: spawn_rate, by default all at once."""
         return self.spawn_rate or float(self.users)
+
+    @property
+    def in_flight(self) -> int:
+        """An open model's cap on iterations in flight at once: `users` when the plan gives
+        it, else enough for IN_FLIGHT_SECONDS of the peak rate, so that a stall of the
+        service is seen in full rather than hidden by the cap."""
+        if self.rate is None or "users" in self.model_fields_set:
+            return self.users
+        return min(MAX_USERS, max(self.users, math.ceil(max(self.rate) * IN_FLIGHT_SECONDS)))
 
     def fault_window(self) -> tuple[float, float]:
         """Seconds from the scenario's start when its first fault begins and its last ends

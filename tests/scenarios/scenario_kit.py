@@ -19,6 +19,8 @@ from passcycle.scenario_sections import ScenarioSection
 #   APP_CRASH_AFTER=N  exit with code 7 after N non-health requests
 #   APP_CHILD=1        start a sleeping child process (a worker the service owns)
 #   APP_DELAY=S        GET / waits S seconds
+#   APP_STALL=S/P      GET / stalls: every P seconds (of the clock), for S seconds, every
+#                      request waits until the stall ends
 #   APP_LEAK=N         GET / keeps N more bytes for good (a memory leak)
 #   APP_UPSTREAM=H:P   GET /call asks http://H:P/ (timeout APP_UPSTREAM_TIMEOUT, 0.3 s) and
 #                      answers 502 when that fails, or 200 {"fallback": true} if APP_FALLBACK
@@ -40,6 +42,7 @@ SEEN = {"n": 0}
 LOCK = threading.Lock()
 CRASH_AFTER = int(os.environ.get("APP_CRASH_AFTER") or 0)
 DELAY = float(os.environ.get("APP_DELAY") or 0)
+STALL = [float(x) for x in (os.environ.get("APP_STALL") or "0/1").split("/")]
 LEAK = int(os.environ.get("APP_LEAK") or 0)
 KEPT = []
 
@@ -82,6 +85,10 @@ class Handler(BaseHTTPRequestHandler):
             return self._send(404, {"error": "missing"})
         if DELAY:
             time.sleep(DELAY)
+        if STALL[0]:
+            phase = time.time() % STALL[1]
+            if phase < STALL[0]:
+                time.sleep(STALL[0] - phase)
         if LEAK:
             KEPT.append(b"x" * LEAK)
         return self._send(200, {"ok": True})

@@ -57,3 +57,21 @@ def test_an_unknown_scenario_is_one_line(tmp_path: Path, passcycle) -> None:
     assert "no scenario 'stedy' in the plan" in result.stderr
     assert "did you mean 'steady'? the plan's scenarios: steady, spike" in result.stderr
     assert passcycle(root, "history", "--json").json()["runs"] == []  # nothing ran
+
+
+def test_a_generator_behind_its_schedule_is_said_and_not_judged(tmp_path: Path, passcycle) -> None:
+    root = _project(tmp_path / "project")
+    with (root / "passcycle.toml").open("a") as plan:
+        # far past what one Locust process sends: its schedule slips by seconds
+        plan.write(
+            '\n[[scenarios]]\nname = "flood"\nrate = "20000/s"\nusers = 50\nduration = "2s"\n'
+            'stop_timeout = "0s"\nsteps = [ { get = "/" } ]\n'
+        )
+    data = passcycle(root, "run", "--scenario", "flood", "--json", timeout=120).json()
+    assert "scenario 'flood': the load generator fell behind the schedule by" in data["note"]
+    [flood] = data["scenarios"]
+    assert flood["schedule_lag_max"] >= flood["schedule_lag_p99"] > 0.1
+    p95 = {k["name"]: k for k in data["kpis"]}["p95_response_time"]
+    assert p95["detail"].startswith("not judged: generator-bound ('flood'")
+    shown = passcycle(root, "show", str(data["run"]["id"]))
+    assert "fell behind the schedule by" in shown.stdout

@@ -1,5 +1,6 @@
 """The Locust side of every passcycle scenario: request cap, response-time sample, host guard
-and the user that plays declarative steps.
+and the user that plays declarative steps (an open model's, which keeps a schedule, is in
+arrivals.py).
 
 NEVER imported by passcycle: `import locust` monkey-patches the standard library with
 gevent. locustgen.py copies this file's text into the generated locustfile, after a
@@ -112,25 +113,32 @@ def _phase(began: float) -> str | None:
     return "before" if elapsed < _FIRST_FAULT else "after"
 
 
-@events.request.add_listener
-def _on_request(
-    request_type: str, name: str, response_time: float, exception: Any = None, **_kw: Any
-) -> None:
-    _RESERVOIR.add(response_time)
-    phase = _phase(time.time() - response_time / 1000.0)
+def _sample(key: str, ms: float, began: float, failed: bool) -> None:
+    """Keep one response time (ms) of a request that began at `began` (epoch seconds)."""
+    _RESERVOIR.add(ms)
+    phase = _phase(began)
     if phase is not None:
         found = _PHASES.setdefault(
             phase, {"sample": _Reservoir(_SAMPLE_SIZE), "requests": 0, "failures": 0}
         )
-        found["sample"].add(response_time)
+        found["sample"].add(ms)
         found["requests"] += 1
-        found["failures"] += exception is not None
-    key = f"{request_type} {name}"
+        found["failures"] += failed
     step = _BY_NAME.get(key)
     if step is None and len(_BY_NAME) < _MAX_NAMES:
         step = _BY_NAME[key] = _Reservoir(_STEP_SAMPLE_SIZE)
     if step is not None:
-        step.add(response_time)
+        step.add(ms)
+
+
+@events.request.add_listener
+def _on_request(
+    request_type: str, name: str, response_time: float, exception: Any = None, **_kw: Any
+) -> None:
+    if not PASSCYCLE.get("rate"):
+        # an open model keeps times from each request's intended start instead (arrivals)
+        began = time.time() - response_time / 1000.0
+        _sample(f"{request_type} {name}", response_time, began, exception is not None)
     _STATE["requests"] += 1
     if _STATE["requests"] >= _CAP and not _STATE["stopping"]:
         _STATE["stopping"] = True
@@ -166,7 +174,8 @@ def _watch(environment: Any) -> None:
             _quit()
             return
         spawned = runner.state == "running" and time.monotonic() - started > 1.0
-        if PASSCYCLE.get("iterations") and spawned and runner.user_count == 0:
+        ends = PASSCYCLE.get("iterations") or PASSCYCLE.get("rate")  # users stop by themselves
+        if ends and spawned and runner.user_count == 0:
             _quit()
             return
 
@@ -246,35 +255,35 @@ if PASSCYCLE.get("steps"):
     _SAVED_ONCE: set[tuple[int, str]] = set()  # (step, variable) found at least once
     _USERS = iter(range(1, 1 << 30))
 
-    class PasscycleUser(FastHttpUser):
-        """Plays the scenario's steps in order, once per iteration."""
+    class StepsUser(FastHttpUser):
+        """Plays the scenario's steps in order: a closed model (PasscycleUser) or an open
+        one (arrivals.py)."""
 
-        wait_time = constant(_THINK[0]) if _THINK[0] == _THINK[1] else between(*_THINK)
+        abstract = True
 
         def on_start(self) -> None:
             self.number = next(_USERS)
             self.done = 0
 
-        @task
-        def steps(self) -> None:
-            if _STATE["stopping"]:
-                raise StopUser()
-            values: dict[str, Any] = {"user": self.number, "iteration": self.done + 1}
+        def _iterate(self, values: dict[str, Any], due: float | None = None) -> None:
+            """One pass over the steps. `due`: when the first request was meant to start
+            (perf_counter seconds), in an open model; it and every later request are timed."""
             for index, step in enumerate(_STEPS):
                 if step["uses_uuid"]:
                     values["uuid"] = uuid.uuid4().hex
+                began = time.perf_counter() if due is None or index else due
                 if step["templated"] or step["checked"]:
                     ok = self._play(index, step, values)
                 else:
                     ok = self._plain(step)
+                self._timed(step, began, ok)
                 if not ok:
                     break  # later steps may need what this one did not give
                 if step.get("think_time"):
                     gevent.sleep(step["think_time"])
-            self.done += 1
-            limit = PASSCYCLE.get("iterations")
-            if limit and self.done >= limit:
-                raise StopUser()
+
+        def _timed(self, step: dict[str, Any], began: float, ok: bool) -> None:
+            """A request has ended; a closed model leaves its time to Locust's event."""
 
         def _plain(self, step: dict[str, Any]) -> bool:
             path = step["path"]
@@ -325,3 +334,20 @@ if PASSCYCLE.get("steps"):
                     values[var] = found
                 response.success()
             return True
+
+    if not PASSCYCLE.get("rate"):
+
+        class PasscycleUser(StepsUser):
+            """A closed model: each user plays the steps, waits its think time, again."""
+
+            wait_time = constant(_THINK[0]) if _THINK[0] == _THINK[1] else between(*_THINK)
+
+            @task
+            def steps(self) -> None:
+                if _STATE["stopping"]:
+                    raise StopUser()
+                self._iterate({"user": self.number, "iteration": self.done + 1})
+                self.done += 1
+                limit = PASSCYCLE.get("iterations")
+                if limit and self.done >= limit:
+                    raise StopUser()

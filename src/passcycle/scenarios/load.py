@@ -42,6 +42,7 @@ from passcycle.scenarios.loadstats import (
     request_stats,
 )
 from passcycle.scenarios.processes import OwnedProcess, log_tail
+from passcycle.scenarios.schedule import Schedule, read_schedule
 
 POLL_SECONDS = 0.25
 SATURATED_CPU = 90.0  # % of one core: past this, Locust's own queueing shows as latency
@@ -82,6 +83,7 @@ class LoadResult:
     generator_demand: float = 0.0  # % of one core the busiest Locust process wanted
     generator_wait: float = 0.0  # % of that spent runnable, waiting for a core
     timeline: tuple[TimelinePoint, ...] = ()  # one point per second Locust sampled
+    schedule: Schedule | None = None  # an open model's (rate): times from intended starts
 
 
 @dataclass(frozen=True)
@@ -109,13 +111,19 @@ def locust_command(spec: LoadSpec, *, role: str = "local", master_port: int = 0)
     if role == "worker":
         return [*base, "--worker", "--master-host", "127.0.0.1", "--master-port", str(master_port)]
     scenario = spec.scenario
+    users, spawn = scenario.users, scenario.spawn_per_second
+    run_time = max(1, math.ceil(scenario.duration))
+    if scenario.rate:  # an open model: one scheduling user per process (arrivals.py)
+        users = spawn = max(1, spec.workers + spec.remote_workers)
+        # its users end the schedule themselves; Locust's clock starts before they do
+        run_time = math.ceil(scenario.duration + scenario.stop_timeout) + 1
     command = [
         *base,
         "--headless",
         "--host", spec.host,
-        "--users", str(scenario.users),
-        "--spawn-rate", f"{scenario.rate:g}",
-        "--run-time", f"{max(1, math.ceil(scenario.duration))}s",
+        "--users", str(users),
+        "--spawn-rate", f"{spawn:g}",
+        "--run-time", f"{run_time}s",
         "--stop-timeout", f"{scenario.stop_timeout:g}",
         "--csv", str(spec.out / "locust"),
         "--json-file", str(spec.out / "stats"),
@@ -153,7 +161,8 @@ def run_load(
     """
     scenario = spec.scenario
     spec.out.mkdir(parents=True, exist_ok=True)
-    for stale in [*spec.out.glob("samples-*.json"), spec.out / "fatal.json", started_file(spec)]:
+    stale_files = [*spec.out.glob("samples-*.json"), *spec.out.glob("schedule-*.json")]
+    for stale in [*stale_files, spec.out / "fatal.json", started_file(spec)]:
         stale.unlink(missing_ok=True)
     env = {**os.environ, **spec.env, "PASSCYCLE_OUT": str(spec.out)}
     env.pop("PYTEST_CURRENT_TEST", None)
@@ -394,6 +403,11 @@ def _result(
         # loopback reply would read as 0 ms).
         total = _exact(total, samples)
         steps = [_exact(s, by_step.get(f"{s.method} {s.name}", ())) for s in steps]
+    schedule = read_schedule(spec.out) if scenario.rate else None
+    if schedule is not None:
+        # HdrHistograms of every request beat both: no sample, no rounding
+        total, steps = schedule.timed(total), [schedule.timed(s) for s in steps]
+        peak = sustained = schedule.peak  # an open model's users are its requests in flight
     generator = cpu.busiest()
     wanted, waiting = cpu.demand()
     warnings = []
@@ -416,12 +430,15 @@ def _result(
             f"scenario {scenario.name!r} (this machine's CPU {machine:.0f}% busy): response"
             " times include the load generator waiting for a core"
         )
+    if schedule is not None:
+        saturated = saturated or schedule.behind
+        warnings.extend(schedule.notes(scenario.name, scenario.in_flight))
     if capped:
         warnings.append(
             f"scenario {scenario.name!r}: stopped at max_requests ({scenario.max_requests})"
             " before its duration"
         )
-    if peak and peak < scenario.users:
+    if peak and peak < scenario.users and not scenario.rate:
         warnings.append(
             f"scenario {scenario.name!r}: reached {peak} of {scenario.users} users"
             " (spawn_rate too low for the duration?)"
@@ -443,4 +460,5 @@ def _result(
         wanted,
         100.0 * waiting,
         timeline(spec.out / "locust_stats_history.csv"),
+        schedule,
     )

@@ -106,7 +106,8 @@ def _steady_throughput(per_second: dict[int, int], scenario: ScenarioSection) ->
     if not per_second:
         return 0.0
     first, last = min(per_second), max(per_second)
-    ramp = math.ceil(scenario.users / scenario.rate) if scenario.rate else 0
+    # an open model (rate) starts its one scheduling user per process at once
+    ramp = 0 if scenario.rate else math.ceil(scenario.users / scenario.spawn_per_second)
     start = first + max(1, ramp)
     seconds = range(start, last)
     if len(seconds) >= 2:

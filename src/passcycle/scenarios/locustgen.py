@@ -17,12 +17,12 @@ from passcycle.scenario_sections import ScenarioSection
 SAMPLE_SIZE = 2000  # response times kept per scenario, for baselines' statistics
 
 
-def harness_source() -> str:
-    """The Locust side: steps.py (shared with drills) then harness.py, as one text."""
+def harness_source(*, open_model: bool = False) -> str:
+    """The Locust side: steps.py (shared with drills) then harness.py, as one text; and
+    arrivals.py for an open model (a scenario with a rate)."""
     folder = files("passcycle.scenarios")
-    return "\n".join(
-        folder.joinpath(name).read_text(encoding="utf-8") for name in ("steps.py", "harness.py")
-    )
+    names = ("steps.py", "harness.py", *(("arrivals.py",) if open_model else ()))
+    return "\n".join(folder.joinpath(name).read_text(encoding="utf-8") for name in names)
 
 
 def scenario_config(
@@ -30,6 +30,7 @@ def scenario_config(
     out: Path,
     allowed_hosts: list[str],
     sample_size: int = SAMPLE_SIZE,
+    processes: int = 1,
 ) -> dict[str, Any]:
     """What the harness reads from the `PASSCYCLE` literal at the top of the file."""
     steps = [
@@ -58,6 +59,12 @@ def scenario_config(
         "steps": steps,
         # when faults are on, so that requests are told apart by phase
         "windows": [[f.after, f.until] for f in scenario.faults],
+        # an open model: its schedule, shared by `processes` Locust processes
+        "rate": list(scenario.rate) if scenario.rate else None,
+        "duration": scenario.duration,
+        "in_flight": scenario.in_flight,
+        "processes": processes,
+        "stop_timeout": scenario.stop_timeout,
     }
 
 
@@ -68,6 +75,7 @@ def write_locustfiles(
     root: Path,
     allowed_hosts: list[str],
     sample_size: int = SAMPLE_SIZE,
+    processes: int = 1,
 ) -> list[Path]:
     """Write the scenario's locustfile into `out`; returns what to give Locust's `-f`.
 
@@ -75,7 +83,7 @@ def write_locustfiles(
     harness first, then the user's file, as Locust's comma-separated `-f` list.
     """
     out.mkdir(parents=True, exist_ok=True)
-    config = scenario_config(scenario, out, allowed_hosts, sample_size)
+    config = scenario_config(scenario, out, allowed_hosts, sample_size, processes)
     name = f"locustfile_{scenario.name}.py" if scenario.steps else "passcycle_harness.py"
     path = out / name
     header = (
@@ -84,7 +92,8 @@ def write_locustfiles(
         '"""\n\n'
     )
     literal = "PASSCYCLE = " + pprint.pformat(config, width=96, sort_dicts=False) + "\n\n"
-    path.write_text(header + literal + harness_source(), encoding="utf-8")
+    source = harness_source(open_model=scenario.rate is not None)
+    path.write_text(header + literal + source, encoding="utf-8")
     if scenario.steps:
         return [path]
     return [path, (root / scenario.locustfile).resolve()]

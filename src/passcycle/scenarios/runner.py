@@ -7,7 +7,9 @@ concurrent_users, generator_cpu (% of one core); with a service passcycle starte
 memory_rss (B, peak), cpu_utilization (%, mean), cpu_utilization_peak; with a health
 path: uptime (%). Per step the same latency, error and throughput figures, labelled
 `p95_response_time{scenario="NAME",step="STEP"}`. The metrics endpoint adds one
-measurement per series (source "metric:NAME").
+measurement per series (source "metric:NAME"). An open model (`rate`) times requests from
+their intended starts and adds p99_schedule_lag and max_schedule_lag (s): how late the
+generator itself sent them.
 
 A scenario with faults adds, per phase (before, during, after the faults), requests,
 error_rate and p95_response_time labelled `{scenario="NAME",phase="during"}`; the KPIs
@@ -130,7 +132,11 @@ def run_scenarios(
                 scenario,
                 host,
                 write_locustfiles(
-                    scenario, out, root=root, allowed_hosts=[h for h in allowed if h]
+                    scenario,
+                    out,
+                    root=root,
+                    allowed_hosts=[h for h in allowed if h],
+                    processes=max(1, workers + remote_workers),
                 ),
                 out,
                 workers=workers,
@@ -338,6 +344,10 @@ def scenario_measurements(
     found.append(Measurement("generator_cpu", result.generator_cpu, "%", source))
     if result.saturated:  # its latency is the generator's queueing: validate leaves it out
         found.append(Measurement("generator_bound", 1.0, "", source))
+    if result.schedule is not None:  # an open model: how late the generator sent requests
+        lag = result.schedule.lag
+        found.append(Measurement("p99_schedule_lag", lag.p99, "s", source))
+        found.append(Measurement("max_schedule_lag", lag.max, "s", source))
     if result.generator_demand:  # where the kernel keeps schedstat
         found.append(Measurement("generator_demand", result.generator_demand, "%", source))
         found.append(Measurement("generator_wait", result.generator_wait, "%", source))

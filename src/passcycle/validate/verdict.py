@@ -76,8 +76,9 @@ def _without_generator_bound(
     ]
     names = ", ".join(repr(b.removeprefix("scenario:")) for b in bound)
     why = (
-        f"not judged: generator-bound ({names}: the load generator was out of CPU, so"
-        " response times are its own queueing); run with --workers N or on a quieter machine"
+        f"not judged: generator-bound ({names}: the load generator was out of CPU or fell"
+        " behind its schedule, so response times are its own queueing); run with --workers N"
+        " or on a quieter machine"
     )
     return replace(data, measurements=kept), dict.fromkeys(_GENERATOR_TIMED, why)
 
