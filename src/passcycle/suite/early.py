@@ -5,7 +5,7 @@ A cold `passcycle test` spends a third of a second importing SQLAlchemy, the cyc
 judges before a test runs; on a small suite that was a tenth of the command
 (docs/benchmarks.md). pytest needs none of it: what it runs follows from the plan and the
 command line alone. So the CLI starts pytest as soon as the plan is read, with the run's
-files in a folder of their own (`runs/pending-PID`), and the cycle follows that process
+files in a folder of their own (`runs/pending-PID-XXXX`), and the cycle follows that process
 once the run is recorded; the folder becomes the run's when pytest is done.
 """
 
@@ -16,6 +16,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -82,7 +83,9 @@ def start_test(
     from passcycle.suite.args import read_args, suite_tests
     from passcycle.workdir import FOLDER, make_folder
 
-    folder = make_folder(plan.root / FOLDER / "runs" / f"{PENDING}{os.getpid()}")
+    runs = make_folder(plan.root / FOLDER / "runs")
+    # a name no other run has had: a killed run keeps its pending folder as its artifacts
+    folder = Path(tempfile.mkdtemp(prefix=f"{PENDING}{os.getpid()}-", dir=runs))
     tests = suite_tests(plan.tests, read_args(pytest_args).paths, None)
     spec = plan_spec(plan, folder, tests, pytest_args, coverage=coverage)
     return start_suite(spec, waiting=waiting)
