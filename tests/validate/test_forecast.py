@@ -54,6 +54,12 @@ def test_flat_noisy_receding_and_short_series_forecast_nothing():
     assert "moving away from its target" in forecast(away, 150.0, False, "").detail
     short = drifting(2.0, days[: MIN_POINTS - 1], 1.0, rng)
     assert "a forecast needs" in forecast(short, 150.0, False, "").detail
+    # a line is not extended far past the history it was drawn from: 2 hours of runs
+    hours = [(T0 + timedelta(hours=h / 10), 100 + 0.5 * h / 10) for h in range(20)]
+    far = forecast(hours, 150.0, False, "")
+    assert far.days is None
+    assert "is more than 3× its history (2 h) ahead, no breach forecast" in far.detail
+    assert forecast(hours, 101.5, False, "").days is not None  # 1 h ahead: within reach
     # a floor: falling toward it is the breach ahead
     falling = drifting(-2.0, days, 1.0, rng)
     assert forecast(falling, 50.0, higher_is_better=True, unit="").days is not None

@@ -6,7 +6,9 @@ meets the target; its interval is Fieller's: the times at which the target lies 
 line's confidence band (Student's t, n - 2 degrees of freedom). A slope whose interval at
 that level holds 0 (the band would never close), or points away from the target, forecasts
 nothing; nor do values whose last run or two, on a level of their own, fit better than a
-line (a jump not yet confirmed as a change point is no drift): the forecast says so.
+line (a jump not yet confirmed as a change point is no drift); nor a crossing further
+ahead than MAX_REACH times the span of the runs the line was drawn from. The forecast says
+which.
 """
 
 from __future__ import annotations
@@ -23,6 +25,9 @@ from passcycle.targets import TargetSyntaxError, format_value, parse_target
 MIN_POINTS = 6  # runs since the last change: fewer draw no line worth extending
 LEVEL = 0.80  # the interval's confidence
 LINEAR_R2 = 0.8  # a window a line explains this well is a drift: forecast over all of it
+# How far ahead a line may be extended, in spans of the history it was drawn from: ten
+# minutes of runs say nothing of next week (a memory drift seen over a soak's few runs).
+MAX_REACH = 3.0
 DAY = 86400.0
 
 
@@ -85,6 +90,13 @@ def forecast(
     low, high = mean_t + lo_u - now, mean_t + hi_u - now
     if central <= 0:
         return Forecast(f"{rate}: its line has crossed the target already", slope=slope, points=n)
+    span = days[-1] - days[0]
+    if central > MAX_REACH * span:
+        why = (
+            f"a crossing ~{_days(central)} away is more than {MAX_REACH:g}× its history"
+            f" ({_days(span)}) ahead"
+        )
+        return Forecast(f"{rate} over {n} runs: {why}, no breach forecast", slope=slope, points=n)
     return Forecast(
         f"{rate} over {n} runs: crosses its target in ~{_days(central)}"
         f" ({level:.0%} interval {_days(max(low, 0.0))}–{_days(high)})",
