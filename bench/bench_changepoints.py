@@ -89,8 +89,8 @@ def forecast_coverage(trials: int, seed: int) -> None:
             held += (ahead.low or 0) <= 50 / rate - days[-1] <= (ahead.high or 0)
     print(
         f"\nforecasts: {made} of {trials} drifts forecast (the others: no slope sure at 80%,"
-        " a jump,"
-        f" or crossed already); the {LEVEL:.0%} interval held the true crossing in"
+        " a jump, crossed already,"
+        f" or too far ahead for the runs' span); the {LEVEL:.0%} interval held the true crossing in"
         f" {held} = {held / made:.1%}"
     )
 
