@@ -43,6 +43,9 @@ def test_a_working_breaker_opens_within_and_closes_within(tmp_path: Path, passcy
     recovered = kpis["breaker_recover_time"]
     assert 0.5 < recovered["value"] < 5.0 and recovered["status"] == "pass"
     assert kpis["hypothesis_met"]["value"] == 100.0
+    [outage] = data["scenarios"]
+    assert outage["breaker_open_time"] == opened["value"]
+    assert outage["breaker_recover_time"] == recovered["value"]
     assert not [i for i in data["issues"] if "breaker" in i["title"]]
 
 
