@@ -148,3 +148,50 @@ def test_a_fault_on_an_unknown_upstream_names_the_file_and_key(make_project, pas
     ) in line
     assert tip == "Tip: declare [upstreams.db] with its address or command"
     history_is_empty(passcycle, root)
+
+
+OUTAGE = (
+    '[upstreams.model]\naddress = "127.0.0.1:9"\n'
+    + SCENARIO
+    + 'faults = [{ upstream = "model", kind = "down", after = "1s", for = "2s" }]\n'
+)
+
+
+@pytest.mark.parametrize(
+    ("breaker", "says"),
+    [
+        # two sources: which one is the breaker?
+        (
+            '{ get = "/metrics", metric = "open", header = "X-Breaker" }',
+            "scenarios[0].breaker: give exactly one of metric, json or header (found metric"
+            " and header)",
+        ),
+        # a floor where a ceiling was meant
+        (
+            '{ get = "/b", json = "breaker.state", opens = "> 5s" }',
+            "scenarios[0].breaker.opens: '> 5s': write a ceiling on time, e.g. \"< 5s\"",
+        ),
+        # PromQL's `=~` is not a series of the page
+        (
+            '{ get = "/metrics", metric = \'b{backend=~"m.*"}\' }',
+            "scenarios[0].breaker.metric: metric 'b{backend=~\"m.*\"}': write a series as the"
+            ' metrics page shows it, e.g. breaker_open{backend="model"}',
+        ),
+        # a typo of a key
+        ('{ get = "/b", header = "X-Breaker", open_ = "1" }', "unknown key 'scenarios[0]"),
+    ],
+)
+def test_a_wrong_breaker_names_the_key_and_what_to_write(
+    make_project, passcycle, breaker: str, says: str
+) -> None:
+    root = make_project({**TESTS, "passcycle.toml": OUTAGE + f"breaker = {breaker}\n"})
+    line, tip = refused(passcycle, root, "run")
+    assert f"passcycle.toml: {says}" in line
+    assert tip.startswith('Tip: e.g. breaker = { get = "/metrics"') or "unknown key" in line
+    history_is_empty(passcycle, root)
+
+
+def test_a_breaker_without_faults_is_refused(make_project, passcycle) -> None:
+    plan = SCENARIO + 'breaker = { get = "/b", header = "X-Breaker" }\n'
+    line, _ = refused(passcycle, make_project({**TESTS, "passcycle.toml": plan}), "run")
+    assert "scenarios[0]: scenario 'steady': a breaker is judged against the scenario's" in line

@@ -76,7 +76,24 @@ _KPIS: tuple[BuiltinKpi, ...] = (
         True,
         "scenario",
         "checks of the scenarios' steady-state hypotheses that held: each probe within its"
-        " tolerance before, during and after the faults, and back within `recover`",
+        " tolerance before, during and after the faults, and back within `recover`; each"
+        " breaker open within `opens` of the faults and closed within `closes` after them",
+    ),
+    BuiltinKpi(
+        "breaker_open_time",
+        "s",
+        False,
+        "scenario",
+        "time from a scenario's first fault to the first read of its circuit breaker as"
+        " open (the slowest scenario)",
+    ),
+    BuiltinKpi(
+        "breaker_recover_time",
+        "s",
+        False,
+        "scenario",
+        "time from the end of a scenario's faults to the first read of its circuit breaker"
+        " as closed again, once it had opened (the slowest scenario)",
     ),
     BuiltinKpi(
         "memory_rss",

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, get_args, get_origin
 
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
+from passcycle.breaker_section import BREAKER_HINT
 from passcycle.errors import PlanError
 from passcycle.scenario_sections import (
     RATE_HINT,
@@ -372,6 +373,8 @@ def _hint(exc: ValidationError) -> str:
     loc = [str(p) for p in error["loc"]]
     if loc[:1] == ["scenarios"] and loc[-1:] == ["rate"]:
         return f"{RATE_HINT}; see docs/scenarios.md"
+    if loc[:1] == ["scenarios"] and "breaker" in loc:
+        return BREAKER_HINT
     if loc and loc[0] == "kpis":
         return (
             'e.g. coverage = ">= 90%" or p95_response_time = { target = "< 2s" }; see docs/plan.md'

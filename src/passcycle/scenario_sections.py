@@ -8,7 +8,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BeforeValidator, Field, field_validator, model_validator
 
+from passcycle.breaker_section import BreakerSection
 from passcycle.sections import (
+    JSON_PATH,
     Fraction,
     PositiveSeconds,
     Seconds,
@@ -25,8 +27,6 @@ BUILTIN_VALUES = ("user", "iteration", "uuid")  # usable as {user} etc. without 
 DEFAULT_MAX_REQUESTS = 100_000
 MAX_USERS = 100_000
 
-# The JSON path subset of `save`: $ then .key, [0], [-1], ["key"] or ['key'].
-_JSON_PATH = re.compile(r"^\$(?:\.[A-Za-z_][\w-]*|\[-?\d+\]|\[\"[^\"]*\"\]|\['[^']*'\])*$")
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_]\w*)\}")
 _NAME = re.compile(r"^[A-Za-z0-9][\w.-]*$")
 
@@ -171,7 +171,7 @@ class StepSection(Section):
         for var, path in save.items():
             if not re.fullmatch(r"[A-Za-z_]\w*", var):
                 raise ValueError(f"{var!r} is not a variable name (letters, digits, _)")
-            if not _JSON_PATH.match(path):
+            if not JSON_PATH.match(path):
                 raise ValueError(
                     f"{var}: cannot read the JSON path {path!r}; write $.key, $.a.b[0]"
                     ' or $["odd key"]'
@@ -325,6 +325,8 @@ class ScenarioSection(Section):
     # steady-state hypotheses checked before, during and after the faults
     hypothesis: list[ProbeSection] = Field(default_factory=list)
     recover: TargetField | None = None  # e.g. "< 10s": back within tolerance after the faults
+    # a circuit breaker the service shows: it must open during the faults, close after (#16)
+    breaker: BreakerSection | None = None
 
     @model_validator(mode="after")
     def _what_users_do(self) -> ScenarioSection:
@@ -348,6 +350,8 @@ class ScenarioSection(Section):
             if self.fault_window()[1] >= self.duration:
                 raise ValueError(f"scenario {self.name!r}: its faults last to its end; give"
                                  " each a `for` so that recovery can be seen")  # fmt: skip
+        if self.breaker is not None:
+            self._breaker_needs_faults()
         if self.rate is not None:
             self._open_model()
         known = set(BUILTIN_VALUES)
@@ -361,6 +365,15 @@ class ScenarioSection(Section):
                     )
             known.update(step.save)
         return self
+
+    def _breaker_needs_faults(self) -> None:
+        # its times run from the faults' start and end: without them nothing opens it
+        if not self.faults:
+            raise ValueError(f"scenario {self.name!r}: a breaker is judged against the"
+                             " scenario's faults; give it faults")  # fmt: skip
+        if self.breaker and self.breaker.closes and self.fault_window()[1] >= self.duration:
+            raise ValueError(f"scenario {self.name!r}: its faults last to its end; give"
+                             " each a `for` so that the breaker can be seen closing")  # fmt: skip
 
     def _open_model(self) -> None:
         # the schedule paces an open model: what paces a closed one has no meaning here

@@ -8,6 +8,7 @@ NaN and infinities, and values outside the field's range, each with what to writ
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -20,6 +21,9 @@ from passcycle.targets import Target, TargetSyntaxError, parse_quantity, parse_t
 # The longest time a plan may give. Longer is a typo, and huge values overflow where they
 # go: Locust's run time and asyncio's timers raise OverflowError on "1e300s".
 MAX_SECONDS = 7 * 24 * 3600.0
+# The JSON path subset of steps' `save` (and a breaker's `json`): $ then .key, [0], [-1],
+# ["key"] or ['key'].
+JSON_PATH = re.compile(r"^\$(?:\.[A-Za-z_][\w-]*|\[-?\d+\]|\[\"[^\"]*\"\]|\['[^']*'\])*$")
 
 
 class Section(BaseModel):

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+import shutil
 import socket
+import sys
 import textwrap
 import time
 from pathlib import Path
@@ -24,6 +26,11 @@ from passcycle.scenario_sections import ScenarioSection
 #   APP_LEAK=N         GET / keeps N more bytes for good (a memory leak)
 #   APP_UPSTREAM=H:P   GET /call asks http://H:P/ (timeout APP_UPSTREAM_TIMEOUT, 0.3 s) and
 #                      answers 502 when that fails, or 200 {"fallback": true} if APP_FALLBACK
+#   APP_BREAKER=N/C    /call asks through a circuit breaker: open after N failures in a row,
+#                      half-open C seconds later, where one trial every 0.5 s is let through
+#                      and two that succeed close it (a failed one re-opens it). GET /breaker
+#                      shows its state as {"breaker": {"state": "open"}} and in a header
+#                      X-Breaker-State; /metrics as app_breaker_open{upstream="model"} 0 or 1
 APP = r"""
 import itertools, json, os, subprocess, sys, threading, time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -45,14 +52,48 @@ DELAY = float(os.environ.get("APP_DELAY") or 0)
 STALL = [float(x) for x in (os.environ.get("APP_STALL") or "0/1").split("/")]
 LEAK = int(os.environ.get("APP_LEAK") or 0)
 KEPT = []
+BREAKER = [float(x) for x in (os.environ.get("APP_BREAKER") or "0/0").split("/")]
+BREAKER_LOCK = threading.Lock()
+BREAKER_AT = {"failures": 0, "opened": None, "trial": 0.0, "wins": 0}
+
+
+def breaker_state():
+    if BREAKER_AT["opened"] is None:
+        return "closed"
+    return "half-open" if time.time() - BREAKER_AT["opened"] >= BREAKER[1] else "open"
+
+
+def breaker_allows():
+    with BREAKER_LOCK:
+        state = breaker_state()
+        if state != "half-open":
+            return state == "closed"
+        if time.time() - BREAKER_AT["trial"] < 0.5:
+            return False
+        BREAKER_AT["trial"] = time.time()
+        return True
+
+
+def breaker_heard(ok):
+    with BREAKER_LOCK:
+        if ok:
+            BREAKER_AT["wins"] += BREAKER_AT["opened"] is not None
+            if BREAKER_AT["opened"] is None or BREAKER_AT["wins"] >= 2:
+                BREAKER_AT.update(failures=0, opened=None, wins=0)
+            return
+        BREAKER_AT["failures"] += 1
+        BREAKER_AT["wins"] = 0
+        if BREAKER_AT["opened"] is not None or BREAKER_AT["failures"] >= BREAKER[0]:
+            BREAKER_AT["opened"] = time.time()
 
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
-    def _send(self, code, body, ctype="application/json"):
+    def _send(self, code, body, ctype="application/json", extra=""):
         data = body if isinstance(body, bytes) else json.dumps(body).encode()
-        head = f"HTTP/1.1 {code} X\r\nContent-Type: {ctype}\r\nContent-Length: {len(data)}\r\n\r\n"
+        head = f"HTTP/1.1 {code} X\r\nContent-Type: {ctype}\r\n"
+        head += f"Content-Length: {len(data)}\r\n{extra}\r\n"
         self.wfile.write(head.encode() + data)  # one write: no Nagle stall on loopback
 
     def _count(self):
@@ -67,12 +108,20 @@ class Handler(BaseHTTPRequestHandler):
             if os.environ.get("APP_HEALTH") == "never":
                 return self._send(503, {"status": "starting"})
             return self._send(200, {"status": "ok"})
+        if self.path == "/breaker":
+            state = breaker_state()
+            extra = f"X-Breaker-State: {state}\r\n"
+            return self._send(200, {"breaker": {"state": state}}, extra=extra)
         self._count()
         if self.path == "/metrics":
             text = (
                 "# TYPE app_requests_total counter\napp_requests_total %d\n"
                 "# TYPE harmony_ratio gauge\nharmony_ratio 0.998\n" % SEEN["n"]
             )
+            if BREAKER[0]:
+                is_open = int(breaker_state() == "open")
+                text += "# TYPE app_breaker_open gauge\n"
+                text += f'app_breaker_open{{upstream="model"}} {is_open}\n'
             return self._send(200, text.encode(), "text/plain; version=0.0.4")
         if self.path.startswith("/sessions/"):
             # a few milliseconds of work: Locust's histogram rounds to whole
@@ -97,9 +146,17 @@ class Handler(BaseHTTPRequestHandler):
         import urllib.request
         url = "http://" + os.environ["APP_UPSTREAM"] + "/"
         try:
+            if BREAKER[0] and not breaker_allows():
+                raise RuntimeError("breaker open")
             timeout = float(os.environ.get("APP_UPSTREAM_TIMEOUT") or 0.3)
-            with urllib.request.urlopen(url, timeout=timeout) as answer:
-                return self._send(200, {"upstream": json.loads(answer.read())})
+            try:
+                with urllib.request.urlopen(url, timeout=timeout) as answer:
+                    body = json.loads(answer.read())
+            except Exception:
+                breaker_heard(False)
+                raise
+            breaker_heard(True)
+            return self._send(200, {"upstream": body})
         except Exception as exc:
             if os.environ.get("APP_FALLBACK"):
                 return self._send(200, {"fallback": True})
@@ -164,3 +221,35 @@ def write(path: Path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(textwrap.dedent(text), encoding="utf-8")
     return path
+
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "organism"
+
+# The example's orchestrator with two model backends of its own and a third, `model`,
+# behind passcycle's fault proxy; a backend's breaker opens after `threshold` failures
+ORGANISM = """\
+[project]
+name = "breaker"
+source = ["src/organism"]
+tests = ["tests"]
+
+[service]
+command = "{python} -m organism --port {{port}} --db .passcycle/load.db --backends 2 --backend-delay-ms 20 --backend-url http://{{upstream.model}} --backend-timeout 0.5 --breaker-threshold {threshold}"
+env = {{ PYTHONPATH = "src" }}
+health = "/health"
+
+[upstreams.model]
+command = "{python} -m organism.backend --host 127.0.0.1 --port {{port}} --name model-3 --delay-ms 20"
+env = {{ PYTHONPATH = "src" }}
+
+"""  # noqa: E501
+
+
+def organism_project(root: Path, threshold: int, plan: str) -> Path:
+    """A copy of the example's source under `root` with the orchestrator above and `plan`
+    (its KPIs and scenarios) as its passcycle.toml."""
+    shutil.copytree(EXAMPLE / "src", root / "src", ignore=shutil.ignore_patterns("__pycache__"))
+    (root / "tests").mkdir()
+    head = ORGANISM.format(python=sys.executable, threshold=threshold)
+    (root / "passcycle.toml").write_text(head + plan, encoding="utf-8")
+    return root

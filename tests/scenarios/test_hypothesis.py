@@ -6,29 +6,12 @@ says which phase broke and by how much."""
 
 from __future__ import annotations
 
-import shutil
-import sys
 from pathlib import Path
 
 import pytest
-
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "organism"
+from scenario_kit import organism_project
 
 PLAN = """\
-[project]
-name = "breaker"
-source = ["src/organism"]
-tests = ["tests"]
-
-[service]
-command = "{python} -m organism --port {{port}} --db .passcycle/load.db --backends 2 --backend-delay-ms 20 --backend-url http://{{upstream.model}} --backend-timeout 0.5 --breaker-threshold {threshold}"
-env = {{ PYTHONPATH = "src" }}
-health = "/health"
-
-[upstreams.model]
-command = "{python} -m organism.backend --host 127.0.0.1 --port {{port}} --name model-3 --delay-ms 20"
-env = {{ PYTHONPATH = "src" }}
-
 [kpis]
 hypothesis_met = "== 100%"
 
@@ -37,21 +20,17 @@ name = "slow-model"
 users = 10
 duration = "9s"
 think_time = ["0.1s", "0.3s"]
-steps = [ {{ post = "/orchestrate", json = {{ prompt = "q {{iteration}} {{uuid}}" }}, expect = 200 }} ]
-faults = [ {{ upstream = "model", kind = "latency", delay = "1500ms", after = "2s", for = "3s" }} ]
+steps = [ { post = "/orchestrate", json = { prompt = "q {iteration} {uuid}" }, expect = 200 } ]
+faults = [ { upstream = "model", kind = "latency", delay = "1500ms", after = "2s", for = "3s" } ]
 # the breaker opens within 1 s of the model slowing down, then the fallback answers within
 # 300 ms while the model is slow, and all is back at once after it
-hypothesis = [ {{ post = "/orchestrate", json = {{ prompt = "probe {{uuid}}" }}, expect = 200, p95 = "< 300ms", settle = "1s" }} ]
+hypothesis = [ { post = "/orchestrate", json = { prompt = "probe {uuid}" }, expect = 200, p95 = "< 300ms", settle = "1s" } ]
 recover = "< 3s"
 """  # noqa: E501
 
 
 def project(root: Path, threshold: int) -> Path:
-    shutil.copytree(EXAMPLE / "src", root / "src", ignore=shutil.ignore_patterns("__pycache__"))
-    (root / "tests").mkdir()
-    plan = PLAN.format(python=sys.executable, threshold=threshold)
-    (root / "passcycle.toml").write_text(plan, encoding="utf-8")
-    return root
+    return organism_project(root, threshold, PLAN)
 
 
 @pytest.mark.slow

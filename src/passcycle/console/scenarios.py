@@ -46,6 +46,14 @@ def show_scenarios(summaries: list[Any]) -> None:
                 f"   {p.phase:<7} {format_value(p.requests, ''):>7} requests"
                 f"  errors {format_value(p.error_rate, '%'):>7}  p95 {format_value(p.p95, 's'):>8}"
             )
+        if s.breaker_open_time is not None:
+            closed = (
+                f", closed {format_value(s.breaker_recover_time, 's')} after they ended"
+                if s.breaker_recover_time is not None
+                else ""
+            )
+            out.print(f"   breaker opened {format_value(s.breaker_open_time, 's')} after the"
+                      f" faults began{closed}")  # fmt: skip
 
 
 def scenarios_json(summaries: list[Any]) -> list[dict[str, Any]]:

@@ -47,6 +47,10 @@ class ScenarioSummary:
     # an open model (rate): how late the generator sent requests against the schedule, s
     schedule_lag_p99: float | None = None
     schedule_lag_max: float | None = None
+    # its circuit breaker (docs/scenarios.md): s from the faults' start to read open, and
+    # from their end to read closed again
+    breaker_open_time: float | None = None
+    breaker_recover_time: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +127,8 @@ def summarize(measurements: Iterable[Measurement]) -> list[ScenarioSummary]:
                 values.get("generator_wait"),
                 values.get("p99_schedule_lag"),
                 values.get("max_schedule_lag"),
+                values.get("breaker_open_time"),
+                values.get("breaker_recover_time"),
             )
         )
     return found

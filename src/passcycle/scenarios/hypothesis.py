@@ -13,17 +13,16 @@ against the plan's tolerances is validate/hypothesis.py's."""
 from __future__ import annotations
 
 import math
-import threading
-import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
 from passcycle.records import Measurement
 from passcycle.scenario_sections import ProbeSection, ScenarioSection
+from passcycle.scenarios.polling import Poller
 from passcycle.scenarios.probes import series_name
 
 PHASES = ("before", "during", "after")
@@ -36,41 +35,22 @@ class Answer:
     seconds: float
 
 
-@dataclass
-class HypothesisProbe:
+class HypothesisProbe(Poller[bool]):
     """Sends one probe every `probe.interval` in a thread until stopped."""
 
-    probe: ProbeSection
-    base_url: str
-    clock: Callable[[], float | None]  # the scenario's start (epoch seconds), once known
-    answers: list[Answer] = field(default_factory=list)
-    _stop: threading.Event = field(default_factory=threading.Event)
-    _thread: threading.Thread | None = None
-    _asked: int = 0
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._loop, name="passcycle-probe", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=self.probe.interval + 12.0)
-
-    def _loop(self) -> None:
-        probe = self.probe
+    def __init__(
+        self, probe: ProbeSection, base_url: str, clock: Callable[[], float | None]
+    ) -> None:
         timeout = 10.0 if probe.p95 is None else max(1.0, 4 * probe.p95.value)
-        with httpx.Client(base_url=self.base_url, timeout=timeout) as client:
-            while not self._stop.is_set():
-                asked, began = time.time(), time.monotonic()
-                ok = self._ask(client)
-                took = time.monotonic() - began
-                start = self.clock()
-                if start is not None and not self._stop.is_set():
-                    self.answers.append(Answer(asked - start, ok, took))
-                self._stop.wait(max(0.0, probe.interval - took))
+        super().__init__(base_url, clock, probe.interval, timeout)
+        self.probe = probe
+        self.answers: list[Answer] = []
+        self._asked = 0
 
-    def _ask(self, client: httpx.Client) -> bool:
+    def keep(self, at: float, answer: bool, took: float) -> None:
+        self.answers.append(Answer(at, answer, took))
+
+    def ask(self, client: httpx.Client) -> bool:
         probe = self.probe
         self._asked += 1
         path, body = _render(probe.path, self._asked), _render(probe.body, self._asked)
@@ -110,7 +90,7 @@ def hypothesis_measurements(
         phases: dict[str, list[Answer]] = {phase: [] for phase in PHASES}
         for answer in watched.answers:
             if not start <= answer.at < min(start + watched.probe.settle, end):
-                phases[_phase(answer.at, start, end)].append(answer)
+                phases[phase_at(answer.at, start, end)].append(answer)
         for phase, answers in phases.items():
             if phase == "after" and end >= scenario.duration:
                 continue  # the faults lasted to the end: no after
@@ -129,7 +109,7 @@ def hypothesis_measurements(
     return found
 
 
-def _phase(at: float, start: float, end: float) -> str:
+def phase_at(at: float, start: float, end: float) -> str:
     if at < start:
         return "before"
     return "during" if at < end else "after"

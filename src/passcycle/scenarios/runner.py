@@ -24,10 +24,12 @@ import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from passcycle.errors import PlanError, RunError
 from passcycle.records import Measurement, TimelinePoint
 from passcycle.scenario_sections import ScenarioSection, ServiceSection, UpstreamSection
+from passcycle.scenarios.breaker import BreakerWatch, breaker_measurements
 from passcycle.scenarios.faults import FaultHits
 from passcycle.scenarios.hypothesis import HypothesisProbe, hypothesis_measurements
 from passcycle.scenarios.load import (
@@ -39,6 +41,7 @@ from passcycle.scenarios.load import (
     started_file,
 )
 from passcycle.scenarios.locustgen import write_locustfiles
+from passcycle.scenarios.polling import Poller
 from passcycle.scenarios.probes import HealthProbe, MetricsSnapshot, metric_measurements
 from passcycle.scenarios.probes import read_metrics as read_metrics_url
 from passcycle.scenarios.safety import check_allow_hosts, check_target
@@ -146,7 +149,7 @@ def run_scenarios(
                 master_port=master_port or (5557 if remote_workers else 0),
             )
             try:
-                result, samples, uptime, hits, probes = _one(
+                result, samples, uptime, hits, pollers = _one(
                     spec, service, on_progress, dependencies
                 )
             except RunError as exc:
@@ -154,7 +157,10 @@ def run_scenarios(
             results.append(result)
             notes.extend(result.warnings)
             measurements.extend(scenario_measurements(result, samples, uptime))
+            probes = [p for p in pollers if isinstance(p, HypothesisProbe)]
             measurements.extend(hypothesis_measurements(scenario, probes))
+            for watch in (p for p in pollers if isinstance(p, BreakerWatch)):
+                measurements.extend(breaker_measurements(scenario, watch))
             found, said = fault_measurements(result, hits)
             measurements.extend(found)
             notes.extend(said)
@@ -230,7 +236,7 @@ def _one(
     service: Service,
     on_progress: Callable[[LoadProgress], None] | None,
     dependencies: Upstreams,
-) -> tuple[LoadResult, TreeSamples | None, float | None, list[FaultHits], list[HypothesisProbe]]:
+) -> tuple[LoadResult, TreeSamples | None, float | None, list[FaultHits], list[Poller[Any]]]:
     section = service.section
     sampler = TreeSampler(service.pid, section.sample_interval) if service.pid else None
     probe = None
@@ -239,7 +245,12 @@ def _one(
     faulted = {f.upstream for f in spec.scenario.faults}
     clock = _StartClock(started_file(spec))
     hits: list[FaultHits] = []
-    probes = [HypothesisProbe(p, spec.host, clock) for p in spec.scenario.hypothesis]
+    # the hypothesis' probes and the breaker's reads: questions passcycle asks itself
+    pollers: list[Poller[Any]] = [
+        HypothesisProbe(p, spec.host, clock) for p in spec.scenario.hypothesis
+    ]
+    if spec.scenario.breaker is not None:
+        pollers.append(BreakerWatch(spec.scenario.breaker, spec.host, clock, dependencies.fill))
     try:
         for name in sorted(faulted):
             chosen = [f for f in spec.scenario.faults if f.upstream == name]
@@ -248,12 +259,12 @@ def _one(
             sampler.start()
         if probe is not None:
             probe.start()
-        for watched in probes:
-            watched.start()
+        for poller in pollers:
+            poller.start()
         result = run_load(spec, on_progress=on_progress, should_stop=service.crashed)
     finally:
-        for watched in probes:
-            watched.stop()
+        for poller in pollers:
+            poller.stop()
         if probe is not None:
             probe.stop()
         if sampler is not None:
@@ -267,7 +278,7 @@ def _one(
         sampler.samples if sampler else None,
         probe.uptime if probe else None,
         hits,
-        probes,
+        pollers,
     )
 
 

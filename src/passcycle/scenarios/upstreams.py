@@ -68,12 +68,7 @@ class Upstreams:
         """The service's section with `{upstream.NAME}` written as each proxy's host:port."""
         if not self.proxies:
             return section
-
-        def fill(text: str) -> str:
-            for name, proxy in self.proxies.items():
-                text = text.replace(f"{{upstream.{name}}}", proxy.address)
-            return text
-
+        fill = self.fill
         command = (
             fill(section.command)
             if isinstance(section.command, str)
@@ -81,6 +76,12 @@ class Upstreams:
         )
         env = {key: fill(value) for key, value in section.env.items()}
         return section.model_copy(update={"command": command, "env": env})
+
+    def fill(self, text: str) -> str:
+        """`text` with `{upstream.NAME}` written as that upstream's proxy's host:port."""
+        for name, proxy in self.proxies.items():
+            text = text.replace(f"{{upstream.{name}}}", proxy.address)
+        return text
 
     def _proxy(self, name: str, section: UpstreamSection, host: str, port: int) -> FaultProxy:
         try:

@@ -103,17 +103,20 @@ def hypothesis_issues(checks: Sequence[Check]) -> list[Issue]:
             if check.phase == "recovery"
             else f"{check.phase} {check.scenario}"
         )
-        digest = hashlib.sha1(
-            f"hypothesis\n{check.scenario}\n{check.probe}\n{check.phase}".encode()
-        ).hexdigest()[:16]
-        issues.append(
-            Issue(
-                fingerprint=digest,
-                title=f"steady state broken {where}: {check.probe} {check.how}",
-                kind="breach",
-                severity="high",
-                root_cause=f"scenario:{check.scenario}",
-                message=check.how,
-            )
-        )
+        title = f"steady state broken {where}: {check.probe} {check.how}"
+        issues.append(check_issue(check, title, "hypothesis"))
     return issues
+
+
+def check_issue(check: Check, title: str, topic: str) -> Issue:
+    """The issue of a broken check, of severity high; `topic` keeps its fingerprint apart
+    from other kinds of checks'."""
+    key = f"{topic}\n{check.scenario}\n{check.probe}\n{check.phase}"
+    return Issue(
+        fingerprint=hashlib.sha1(key.encode()).hexdigest()[:16],
+        title=title,
+        kind="breach",
+        severity="high",
+        root_cause=f"scenario:{check.scenario}",
+        message=check.how,
+    )

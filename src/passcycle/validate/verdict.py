@@ -27,6 +27,7 @@ from passcycle.store.history import FULL_RUN_KINDS
 from passcycle.validate import kpis as kpi_engine
 from passcycle.validate import noise
 from passcycle.validate.baseline import Comparison
+from passcycle.validate.breaker import breaker_issues, judge_breakers
 from passcycle.validate.changepoints import WINDOW, change_points, shift_issue
 from passcycle.validate.diffcov import diff_coverage
 from passcycle.validate.flaky import classify, is_quarantined
@@ -155,12 +156,12 @@ def judge_run(
         unmeasured = {**unmeasured, **why_not}
     open_issues.extend(vulnerability_issues(plan, audits, previous, run.id))
     checks = judge_hypotheses(plan, data.measurements)
-    held = hypothesis_kpi(checks)
+    breakers = judge_breakers(plan, data.measurements)  # checks of the steady state too
+    held = hypothesis_kpi([*checks, *breakers])
     if held is not None:
         measured[held.name] = held
-    open_issues.extend(
-        carry_over(i, previous.get(i.fingerprint), run.id) for i in hypothesis_issues(checks)
-    )
+    broken = [*hypothesis_issues(checks), *breaker_issues(breakers)]
+    open_issues.extend(carry_over(i, previous.get(i.fingerprint), run.id) for i in broken)
     if partial:
         # a re-test ran a selection: its pass rate or coverage says nothing about the suite
         measured = {k: v for k, v in measured.items() if k not in _SUITE_WIDE}
