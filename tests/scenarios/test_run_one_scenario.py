@@ -76,3 +76,47 @@ def test_a_generator_behind_its_schedule_is_said_and_not_judged(tmp_path: Path, 
     shown = passcycle(root, "show", str(data["run"]["id"]))
     # the terminal wraps the note at its width: read it as one line
     assert "fell behind the schedule by" in " ".join(shown.stdout.split())
+
+
+SERVE = """\
+import os, runpy, sys
+from pathlib import Path
+
+# the service's configuration, read at start: the fix below is a change to it
+os.environ["APP_DELAY"] = Path("delay.txt").read_text().strip()
+sys.argv = ["app.py", sys.argv[1]]
+runpy.run_path("app.py", run_name="__main__")
+"""
+
+
+def test_retest_runs_again_the_scenario_whose_kpi_failed(tmp_path: Path, passcycle) -> None:
+    root = tmp_path / "project"
+    write(root / "app.py", APP)
+    write(root / "serve.py", SERVE)
+    write(root / "delay.txt", "0.25\n")
+    write(root / "tests" / "test_ok.py", "def test_ok():\n    assert True\n")
+    write(
+        root / "passcycle.toml",
+        '[project]\ntests = ["tests"]\n\n[kpis]\np95_response_time = "< 100ms"\n\n'
+        f'[service]\ncommand = ["{sys.executable}", "serve.py", "{{port}}"]\n'
+        'health = "/health"\n\n'
+        '[[scenarios]]\nname = "steady"\nusers = 2\nduration = "2s"\n'
+        'think_time = ["5ms", "10ms"]\nsteps = [ { get = "/" } ]\n\n'
+        '[[scenarios]]\nname = "other"\nusers = 1\nduration = "1s"\n'
+        'think_time = ["5ms", "10ms"]\nsteps = [ { get = "/health" } ]\n',
+    )
+    slow = passcycle(root, "run", "--json", expect=1, timeout=120).json()
+    [breach] = [i for i in slow["issues"] if i["title"].startswith("p95_response_time")]
+    assert breach["root_cause"] == "scenario:steady"
+    write(root / "delay.txt", "0\n")  # the fix
+    again = passcycle(root, "retest", "--json", expect=0, timeout=120).json()
+    rerun = again["scenarios"]
+    assert [s["name"] for s in rerun["scenarios"]] == ["steady"]  # not 'other': it passed
+    assert rerun["run"]["partial"] is True and rerun["gate"] is True
+    [progress] = [i for i in again["issues"] if i["fingerprint"] == breach["fingerprint"]]
+    assert progress["status"] == "fixed"
+    text = passcycle(root, "retest", expect=0, timeout=120)
+    assert "re-ran scenarios 'steady'" in text.stdout and "fixed" in text.stdout
+    # a re-test's scenario run is never the base of the next re-test, nor a full run
+    history = passcycle(root, "history", "--json").json()["runs"]
+    assert [r["kind"] for r in history[:2]] == ["retest", "retest"]

@@ -310,6 +310,8 @@ def retest(
                 verify=verify,
                 on_progress=progress,
                 started=started,
+                on_stage=console.info,
+                on_load=progress.load,
             )
     finally:
         if started is not None:

@@ -17,6 +17,8 @@ from passcycle.console import (
 )
 from passcycle.render.json import issue_json, results_json, run_json, suspect_json
 
+BAD = ("failed", "error")
+
 # --- Fix and re-test ---------------------------------------------------------------------------
 
 
@@ -139,10 +141,22 @@ def show_retest(retest: Any) -> None:
         left_out = _left_out(base, retest.selection)
         if left_out:
             out.print(f"  [dim]{left_out}[/]")
-        bad = [r for r in outcome.results if r.outcome in ("failed", "error")]
+        bad = [r for r in outcome.results if r.outcome in BAD]
         for result in bad[:10]:
             out.print(f"  [red]{result.outcome.upper():<6}[/] {clean(result.nodeid, room(10, 90))}")
             out.print(f"         [dim]{first_line(result.message, 90)}[/]")
+    if retest.scenarios is not None:
+        from passcycle.console.scenarios import show_scenarios
+
+        names = ", ".join(repr(s.name) for s in retest.scenarios.scenarios) or "none"
+        out.print(
+            Text.assemble(
+                ("re-ran scenarios ", "bold"),
+                (f"{names} ", ""),
+                (f"(run {retest.scenarios.outcome.run.id}): their issues of run {base.id}", "dim"),
+            )
+        )
+        show_scenarios(retest.scenarios.scenarios)
     if retest.issues:
         out.print(Text("issues of run " + str(base.id), style="bold"))
         for item in retest.issues:
@@ -151,7 +165,14 @@ def show_retest(retest: Any) -> None:
             if item.detail:
                 out.print(f"                [dim]{clean(item.detail, room(16, 84))}[/]")
     left = [i for i in retest.issues if i.status != "fixed"]
-    if outcome is not None and not [r for r in outcome.results if r.outcome in ("failed", "error")]:
+    failing = [i for i in left if i.status == "still failing"]
+    scenarios = retest.scenarios
+    if scenarios is not None and not scenarios.verdict.gate:
+        out.print(
+            f"[red]scenarios failing[/]: {len(failing)} issues remain; fix them, then"
+            " passcycle retest"
+        )
+    elif outcome is not None and not [r for r in outcome.results if r.outcome in BAD]:
         if left:
             out.print(
                 f"[yellow]re-test green; {len(left)} issues were not re-run:[/]"
@@ -214,6 +235,7 @@ def retest_json(retest: Any) -> dict[str, Any]:
             }
             for i in retest.issues
         ],
+        "scenarios": None if retest.scenarios is None else _scenarios_json(retest.scenarios),
         "gate": None if retest.verdict is None else retest.verdict.gate,
         "verify": None
         if retest.verified is None
@@ -244,3 +266,15 @@ def show_cycle_summary(log: Any) -> None:
             f"  [green]fixed[/] in iteration {iteration} ({fmt_duration(seconds)}): "
             f"{clean(title, 70)}"
         )
+
+
+def _scenarios_json(result: Any) -> dict[str, Any]:
+    """The scenarios a re-test ran again: their own partial run, what they measured, and
+    its gate (judged on their KPIs alone)."""
+    from passcycle.console.scenarios import scenarios_json
+
+    return {
+        "run": run_json(result.outcome.run),
+        "scenarios": scenarios_json(result.scenarios),
+        "gate": result.verdict.gate,
+    }

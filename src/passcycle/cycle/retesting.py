@@ -2,22 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from passcycle.records import BAD_OUTCOMES, Run
+from passcycle.records import BAD_OUTCOMES, Issue, Run
 
 if TYPE_CHECKING:
     from passcycle.fix.impact import Selection
     from passcycle.suite.early import Started
 
-from passcycle.cycle.concluding import Concluding
 from passcycle.cycle.constants import ProgressHook
+from passcycle.cycle.scenarioruns import ScenarioRuns
 from passcycle.fix.retest import Retest
 
 
-class Retesting(Concluding):
+class Retesting(ScenarioRuns):
     """Cycle's retesting (cycle/core.py)."""
 
     def retest_selection(self) -> tuple[Run, Selection]:
@@ -36,6 +36,8 @@ class Retesting(Concluding):
         verify: bool = False,
         on_progress: ProgressHook | None = None,
         started: Started | None = None,
+        on_stage: Callable[[str], None] | None = None,
+        on_load: ProgressHook | None = None,
     ) -> Retest:
         """Run the selection (or all, with `everything`) as a `retest` run pointing at the
         run it re-tests, and say what became of each of that run's issues.
@@ -44,7 +46,8 @@ class Retesting(Concluding):
         asked (`reruns` rounds). `verify` runs the full suite afterwards (a full run, the
         next re-test's base) so that `Retest.missed` can name any failure the selection
         left out. `started`: its pytest, started ahead and waiting for the selection
-        (suite/early.py); discarded when nothing is selected."""
+        (suite/early.py); discarded when nothing is selected. The scenarios whose KPIs
+        failed in the base run are run again after the tests (`on_stage`, `on_load`)."""
         from passcycle.fix.retest import base_run, plan_selection, progress
 
         base = base_run(self.plan, self.history)
@@ -73,7 +76,26 @@ class Retesting(Concluding):
             now = {t: i.fingerprint for i in (verdict.issues if verdict else []) for t in i.tests}
             found = progress(before, outcome.results, now)
             retest = Retest(base, selection, outcome, verdict, found)
+        retest = self._rerun_scenarios(retest, before, on_stage, on_load)
         if verify:
             full = self.test(pytest_args, on_progress=on_progress)
             retest = replace(retest, verified=full)
         return retest
+
+    def _rerun_scenarios(
+        self,
+        retest: Retest,
+        before: list[Issue],
+        on_stage: Callable[[str], None] | None,
+        on_load: ProgressHook | None,
+    ) -> Retest:
+        """The scenarios the base run's issues blame, run again as `run --scenario` runs
+        them (a partial run of their own): a fix to the service is re-tested too."""
+        from passcycle.fix.retest import failed_scenarios, scenario_progress
+
+        names = failed_scenarios(self.plan, before)
+        if not names:
+            return retest
+        result = self.scenarios_only(names, "retest", on_stage, on_load, 0, ())
+        found = scenario_progress(before, names, result.verdict)
+        return replace(retest, scenarios=result, issues=[*retest.issues, *found])

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from passcycle.errors import ExitCode, UsageError
 from passcycle.fix.changes import SNAPSHOT_FILE, changes_since, load_snapshot
@@ -17,6 +18,7 @@ from passcycle.validate.flaky import flip_rate
 from passcycle.validate.localize import MAP_FILE
 
 FULL_KINDS = ("run", "test", "ci")
+SCENARIO = "scenario:"  # an issue's root cause when a scenario measured it
 TEST_KINDS = ("failure", "error", "regression", "flaky")
 
 
@@ -37,6 +39,8 @@ class Retest:
     verdict: Verdict | None
     issues: list[IssueProgress]
     verified: TestOutcome | None = None  # `--verify`: the full suite, run afterwards
+    # the scenarios whose KPIs failed in the base run, run again (cycle/results.RunResult)
+    scenarios: Any = None
 
     @property
     def missed(self) -> list[str]:
@@ -50,6 +54,8 @@ class Retest:
     @property
     def exit_code(self) -> ExitCode:
         codes = [o.exit_code for o in (self.outcome, self.verified) if o is not None]
+        if self.scenarios is not None:
+            codes.append(self.scenarios.exit_code)
         return max(codes, default=ExitCode.OK)
 
 
@@ -150,3 +156,39 @@ def flip_rates(history: History, project: str, nodeids: Sequence[str]) -> dict[s
 
 def map_path(plan: Plan, run: Run) -> Path | None:
     return plan.root / run.artifacts / MAP_FILE if run.artifacts else None
+
+
+def failed_scenarios(plan: Plan, issues: Sequence[Issue]) -> list[str]:
+    """The plan's scenarios that an open issue of the base run blames (a KPI they measure
+    missed its target, their steady state or breaker broke): a re-test runs them again."""
+    blamed = {
+        (i.root_cause or "").removeprefix(SCENARIO)
+        for i in issues
+        if i.kind not in TEST_KINDS and i.state != "fixed"
+        and (i.root_cause or "").startswith(SCENARIO)
+    }  # fmt: skip
+    return [s.name for s in plan.model.scenarios if s.name in blamed]
+
+
+def scenario_progress(
+    issues: Sequence[Issue], names: Sequence[str], verdict: Verdict
+) -> list[IssueProgress]:
+    """What became of each issue a re-run scenario was blamed for: fixed when the scenario
+    measured again and the issue is gone from its verdict, still failing when it is there."""
+    now = {i.fingerprint: i for i in verdict.issues}
+    measured = {k.source for k in verdict.kpis if k.value is not None}
+    report = []
+    for issue in issues:
+        source = issue.root_cause or ""
+        if issue.kind in TEST_KINDS or issue.state == "fixed" or not source.startswith(SCENARIO):
+            continue
+        name = source.removeprefix(SCENARIO)
+        if name not in names:
+            continue
+        if issue.fingerprint in now:
+            report.append(IssueProgress(issue, "still failing", now[issue.fingerprint].title))
+        elif source in measured:
+            report.append(IssueProgress(issue, "fixed", f"scenario {name!r} run again"))
+        else:
+            report.append(IssueProgress(issue, "not re-run", f"scenario {name!r} measured nothing"))
+    return report

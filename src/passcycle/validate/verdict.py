@@ -182,7 +182,7 @@ def judge_run(
             kind: IssueKind | None = "coverage_gap" if verdict.source == "coverage" else None
             prior = previous.get(breach_issue(verdict).fingerprint)
             issue = breach_issue(verdict, kind=kind, previous=prior, run_id=run.id)
-            # a KPI's source ("tests") is no root cause; a coverage gap's worst file is
+            # a KPI's source ("tests") is no root cause; its scenario, a coverage gap's file are
             cause = _breach_cause(verdict, history.coverage(run.id)[1], run.note)
             open_issues.append(replace(issue, root_cause=cause))
 
@@ -482,8 +482,8 @@ def quarantined_tests(
 def _breach_cause(
     verdict: KpiVerdict, files: list[FileCoverage], note: str | None = None
 ) -> str | None:
-    if verdict.source != "coverage":
-        return None
+    if verdict.source != "coverage":  # the scenario that measured it is where it broke
+        return verdict.source if verdict.source.startswith("scenario:") else None
     # coverage said it measured nothing (the tests import another copy of the package):
     # that, not the worst file's 0%, is the cause, and no test written would change it
     unmeasured = cause_from_note(note)
