@@ -1,6 +1,7 @@
 """Benchmark: is passcycle's load accurate, and what does it cost on top of Locust?
 
 Run: python bench/bench_load.py [--seconds 10] [--users 50] [--repeat 2] [--organism 60]
+     python bench/bench_load.py --delay-ms 0 --organism 0 [--pin 0]   # the fast endpoint
 
 1. Accuracy. A loopback service whose handler waits 20 ms sets the pace; at the same
    concurrency (50 connections / users) passcycle's scenario throughput and p50/p95 are
@@ -164,7 +165,7 @@ def bench_locust_alone(port: int, users: int, seconds: int, work: Path) -> dict[
     (work / "plain.py").write_text(PLAIN_LOCUSTFILE)
     before = children_cpu()
     out, wall = run_measured(
-        [sys.executable, "-m", "locust", "--headless", "-f", str(work / "plain.py"),
+        [*PIN, sys.executable, "-m", "locust", "--headless", "-f", str(work / "plain.py"),
          "--host", f"http://127.0.0.1:{port}", "-u", str(users), "-r", str(users),
          "-t", f"{seconds}s", "--stop-timeout", "1", "--json", "--skip-log",
          "--exit-code-on-error", "0"]
@@ -183,10 +184,17 @@ def bench_locust_alone(port: int, users: int, seconds: int, work: Path) -> dict[
     }
 
 
+# `--pin CPU`: the generator (passcycle's driver, Locust alone, and the processes they start)
+# is held to that core with taskset, as on a CI runner with one core to spare
+PIN: list[str] = []
+
+
 def drive(spec: dict[str, Any], work: Path) -> tuple[dict[str, Any], float, float]:
     (work / "driver.py").write_text(DRIVER)
     before = children_cpu()
-    out, wall = run_measured([sys.executable, str(work / "driver.py"), json.dumps(spec)], cwd=work)
+    out, wall = run_measured(
+        [*PIN, sys.executable, str(work / "driver.py"), json.dumps(spec)], cwd=work
+    )
     cpu = children_cpu() - before
     line = next(x for x in out.splitlines() if x.startswith("RESULT "))
     return json.loads(line.removeprefix("RESULT ")), wall, cpu
@@ -220,6 +228,7 @@ def bench_passcycle(
         "wall": wall,
         "generator": m["generator_cpu"],
         "own": result["own_cpu"],
+        "bound": float(m.get("generator_bound", 0.0)),
         "notes": "; ".join(result["notes"]),
     }
 
@@ -262,7 +271,10 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--organism", type=int, default=60, help="seconds; 0 skips it")
     parser.add_argument("--workers", type=int, default=0, help="also run with N Locust workers")
+    parser.add_argument("--pin", help="taskset the generator to this CPU (e.g. 0)")
     args = parser.parse_args()
+    if args.pin is not None:
+        PIN[:] = ["taskset", "-c", args.pin]
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed (Debian: apt-get install -y wrk)")
     work = Path(tempfile.mkdtemp(prefix="bench-load-"))
@@ -289,8 +301,9 @@ def main() -> None:
         return statistics.median(float(r[key]) for r in runs[tool])
 
     load = os.getloadavg()[0]
+    pinned = f", generator pinned to CPU {args.pin}" if args.pin is not None else ""
     print(f"\n### Load accuracy: {args.users} connections, handler waits {args.delay_ms:g} ms,"
-          f" {args.seconds} s, median of {args.repeat} (load avg {load:.1f})\n")  # fmt: skip
+          f" {args.seconds} s, median of {args.repeat} (load {load:.1f}){pinned}\n")  # fmt: skip
     print("| tool | requests/s | p50 ms | p95 ms | CPU s | wall s |")
     print("|---|---:|---:|---:|---:|---:|")
     for tool in runs:
@@ -313,6 +326,10 @@ def main() -> None:
           " CPU | |")  # fmt: skip
     print(f"| generator CPU (busiest Locust process) | {med('passcycle', 'generator'):.0f}% "
           "| < 90% |")  # fmt: skip
+    bound = sum(r["bound"] > 0 for r in runs["passcycle"])
+    close = abs(med("passcycle", "p50") / med("wrk", "p50") - 1) <= 0.15
+    print(f"| flagged generator-bound (latency not judged) | {bound} of {args.repeat} runs |"
+          f" p50 within 15% of wrk ({'yes' if close else 'no'}) or flagged |")  # fmt: skip
     notes = {r["notes"] for r in runs["passcycle"] if r["notes"]}
     for note in notes:
         print(f"\nnote: {note}")
