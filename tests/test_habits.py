@@ -174,6 +174,16 @@ def test_the_markdown_report_carries_the_runs_note(tmp_path: Path, passcycle) ->
     assert "> note: 1 collection error; pytest ran no tests" in markdown
 
 
+def _recorded(db: Path) -> bool:
+    if not db.exists():
+        return False
+    try:
+        with History.open(f"sqlite:///{db}") as history:
+            return bool(history.runs("project"))
+    except Exception:  # passcycle may be creating its tables this moment
+        return False
+
+
 def test_ctrl_c_says_what_became_of_the_run(tmp_path: Path) -> None:
     """Ctrl-C in a terminal reaches the whole foreground group: passcycle and its pytest."""
     import signal
@@ -195,7 +205,9 @@ def test_ctrl_c_says_what_became_of_the_run(tmp_path: Path) -> None:
     )  # fmt: skip
     try:
         deadline = time.monotonic() + 60
-        while not marker.exists():
+        db = root / ".passcycle" / "history.db"
+        # pytest starts before the run is recorded (suite/early.py): wait for both
+        while not marker.exists() or not _recorded(db):
             assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
             time.sleep(0.1)
         os.killpg(proc.pid, signal.SIGINT)

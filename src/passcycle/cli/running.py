@@ -102,14 +102,14 @@ def test(
     raise UsageError("--group names a split of shards: give --shard K/N with it")
 
 
-def _start_ahead(plan: Any, args: list[str], *, coverage: bool, waiting: bool = False) -> Any:
+def _start_ahead(plan: Any, args: list[str], *, coverage: bool) -> Any:
     """The suite's pytest started before the history is opened (suite/early.py); None
     where it cannot start, and the run itself then says why."""
     from passcycle.errors import PasscycleError
     from passcycle.suite.early import start_test
 
     try:
-        return start_test(plan, args, coverage=coverage, waiting=waiting)
+        return start_test(plan, args, coverage=coverage)
     except (PasscycleError, OSError):
         return None
 
@@ -286,8 +286,8 @@ def retest(
     """Re-run the failed tests and the tests a change since the last run can affect."""
     from passcycle import console
 
+    cycle = _cycle()
     if dry_run:
-        cycle = _cycle()
         base, selection = cycle.retest_selection()
         if json_:
             from passcycle.fix.retest import Retest
@@ -296,26 +296,17 @@ def retest(
         else:
             console.show_selection(base, selection)
         return
-    plan = _plan()
-    # pytest starts now and waits for the selection, which takes reading the history
-    started = _start_ahead(plan, ctx.args, coverage=False, waiting=True)
-    try:
-        cycle = _cycle(plan)
-        progress = console.Progress("re-test")
-        with progress.live():
-            outcome = cycle.retest(
-                list(ctx.args),
-                everything=all_,
-                reruns=reruns,
-                verify=verify,
-                on_progress=progress,
-                started=started,
-                on_stage=console.info,
-                on_load=progress.load,
-            )
-    finally:
-        if started is not None:
-            started.discard()  # not followed: nothing selected, an error, Ctrl-C
+    progress = console.Progress("re-test")
+    with progress.live():
+        outcome = cycle.retest(
+            list(ctx.args),
+            everything=all_,
+            reruns=reruns,
+            verify=verify,
+            on_progress=progress,
+            on_stage=console.info,
+            on_load=progress.load,
+        )
     if json_:
         console.print_json(console.retest_json(outcome))
     else:

@@ -10,7 +10,6 @@ from passcycle.records import BAD_OUTCOMES, Issue, Run
 
 if TYPE_CHECKING:
     from passcycle.fix.impact import Selection
-    from passcycle.suite.early import Started
 
 from passcycle.cycle.constants import ProgressHook
 from passcycle.cycle.scenarioruns import ScenarioRuns
@@ -35,7 +34,6 @@ class Retesting(ScenarioRuns):
         reruns: int = 0,
         verify: bool = False,
         on_progress: ProgressHook | None = None,
-        started: Started | None = None,
         on_stage: Callable[[str], None] | None = None,
         on_load: ProgressHook | None = None,
     ) -> Retest:
@@ -45,17 +43,14 @@ class Retesting(ScenarioRuns):
         A re-test is for a quick answer: its failures are re-run in isolation only when
         asked (`reruns` rounds). `verify` runs the full suite afterwards (a full run, the
         next re-test's base) so that `Retest.missed` can name any failure the selection
-        left out. `started`: its pytest, started ahead and waiting for the selection
-        (suite/early.py); discarded when nothing is selected. The scenarios whose KPIs
-        failed in the base run are run again after the tests (`on_stage`, `on_load`)."""
+        left out. The scenarios whose KPIs failed in the base run are run again after the
+        tests (`on_stage`, `on_load`)."""
         from passcycle.fix.retest import base_run, plan_selection, progress
 
         base = base_run(self.plan, self.history)
         selection = None if everything else plan_selection(self.plan, self.history, base)
         before = self.history.issues(self.plan.name, run_id=base.id)
         if selection is not None and not selection.tests:
-            if started is not None:
-                started.discard()
             retest = Retest(base, selection, None, None, progress(before, []))
         else:
             outcome = self.test(
@@ -66,7 +61,6 @@ class Retesting(ScenarioRuns):
                 select=None if selection is None or selection.everything else selection.args,
                 coverage=False,
                 on_progress=on_progress,
-                started=started,
             )
             failed = [r.nodeid for r in outcome.results if r.outcome in BAD_OUTCOMES]
             if reruns and failed and outcome.run.status != "error":

@@ -135,7 +135,7 @@ class TestPhase(CycleBase):
         and its pending folder made the run's once pytest is done."""
         from passcycle.suite.early import settle
 
-        spec = started.go(tests, select)
+        spec = started.check(tests, select)
         self.history.set_artifacts(run.id, str(spec.artifacts.relative_to(self.plan.root)))
         suite, written = self._run_suite(run, spec, on_progress, started)
         suite, spec = settle(suite, spec, self._claim_artifacts(run.id))

@@ -11,7 +11,6 @@ once the run is recorded; the folder becomes the run's when pytest is done.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -20,7 +19,7 @@ import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from passcycle.records import TestResult
 from passcycle.suite.process import kill_group
@@ -31,7 +30,6 @@ if TYPE_CHECKING:
     from passcycle.plan import Plan
 
 PENDING = "pending-"
-GO_FILE = "go.json"
 
 
 def plan_spec(
@@ -60,13 +58,10 @@ def plan_spec(
     )
 
 
-def start_suite(spec: SuiteSpec, *, waiting: bool = False) -> Started:
-    """Start pytest for `spec` now; `run_suite(..., started=)` follows it later. `waiting`:
-    it waits, before its conftests load, for `Started.go` to say what it runs."""
+def start_suite(spec: SuiteSpec) -> Started:
+    """Start pytest for `spec` now; `run_suite(..., started=)` follows it later."""
     run = SuiteRun(spec, None, None)
     run.prepare()
-    if waiting:
-        run.go_file = run.artifacts / GO_FILE
     try:
         return Started(run, run.launch(spec.select, 0))
     except BaseException:
@@ -75,11 +70,9 @@ def start_suite(spec: SuiteSpec, *, waiting: bool = False) -> Started:
         raise
 
 
-def start_test(
-    plan: Plan, pytest_args: Sequence[str], *, coverage: bool, waiting: bool = False
-) -> Started:
-    """pytest for `passcycle test` (or, `waiting` for its selection, `retest`), started
-    before its run exists (see the module)."""
+def start_test(plan: Plan, pytest_args: Sequence[str], *, coverage: bool) -> Started:
+    """pytest for `passcycle test` and `run`, started before its run exists (see the
+    module)."""
     from passcycle.suite.args import read_args, suite_tests
     from passcycle.workdir import FOLDER, make_folder
 
@@ -87,8 +80,7 @@ def start_test(
     # a name no other run has had: a killed run keeps its pending folder as its artifacts
     folder = Path(tempfile.mkdtemp(prefix=f"{PENDING}{os.getpid()}-", dir=runs))
     tests = suite_tests(plan.tests, read_args(pytest_args).paths, None)
-    spec = plan_spec(plan, folder, tests, pytest_args, coverage=coverage)
-    return start_suite(spec, waiting=waiting)
+    return start_suite(plan_spec(plan, folder, tests, pytest_args, coverage=coverage))
 
 
 class Started:
@@ -103,25 +95,13 @@ class Started:
     def spec(self) -> SuiteSpec:
         return self.run.spec
 
-    def go(self, tests: Sequence[str], select: Sequence[str] | None) -> SuiteSpec:
-        """What the run is to run: told to a waiting pytest (plugin/go.py); one that was not
-        waiting runs what it was started with, and nothing else may be asked of it."""
+    def check(self, tests: Sequence[str], select: Sequence[str] | None) -> SuiteSpec:
+        """The spec it runs, which must be what the run asks: pytest was started with it."""
         spec = self.run.spec
         asked = replace(spec, tests=list(tests), select=None if select is None else list(select))
-        if self.run.go_file is None:
-            if asked != spec:
-                raise RuntimeError("a suite started without waiting runs what it was given")
-            return spec
-        go: dict[str, Any] = {"paths": asked.tests, "replace": spec.tests, "select": None}
-        if asked.select is not None:
-            chosen = self.run.artifacts / "select-0.txt"
-            chosen.write_text("".join(n + "\n" for n in asked.select), encoding="utf-8")
-            go["select"] = str(chosen)
-        partial = self.run.go_file.with_suffix(".part")
-        partial.write_text(json.dumps(go), encoding="utf-8")
-        os.replace(partial, self.run.go_file)  # pytest never reads half a file
-        self.run.spec = asked  # resumes after a crash keep to it
-        return asked
+        if asked != spec:
+            raise RuntimeError("a suite started ahead runs what it was started with")
+        return spec
 
     def follow(
         self,

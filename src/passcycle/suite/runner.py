@@ -71,7 +71,6 @@ _OUTER_PYTEST_VARS = (
     "PASSCYCLE_SELECT",
     "PASSCYCLE_SHARD",
     "PASSCYCLE_DURATIONS",
-    "PASSCYCLE_WAIT",
 )
 
 
@@ -113,7 +112,6 @@ class SuiteRun:
         self.started = time.monotonic()
         self.cpu_start = cpu_mark()
         self.plugin_dir: Path | None = None
-        self.go_file: Path | None = None  # the first process waits for it (plugin/go.py)
         # per process
         self.running: dict[str, float] = {}  # node id -> when it started
         self.finish_status: int | None = None
@@ -262,8 +260,6 @@ class SuiteRun:
         env.update(self.spec.env)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(plugin_dir), env.get("PYTHONPATH")]))
         env["PASSCYCLE_EVENTS"] = str(self.events_path)
-        if self.go_file is not None and attempt == 0:  # started ahead (suite/early.py)
-            env["PASSCYCLE_WAIT"] = str(self.go_file)
         if self.spec.timeout:
             env["PASSCYCLE_TIMEOUT"] = repr(float(self.spec.timeout))
         if self.spec.source:

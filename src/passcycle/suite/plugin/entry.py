@@ -23,8 +23,6 @@ Environment it reads:
                                  per test (slower; the fallback, see _TestMap)
     PASSCYCLE_SELECT    file of node ids or paths, one a line: deselect every other item and
                         run the rest in the file's order
-    PASSCYCLE_WAIT      file to wait for before the conftests load: the paths and selection
-                        of a pytest started ahead of them (go.py)
     PASSCYCLE_SHARD     "K/N": keep the K-th of N shards, balanced by PASSCYCLE_DURATIONS
                         (a JSON file {nodeid: seconds}; unknown tests weigh the median)
 
@@ -41,7 +39,6 @@ from typing import Any
 import pytest
 
 from .failures import Failures
-from .go import wait_for_go
 from .measure import Measure
 from .recorder import Recorder
 from .selection import Selection
@@ -53,8 +50,6 @@ MEASURE = "passcycle-measure"
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_load_initial_conftests(early_config: pytest.Config, parser: Any, args: Any) -> None:
-    if os.environ.get("PASSCYCLE_WAIT"):  # started ahead of its selection (go.py)
-        wait_for_go(early_config, args)
     # Started this early (like pytest-cov) so that imports done by conftest files count.
     raw = os.environ.get("PASSCYCLE_COVERAGE")
     if not raw or early_config.pluginmanager.has_plugin(MEASURE):
