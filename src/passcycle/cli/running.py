@@ -20,6 +20,23 @@ from passcycle.errors import UsageError
 if TYPE_CHECKING:
     pass
 
+OrderOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--order",
+        metavar="risk|default",
+        help="risk: the tests a change reaches first, then recent failures, then fastest.",
+    ),
+]
+BudgetOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--budget",
+        metavar="20%|2min|90s",
+        help="Run the riskiest tests that fit this share of the recorded time (a partial run).",
+    ),
+]
+
 
 @app.command()
 def init(
@@ -66,13 +83,18 @@ def test(
         str | None,
         typer.Option("--group", help="The split a shard belongs to (default: the git commit)."),
     ] = None,
+    order: OrderOpt = None,
+    budget: BudgetOpt = None,
 ) -> None:
     """Run the test suite with coverage and record the run. Arguments after -- go to pytest."""
     from passcycle import console
+    from passcycle.fix.budget import parse_budget
     from passcycle.suite.shards import parse_shard
 
-    # a bad K/N is refused before the plan is read or anything is printed
+    # a bad K/N or budget is refused before the plan is read or anything is printed
     number, total = parse_shard(shard) if shard is not None else (0, 0)
+    if budget is not None:
+        parse_budget(budget)
     cycle = _cycle()
     if not json_:
         console.show_detected(cycle.plan.detected)
@@ -80,30 +102,52 @@ def test(
     if shard is not None:
         if no_cov:
             raise UsageError("--shard needs coverage: the merged run's coverage is theirs")
-        with progress.live():
-            outcome, grp = cycle.shard(
-                number, total, list(ctx.args), group=group, on_progress=progress,
-                on_stage=console.info,
-            )  # fmt: skip
-        if json_:
-            data = console.test_json(outcome)
-            data["shard"] = {"number": number, "total": total, "group": grp}
-            console.print_json(data)
-        else:
-            console.show_test_summary(outcome)
-            console.info(
-                f"shard {number}/{total} of group {grp} recorded; once all {total} have run:"
-                f" passcycle merge --group {grp}"
+        if budget is not None or order is not None:
+            raise UsageError(
+                "--shard splits the suite by durations: leave out --order and --budget"
             )
-        raise typer.Exit(outcome.exit_code)
+        _shard(cycle, list(ctx.args), (number, total), group, json_=json_)
     if group is not None:
         raise UsageError("--group names a split of shards: give --shard K/N with it")
     with progress.live():
-        outcome = cycle.test(list(ctx.args), coverage=not no_cov, on_progress=progress)
+        ordered = cycle.test_in_order(
+            list(ctx.args),
+            order=order or ("risk" if budget is not None else "default"),
+            budget=budget,
+            coverage=not no_cov,
+            on_progress=progress,
+        )
     if json_:
-        console.print_json(console.test_json(outcome))
+        data = console.test_json(ordered.outcome)
+        data.update(console.order_json(ordered))
+        console.print_json(data)
+    else:
+        console.show_test_summary(ordered.outcome)
+        console.show_order(ordered, list(ctx.args))
+    raise typer.Exit(ordered.exit_code)
+
+
+def _shard(
+    cycle: Any, pytest_args: list[str], shard: tuple[int, int], group: str | None, *, json_: bool
+) -> None:
+    """Run and record shard K of N, then exit with its code."""
+    from passcycle import console
+
+    (number, total), progress = shard, console.Progress()
+    with progress.live():
+        outcome, grp = cycle.shard(
+            number, total, pytest_args, group=group, on_progress=progress, on_stage=console.info
+        )
+    if json_:
+        data = console.test_json(outcome)
+        data["shard"] = {"number": number, "total": total, "group": grp}
+        console.print_json(data)
     else:
         console.show_test_summary(outcome)
+        console.info(
+            f"shard {number}/{total} of group {grp} recorded; once all {total} have run:"
+            f" passcycle merge --group {grp}"
+        )
     raise typer.Exit(outcome.exit_code)
 
 

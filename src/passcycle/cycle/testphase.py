@@ -74,12 +74,15 @@ class TestPhase(CycleBase):
         on_progress: ProgressHook | None = None,
         env: dict[str, str] | None = None,
         finish: bool = True,
+        order: Sequence[str] | None = None,
+        run_note: str | None = None,
     ) -> TestOutcome:
         """Run the suite with coverage and record every result as it finishes.
 
-        With `finish=False` the run stays `running` (its end is in `TestOutcome.end`) so
-        that the caller finishes it once everything else it does for the run is done: a
-        run killed meanwhile is never left `passed` (#9).
+        `order`: node ids or paths run first, the others after (still the whole suite);
+        `run_note` joins the run's note. With `finish=False` the run stays `running` (its
+        end is in `TestOutcome.end`) so that the caller finishes it once everything else it
+        does for the run is done: a run killed meanwhile is never left `passed` (#9).
         """
         from passcycle.suite.args import read_args
 
@@ -91,6 +94,7 @@ class TestPhase(CycleBase):
         # paths after -- replace the plan's, as they would on pytest's command line
         tests = list(paths) if paths is not None else [] if given.paths else list(plan.tests)
         spec = self._spec(artifacts, tests, pytest_args, coverage=coverage, env=env, select=select)
+        spec = replace(spec, order=list(order) if order else None)
         suite, written = self._run_suite(run, spec, on_progress)
 
         if coverage and not partial:
@@ -100,7 +104,7 @@ class TestPhase(CycleBase):
             save_snapshot(
                 artifacts / SNAPSHOT_FILE, snapshot(plan.root, [*plan.source, *plan.tests])
             )
-        results, note = written, suite.note
+        results, note = written, "; ".join(filter(None, [run_note, suite.note])) or None
         if not partial and suite.disagreement is None:
             results, looked = self._second_look(run, spec, results, on_progress)
             note = "; ".join(n for n in (note, looked) if n) or None
