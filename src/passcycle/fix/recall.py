@@ -50,14 +50,14 @@ def recall(
         ]
         order = rank(first, list(durations), evidence(outcomes, before=run_id), durations)
         chosen = fit(order, budget).entries
-        held = {n for n in bad if any(_holds(c, n) for c in chosen)}
+        held = {n for n in bad if any(holds(c, n) for c in chosen)}
         shares.append(len(held) / len(bad))
         caught, failing, whole = caught + len(held), failing + len(bad), whole + (held == bad)
     share = sum(shares) / len(shares) if shares else None
     return Recall(len(shares), share, caught, failing, whole)
 
 
-def _holds(entry: str, nodeid: str) -> bool:
+def holds(entry: str, nodeid: str) -> bool:
     """An entry of the subset runs that test: the same id, or a path above it."""
     return entry == nodeid or nodeid.startswith((entry + "::", entry.rstrip("/") + "/"))
 
