@@ -68,11 +68,13 @@ def test_budget_runs_what_fits_as_a_partial_run(project: Path, passcycle) -> Non
     # and test_fast, run 3's failure, did: 100%. The mean: 50%, 1 of 2 failing tests.
     assert budget["recall"] == {"runs": 2, "share": 0.5, "caught": 1, "failing": 2, "whole": 1}
 
-    # never the baseline, nor a re-test's base
+    # never the baseline, a re-test's base, or the run `validate` judges as the suite
     baseline = passcycle(project, "baseline", "set", str(data["run"]["id"]), expect=2)
     assert "part of the suite" in baseline.stderr
     dry = passcycle(project, "retest", "--dry-run", "--json", expect=0).json()
     assert dry["base"]["id"] == 3
+    judged = passcycle(project, "validate", "--json").json()
+    assert judged["run"]["id"] == 3
 
 
 def test_budget_in_the_terminal(project: Path, passcycle) -> None:

@@ -123,7 +123,7 @@ def test(
         console.print_json(data)
     else:
         console.show_test_summary(ordered.outcome)
-        console.show_order(ordered, list(ctx.args))
+        console.show_order(ordered, [*cycle.plan.project.pytest_args, *ctx.args])
     raise typer.Exit(ordered.exit_code)
 
 
