@@ -120,3 +120,40 @@ def test_an_unknown_order_is_one_line(make_project, passcycle) -> None:
     root = make_project({"passcycle.toml": FILES["passcycle.toml"]})
     result = passcycle(root, "test", "--order", "random", expect=2)
     assert "--order: no order 'random'" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_the_tests_that_ran_the_changed_line_come_before_those_that_ran_its_function(
+    tmp_path: Path, passcycle
+) -> None:
+    root = tmp_path / "signs"
+    committed_project(
+        root,
+        {
+            "passcycle.toml": FILES["passcycle.toml"],
+            ".gitignore": ".passcycle/\n",
+            "pkg/__init__.py": "def sign(x):\n    if x < 0:\n        return -1\n    return 1\n",
+            "tests/test_sign.py": """\
+                import time
+
+                from pkg import sign
+
+
+                def test_negative():
+                    time.sleep(0.2)  # the slower: fastest first alone would run it last
+                    assert sign(-5) == -1
+
+
+                def test_positive():
+                    assert sign(5) == 1
+            """,
+        },
+    )
+    passcycle(root, "test", expect=0)
+    edit(root, "pkg/__init__.py", "return -1", "return -2")
+    data = passcycle(root, "test", "--order", "risk", "--json", expect=1).json()
+    first = [(t["nodeid"], t["reason"]) for t in data["order"]["first"]]
+    assert first == [
+        ("tests/test_sign.py::test_negative", "covers pkg/__init__.py:3 (changed)"),
+        ("tests/test_sign.py::test_positive", "runs sign() in pkg/__init__.py, changed at line 3"),
+    ]
+    assert _order(passcycle, root, data["run"]["id"])[0] == "tests/test_sign.py::test_negative"

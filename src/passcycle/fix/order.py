@@ -4,7 +4,10 @@ Three tiers, in this order (#14):
 
 1. `changed`: what `passcycle retest` would run — the tests the change since the last full
    run reaches through its per-test map, and that run's failures (fix/impact.py's
-   selection, in its order: failed first, then by recent failure rate, then fastest);
+   selection): that run's failures first, then the tests that executed a changed line,
+   then those that ran a changed function or module; each in the selection's order (by
+   recent failure rate, then fastest). On click a change to a function that 1,176 tests
+   run was executed by 4 of them, the 4 that failed;
 2. `failing`: the other tests that failed or flipped between pass and fail lately (the
    history's last runs), the most failing first, then the most flipping, then fastest;
 3. `rest`: every other test, fastest first, so that more tests finish early.
@@ -131,6 +134,8 @@ def risk_order(plan: Plan, history: History) -> RiskOrder:
             note = f"the change may reach every test ({selection.reasons[0]})"
     durations = {r.nodeid: r.duration for r in results}
     first = [] if selection is None or selection.everything else selection.tests
+    failed = {r.nodeid for r in results if r.outcome in BAD_OUTCOMES}
+    first = sorted(first, key=lambda t: (t.nodeid not in failed, not t.hit))  # stable
     outcomes = history.test_outcomes(None, plan.name, limit_runs=FLIP_WINDOW)
     ranked = rank(
         [(t.nodeid, t.reason) for t in first], list(durations), evidence(outcomes), durations
