@@ -38,6 +38,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -438,32 +439,43 @@ def project_arguments(parser: argparse.ArgumentParser, mutations: int) -> None:
     )
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    project_arguments(parser, mutations=24)
+def prepare(parser: argparse.ArgumentParser, args: argparse.Namespace, root: Path) -> tuple:
+    """The project of a mutation experiment at `root`, a git repository: a copy of
+    `--project` or the generated one; its coverage source and tests."""
+    if not args.project:
+        generate(root)
+        git(root, "init", "-q")
+        return ["src/gen"], ["tests"]
+    if not args.source or not args.tests:
+        parser.error("--project needs --source and --tests")
+    shutil.copytree(
+        args.project, root, ignore=shutil.ignore_patterns(".passcycle", ".testmondata*")
+    )
+    if args.pythonpath:
+        # the copy's code, not an installed release of the same package, must run
+        os.environ["PYTHONPATH"] = str(root / args.pythonpath)
+    if not (root / ".git").exists():
+        git(root, "init", "-q")
+    return args.source, args.tests
+
+
+def run_experiment(doc: str, experiment: Callable[..., None], mutations: int = 24) -> None:
+    """Parse a mutation experiment's command line, prepare its project in a temporary
+    folder, run `experiment(root, source, tests, count, seed)`, and remove the folder."""
+    parser = argparse.ArgumentParser(description=doc.split("\n")[0])
+    project_arguments(parser, mutations=mutations)
     args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="bench-retest-"))
-    root = work / "project"
+    work = Path(tempfile.mkdtemp(prefix="bench-mutations-"))
     try:
-        if args.project:
-            if not args.source or not args.tests:
-                parser.error("--project needs --source and --tests")
-            shutil.copytree(
-                args.project, root, ignore=shutil.ignore_patterns(".passcycle", ".testmondata*")
-            )
-            source, tests = args.source, args.tests
-            if args.pythonpath:
-                # the copy's code, not an installed release of the same package, must run
-                os.environ["PYTHONPATH"] = str(root / args.pythonpath)
-            if not (root / ".git").exists():
-                git(root, "init", "-q")
-        else:
-            generate(root)
-            source, tests = ["src/gen"], ["tests"]
-            git(root, "init", "-q")
+        root = work / "project"
+        source, tests = prepare(parser, args, root)
         experiment(root, source, tests, args.mutations, args.seed)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def main() -> None:
+    run_experiment(__doc__ or "", experiment)
 
 
 if __name__ == "__main__":

@@ -21,6 +21,23 @@ from passcycle.errors import UsageError
 if TYPE_CHECKING:
     pass
 
+OrderOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--order",
+        metavar="risk|default",
+        help="risk: the tests a change reaches first, then recent failures, then fastest.",
+    ),
+]
+BudgetOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--budget",
+        metavar="20%|2min|90s",
+        help="Run the riskiest tests that fit this share of the recorded time (a partial run).",
+    ),
+]
+
 
 @app.command()
 def init(
@@ -67,39 +84,63 @@ def test(
         str | None,
         typer.Option("--group", help="The split a shard belongs to (default: the git commit)."),
     ] = None,
+    order: OrderOpt = None,
+    budget: BudgetOpt = None,
 ) -> None:
     """Run the test suite with coverage and record the run. Arguments after -- go to pytest."""
     from passcycle import console
+    from passcycle.fix.budget import parse_budget
     from passcycle.suite.shards import parse_shard
 
-    # a bad K/N is refused before the plan is read or anything is printed
+    # a bad K/N or budget is refused before the plan is read or anything is printed
     number, total = parse_shard(shard) if shard is not None else (0, 0)
-    if shard is None and group is None:
-        _test(ctx.args, json_=json_, coverage=not no_cov)
-    cycle = _cycle()
-    if not json_:
-        console.show_detected(cycle.plan.detected)
-    progress = console.Progress()
-    if shard is not None:
-        if no_cov:
-            raise UsageError("--shard needs coverage: the merged run's coverage is theirs")
+    if budget is not None:
+        parse_budget(budget)
+    plan = _plan()
+    # in pytest's order the suite starts now, while the history is opened (suite/early.py)
+    plain = shard is None and group is None and order is None and budget is None
+    started = _start_ahead(plan, ctx.args, coverage=not no_cov) if plain else None
+    try:
+        cycle = _cycle(plan)
+        if not json_:
+            console.show_detected(cycle.plan.detected)
+        if shard is not None:
+            if no_cov:
+                raise UsageError("--shard needs coverage: the merged run's coverage is theirs")
+            if budget is not None or order is not None:
+                raise UsageError(
+                    "--shard splits the suite by durations: leave out --order and --budget"
+                )
+            _shard(cycle, list(ctx.args), (number, total), group, json_=json_)
+        if group is not None:
+            raise UsageError("--group names a split of shards: give --shard K/N with it")
+        progress = console.Progress()
         with progress.live():
-            outcome, grp = cycle.shard(
-                number, total, list(ctx.args), group=group, on_progress=progress,
-                on_stage=console.info,
-            )  # fmt: skip
-        if json_:
-            data = console.test_json(outcome)
-            data["shard"] = {"number": number, "total": total, "group": grp}
-            console.print_json(data)
-        else:
-            console.show_test_summary(outcome)
-            console.info(
-                f"shard {number}/{total} of group {grp} recorded; once all {total} have run:"
-                f" passcycle merge --group {grp}"
+            ordered = cycle.test_in_order(
+                list(ctx.args),
+                order=order or ("risk" if budget is not None else "default"),
+                budget=budget,
+                coverage=not no_cov,
+                on_progress=progress,
+                started=started,
             )
-        raise typer.Exit(outcome.exit_code)
-    raise UsageError("--group names a split of shards: give --shard K/N with it")
+    finally:
+        if started is not None:
+            started.discard()  # the run never came (an error, Ctrl-C): no orphan pytest
+    _show_ordered(ordered, [*cycle.plan.project.pytest_args, *ctx.args], json_=json_)
+
+
+def _show_ordered(ordered: Any, pytest_args: list[str], *, json_: bool) -> None:
+    from passcycle import console
+
+    if json_:
+        data = console.test_json(ordered.outcome)
+        data.update(console.order_json(ordered))
+        console.print_json(data)
+    else:
+        console.show_test_summary(ordered.outcome)
+        console.show_order(ordered, pytest_args)
+    raise typer.Exit(ordered.exit_code)
 
 
 def _start_ahead(plan: Any, args: list[str], *, coverage: bool) -> Any:
@@ -114,27 +155,27 @@ def _start_ahead(plan: Any, args: list[str], *, coverage: bool) -> Any:
         return None
 
 
-def _test(args: list[str], *, json_: bool, coverage: bool) -> None:
-    """`passcycle test`: its pytest starts as soon as the plan is read, before the history
-    is opened (suite/early.py)."""
+def _shard(
+    cycle: Any, pytest_args: list[str], shard: tuple[int, int], group: str | None, *, json_: bool
+) -> None:
+    """Run and record shard K of N, then exit with its code."""
     from passcycle import console
 
-    plan = _plan()
-    started = _start_ahead(plan, args, coverage=coverage)
-    try:
-        cycle = _cycle(plan)
-        if not json_:
-            console.show_detected(plan.detected)
-        progress = console.Progress()
-        with progress.live():
-            outcome = cycle.test(args, coverage=coverage, on_progress=progress, started=started)
-    finally:
-        if started is not None:
-            started.discard()  # the run never came (an error, Ctrl-C): no orphan pytest
+    (number, total), progress = shard, console.Progress()
+    with progress.live():
+        outcome, grp = cycle.shard(
+            number, total, pytest_args, group=group, on_progress=progress, on_stage=console.info
+        )
     if json_:
-        console.print_json(console.test_json(outcome))
+        data = console.test_json(outcome)
+        data["shard"] = {"number": number, "total": total, "group": grp}
+        console.print_json(data)
     else:
         console.show_test_summary(outcome)
+        console.info(
+            f"shard {number}/{total} of group {grp} recorded; once all {total} have run:"
+            f" passcycle merge --group {grp}"
+        )
     raise typer.Exit(outcome.exit_code)
 
 

@@ -186,6 +186,7 @@ from passcycle.console.fixing import (  # noqa: E402
     show_suggestion,
     suggestion_json,
 )
+from passcycle.console.ordering import order_json, show_order  # noqa: E402
 from passcycle.console.scenarios import (  # noqa: E402
     drills_json,
     scenarios_json,
@@ -215,6 +216,7 @@ __all__ = [
     "info",
     "issue_detail_json",
     "issue_json",
+    "order_json",
     "out",
     "print_json",
     "retest_json",
@@ -226,6 +228,7 @@ __all__ = [
     "show_detected",
     "show_drills",
     "show_issue",
+    "show_order",
     "show_phases",
     "show_reports",
     "show_retest",

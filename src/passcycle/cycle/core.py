@@ -29,16 +29,16 @@ if TYPE_CHECKING:
 
 from passcycle.cycle.constants import MAX_RERUN, REPORT_FORMATS, ProgressHook
 from passcycle.cycle.operations import _default_service
+from passcycle.cycle.ordering import Ordering
 from passcycle.cycle.results import RunResult
 from passcycle.cycle.scenarioruns import merged_notes
-from passcycle.cycle.sharding import Sharding
 
 
-class Cycle(Sharding):
+class Cycle(Ordering):
     """The core API under the CLI: each method is one command's work, with no printing.
     Its parts live beside it, each building on the one before: base.py (the plan, the
     history, judging), testphase.py, operations.py, concluding.py, scenarioruns.py,
-    retesting.py, sharding.py."""
+    retesting.py, sharding.py, ordering.py."""
 
     __test__ = False
 

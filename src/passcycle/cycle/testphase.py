@@ -75,13 +75,16 @@ class TestPhase(CycleBase):
         env: dict[str, str] | None = None,
         finish: bool = True,
         started: Started | None = None,
+        order: Sequence[str] | None = None,
+        run_note: str | None = None,
     ) -> TestOutcome:
         """Run the suite with coverage and record every result as it finishes; `started`:
         its pytest, started ahead with the same arguments (suite/early.py).
 
-        With `finish=False` the run stays `running` (its end is in `TestOutcome.end`) so
-        that the caller finishes it once everything else it does for the run is done: a
-        run killed meanwhile is never left `passed` (#9)."""
+        `order`: node ids or paths run first, the others after (still the whole suite);
+        `run_note` joins the run's note. With `finish=False` the run stays `running` (its
+        end is in `TestOutcome.end`) so that the caller finishes it once everything else it
+        does for the run is done: a run killed meanwhile is never left `passed` (#9)."""
         from passcycle.suite.args import read_args, suite_tests
         from passcycle.suite.early import plan_spec
 
@@ -90,13 +93,14 @@ class TestPhase(CycleBase):
         partial = kind in PARTIAL_KINDS or select is not None or paths is not None or given.partial
         run = self._start_run(kind, parent_id=parent_id, partial=partial)
         tests = suite_tests(plan.tests, given.paths, paths)
-        if started is not None:
+        if started is not None:  # in pytest's order: what it was started with
             suite, written, spec = self._follow_started(run, started, tests, select, on_progress)
         else:
             artifacts = self._claim_artifacts(run.id)
             spec = plan_spec(
                 plan, artifacts, tests, pytest_args, coverage=coverage, env=env, select=select
             )
+            spec = replace(spec, order=list(order) if order else None)
             suite, written = self._run_suite(run, spec, on_progress)
         if coverage and not partial:
             # file hashes at the run: what `retest` compares with when git cannot tell
@@ -105,7 +109,7 @@ class TestPhase(CycleBase):
             save_snapshot(
                 spec.artifacts / SNAPSHOT_FILE, snapshot(plan.root, [*plan.source, *plan.tests])
             )
-        results, note = written, suite.note
+        results, note = written, "; ".join(filter(None, [run_note, suite.note])) or None
         if not partial and suite.disagreement is None:
             results, looked = self._second_look(run, spec, results, on_progress)
             note = "; ".join(n for n in (note, looked) if n) or None

@@ -56,6 +56,7 @@ TestMap = Mapping[str, Mapping[str, AbstractSet[int]]]
 class Selected:
     nodeid: str  # a node id, or a path when a file or folder runs whole and its tests are new
     reason: str
+    hit: bool = False  # it executed a changed line, not only a changed function or module
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +144,7 @@ class _Selector:
         self.plan_file = plan_file
         self.last_run = last_run
         self.chosen: dict[str, str] = {}  # node id or path -> reason (the first one wins)
+        self.hits: set[str] = set()  # node ids that executed a changed line
         self.whole: dict[str, str] = {}  # path -> reason
         self.widened: list[str] = []
         self.everything = False
@@ -301,6 +303,7 @@ class _Selector:
                     reached = True
                     hit = change.old_lines & lines
                     if hit:
+                        self.hits.add(nodeid)
                         self.pick(nodeid, f"covers {path}:{line} (changed)")
                     else:
                         self.pick(nodeid, f"runs {label}() in {path}, changed at line {line}")
@@ -424,7 +427,7 @@ def select(
         chosen = {n: selector.chosen.get(n, reason) for n in selector.known}
         ranked = sorted(chosen, key=order)
         return Selection(
-            tests=[Selected(n, chosen[n]) for n in ranked],
+            tests=[Selected(n, chosen[n], n in selector.hits) for n in ranked],
             everything=True,
             scope=list(selector.tests),
             reasons=list(selector.widened),
@@ -437,7 +440,7 @@ def select(
             if _under(nodeid, path):
                 selector.pick(nodeid, reason)
     ranked = sorted(selector.chosen, key=order)
-    listed = [Selected(n, selector.chosen[n]) for n in ranked]
+    listed = [Selected(n, selector.chosen[n], n in selector.hits) for n in ranked]
     for path, reason in selector.whole.items():
         if not any(_under(t.nodeid, path) for t in listed):  # only new tests in it
             listed.append(Selected(path, reason))

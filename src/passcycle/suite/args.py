@@ -36,6 +36,13 @@ NARROWING = frozenset(
     }
 )  # fmt: skip
 
+# Options that stop the session at the first failures (`-x`, `--maxfail`): what such a run
+# left unrun is unknown, so it is part of the suite too; `test --order risk -x` is the quick
+# "does anything fail?" that never becomes a re-test's base or a baseline (#14).
+STOPPING = frozenset({"-x", "--exitfirst", "--maxfail"})
+# short options that take a value glued to them (`-kexpr`, `-rxX`): no `x` flag in those
+_SHORT_VALUES = "kmpocWrn"
+
 
 @dataclass(frozen=True, slots=True)
 class PytestArgs:
@@ -62,6 +69,8 @@ def read_args(args: Sequence[str]) -> PytestArgs:
             name = word.split("=", 1)[0]
             if name in NARROWING or (name[:2] in ("-k", "-m") and not name.startswith("--")):
                 narrowing.append(name[:2] if not name.startswith("--") else name)
+            elif _stops(name):
+                narrowing.append(name if name.startswith("--") else "-x")
             takes_value = name in VALUE_OPTIONS and "=" not in word
             continue
         paths.append(word)
@@ -75,3 +84,10 @@ def suite_tests(
     command line names its own (they replace the plan's, as on pytest's command line),
     else the plan's tests."""
     return list(paths) if paths is not None else [] if given else list(plan_tests)
+
+
+def _stops(name: str) -> bool:
+    """`-x`, alone or among short flags (`-xvs`), `--exitfirst` or `--maxfail`."""
+    if name.startswith("--"):
+        return name in STOPPING
+    return name[1] not in _SHORT_VALUES and "x" in name[1:]

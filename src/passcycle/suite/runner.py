@@ -69,6 +69,7 @@ _OUTER_PYTEST_VARS = (
     "PASSCYCLE_TIMEOUT",
     "PASSCYCLE_COVERAGE",
     "PASSCYCLE_SELECT",
+    "PASSCYCLE_ORDER",
     "PASSCYCLE_SHARD",
     "PASSCYCLE_DURATIONS",
 )
@@ -276,6 +277,10 @@ class SuiteRun:
             select_file = self.artifacts / f"select-{attempt}.txt"
             select_file.write_text("".join(n + "\n" for n in select), encoding="utf-8")
             env["PASSCYCLE_SELECT"] = str(select_file)
+        if self.spec.order:
+            order_file = self.artifacts / "order.txt"
+            order_file.write_text("".join(n + "\n" for n in self.spec.order), encoding="utf-8")
+            env["PASSCYCLE_ORDER"] = str(order_file)
         return env
 
     def launch(self, select: list[str] | None, attempt: int) -> subprocess.Popen:

@@ -23,6 +23,7 @@ class SuiteSpec:
     branch: bool = True
     env: dict[str, str] = field(default_factory=dict)
     select: list[str] | None = None  # node ids; None: every collected test
+    order: list[str] | None = None  # node ids or paths to run first, in this order
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,8 @@ Environment it reads:
                                  per test (slower; the fallback, see _TestMap)
     PASSCYCLE_SELECT    file of node ids or paths, one a line: deselect every other item and
                         run the rest in the file's order
+    PASSCYCLE_ORDER     file of node ids or paths, one a line: run every item, those listed
+                        first and in the file's order, the others after them as collected
     PASSCYCLE_SHARD     "K/N": keep the K-th of N shards, balanced by PASSCYCLE_DURATIONS
                         (a JSON file {nodeid: seconds}; unknown tests weigh the median)
 
@@ -63,7 +65,10 @@ def pytest_configure(config: pytest.Config) -> None:
     env = os.environ
     plugins = config.pluginmanager
     selection = Selection(
-        env.get("PASSCYCLE_SHARD"), env.get("PASSCYCLE_DURATIONS"), env.get("PASSCYCLE_SELECT")
+        env.get("PASSCYCLE_SHARD"),
+        env.get("PASSCYCLE_DURATIONS"),
+        env.get("PASSCYCLE_SELECT"),
+        env.get("PASSCYCLE_ORDER"),
     )
     plugins.register(selection, "passcycle-selection")
     timeout = float(env.get("PASSCYCLE_TIMEOUT") or 0.0)

@@ -1,4 +1,5 @@
-"""Which items this process runs: a shard of the suite, or the node ids a file lists."""
+"""Which items this process runs, and in what order: a shard of the suite, the node ids a
+file lists, or the whole suite with the tests a file lists first."""
 
 from __future__ import annotations
 
@@ -11,12 +12,20 @@ import pytest
 
 
 class Selection:
-    """PASSCYCLE_SHARD ("K/N", balanced by PASSCYCLE_DURATIONS) and PASSCYCLE_SELECT."""
+    """PASSCYCLE_SHARD ("K/N", balanced by PASSCYCLE_DURATIONS), PASSCYCLE_SELECT and
+    PASSCYCLE_ORDER."""
 
-    def __init__(self, shard: str | None, durations: str | None, select: str | None) -> None:
+    def __init__(
+        self,
+        shard: str | None,
+        durations: str | None,
+        select: str | None,
+        order: str | None = None,
+    ) -> None:
         self.shard = shard
         self.durations = durations
         self.select = select
+        self.order = order
 
     @pytest.hookimpl(trylast=True)  # after -k and -m: every shard splits the same items
     def pytest_collection_modifyitems(
@@ -31,6 +40,13 @@ class Selection:
             keep(config, items, lambda item: item.nodeid in ranks)
             # in the file's order (a re-test runs what failed first), stable within a path
             items.sort(key=lambda item: ranks[item.nodeid])
+        if self.order:
+            # every item runs; those the file lists first, in its order (`test --order
+            # risk`), the rest after them as collected. Under pytest-xdist every worker
+            # sorts alike, and the controller hands out the items from the front (#14).
+            entries = Path(self.order).read_text(encoding="utf-8").splitlines()
+            ranks = selected(items, entries)
+            items.sort(key=lambda item: ranks.get(item.nodeid, len(entries)))
 
 
 def selected(items: list[pytest.Item], entries: list[str]) -> dict[str, int]:
