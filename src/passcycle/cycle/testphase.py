@@ -103,12 +103,7 @@ class TestPhase(CycleBase):
             spec = replace(spec, order=list(order) if order else None)
             suite, written = self._run_suite(run, spec, on_progress)
         if coverage and not partial:
-            # file hashes at the run: what `retest` compares with when git cannot tell
-            from passcycle.fix.changes import SNAPSHOT_FILE, save_snapshot, snapshot
-
-            save_snapshot(
-                spec.artifacts / SNAPSHOT_FILE, snapshot(plan.root, [*plan.source, *plan.tests])
-            )
+            self._snapshot(spec.artifacts)
         results, note = written, "; ".join(filter(None, [run_note, suite.note])) or None
         if not partial and suite.disagreement is None:
             results, looked = self._second_look(run, spec, results, on_progress)
@@ -126,6 +121,13 @@ class TestPhase(CycleBase):
             dict(plan.detected),
             end=None if finish else end,
         )
+
+    def _snapshot(self, artifacts: Path) -> None:
+        """File hashes at the run: what `retest` compares with when git cannot tell."""
+        from passcycle.fix.changes import SNAPSHOT_FILE, save_snapshot, snapshot
+
+        plan = self.plan
+        save_snapshot(artifacts / SNAPSHOT_FILE, snapshot(plan.root, [*plan.source, *plan.tests]))
 
     def _follow_started(
         self,
