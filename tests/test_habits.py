@@ -206,10 +206,12 @@ def test_ctrl_c_says_what_became_of_the_run(tmp_path: Path) -> None:
     try:
         deadline = time.monotonic() + 60
         db = root / ".passcycle" / "history.db"
-        # pytest starts before the run is recorded (suite/early.py): wait for both
+        # pytest starts before the run is recorded (suite/early.py): wait for both, then
+        # for passcycle to be following pytest (the writes that record the run are done)
         while not marker.exists() or not _recorded(db):
             assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
             time.sleep(0.1)
+        time.sleep(1.0)
         os.killpg(proc.pid, signal.SIGINT)
         out, err = proc.communicate(timeout=60)
     finally:
