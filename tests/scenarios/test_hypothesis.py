@@ -18,13 +18,14 @@ hypothesis_met = "== 100%"
 [[scenarios]]
 name = "slow-model"
 users = 10
-duration = "9s"
+duration = "10s"
 think_time = ["0.1s", "0.3s"]
 steps = [ { post = "/orchestrate", json = { prompt = "q {iteration} {uuid}" }, expect = 200 } ]
-faults = [ { upstream = "model", kind = "latency", delay = "1500ms", after = "2s", for = "3s" } ]
+faults = [ { upstream = "model", kind = "latency", delay = "1500ms", after = "3s", for = "3s" } ]
 # the breaker opens within 1 s of the model slowing down, then the fallback answers within
-# 300 ms while the model is slow, and all is back at once after it
-hypothesis = [ { post = "/orchestrate", json = { prompt = "probe {uuid}" }, expect = 200, p95 = "< 300ms", settle = "1s" } ]
+# 300 ms while the model is slow, and all is back at once after it; a probe every 0.1 s gives
+# each phase some 20-30 answers, so one slow answer on a busy machine is not its p95
+hypothesis = [ { post = "/orchestrate", json = { prompt = "probe {uuid}" }, expect = 200, p95 = "< 300ms", settle = "1s", interval = "0.1s" } ]
 recover = "< 3s"
 """  # noqa: E501
 
