@@ -46,3 +46,31 @@ def edit(root: Path, relative: str, old: str, new: str) -> None:
     text = path.read_text(encoding="utf-8")
     assert old in text, f"{old!r} not in {relative}"
     path.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+
+# A small committed project for re-test tests: two functions and three tests, one of which
+# reads a file outside the source and the tests (no map can tie it to a test)
+CALC_FILES = {
+    "passcycle.toml": '[project]\nsource = ["pkg"]\ntests = ["tests"]\n',
+    ".gitignore": ".passcycle/\ncounter\n",
+    "pkg/__init__.py": "def add(a, b):\n    return a + b\n\n\ndef sub(a, b):\n    return a - b\n",
+    "settings.txt": "fast\n",
+    "tests/test_calc.py": """\
+        from pathlib import Path
+
+        from pkg import add, sub
+
+
+        def test_add():
+            assert add(1, 2) == 3
+
+
+        def test_sub():
+            assert sub(3, 1) == 2
+
+
+        def test_mode():
+            root = Path(__file__).parent.parent
+            assert (root / "settings.txt").read_text().strip() == "fast"
+    """,
+}

@@ -8,41 +8,13 @@ from pathlib import Path
 from textwrap import dedent
 
 import pytest
-from gitkit import committed_project, edit, git
-
-FILES = {
-    "passcycle.toml": '[project]\nsource = ["pkg"]\ntests = ["tests"]\n',
-    ".gitignore": ".passcycle/\ncounter\n",
-    "pkg/__init__.py": "def add(a, b):\n    return a + b\n\n\ndef sub(a, b):\n    return a - b\n",
-    # read from outside the source and tests: no map can tie it to a test
-    "settings.txt": "fast\n",
-    "tests/test_calc.py": """\
-        from pathlib import Path
-
-        from pkg import add, sub
-
-
-        def test_add():
-            assert add(1, 2) == 3
-
-
-        def test_sub():
-            assert sub(3, 1) == 2
-
-
-        def test_mode():
-            root = Path(__file__).parent.parent
-            assert (root / "settings.txt").read_text().strip() == "fast"
-    """,
-}
+from gitkit import CALC_FILES as FILES
+from gitkit import edit, git
 
 
 @pytest.fixture
-def project(tmp_path: Path, passcycle) -> Path:
-    root = tmp_path / "project"
-    committed_project(root, FILES)
-    passcycle(root, "test", expect=0)
-    return root
+def project(calc_project: Path) -> Path:
+    return calc_project
 
 
 def test_verify_names_the_failure_the_selection_left_out(project: Path, passcycle) -> None:

@@ -127,6 +127,7 @@ def test(
     finally:
         if started is not None:
             started.discard()  # the run never came (an error, Ctrl-C): no orphan pytest
+    cycle.keep_brief()
     _show_ordered(ordered, [*cycle.plan.project.pytest_args, *ctx.args], json_=json_)
 
 
@@ -267,6 +268,7 @@ def _judged(cycle: Any, result: Any, *, json_: bool, summarized: bool = False) -
     was not delivered; exit with its code."""
     from passcycle import console
 
+    cycle.keep_brief()
     outcome, verdict, tips = result.outcome, result.verdict, result.suggestions
     if json_:
         data = console.verdict_json(verdict)
@@ -326,10 +328,15 @@ def retest(
 ) -> None:
     """Re-run the failed tests and the tests a change since the last run can affect."""
     from passcycle import console
+    from passcycle.fix.brief import decide, retest_ahead
 
-    cycle = _cycle()
+    plan = _plan()
     if dry_run:
-        base, selection = cycle.retest_selection()
+        decided = decide(plan, options.db)  # from the brief when it is current (fix/brief.py)
+        if decided is not None:
+            base, selection = decided.brief.base, decided.selection
+        else:
+            base, selection = _cycle(plan).retest_selection()
         if json_:
             from passcycle.fix.retest import Retest
 
@@ -337,22 +344,40 @@ def retest(
         else:
             console.show_selection(base, selection)
         return
-    progress = console.Progress("re-test")
-    with progress.live():
-        outcome = cycle.retest(
-            list(ctx.args),
-            everything=all_,
-            reruns=reruns,
-            verify=verify,
-            on_progress=progress,
-            on_stage=console.info,
-            on_load=progress.load,
-        )
+    # decided from the brief, the selection's pytest starts before the history is opened
+    ahead = None if all_ else retest_ahead(plan, list(ctx.args), options.db)
+    try:
+        answer = None if ahead is None or verify else ahead.answer(plan)
+        if answer is not None:  # nothing to run: the history was not needed
+            _show_retest(answer, json_=json_)
+        cycle = _cycle(plan)
+        progress = console.Progress("re-test")
+        with progress.live():
+            outcome = cycle.retest(
+                list(ctx.args),
+                everything=all_,
+                reruns=reruns,
+                verify=verify,
+                on_progress=progress,
+                on_stage=console.info,
+                on_load=progress.load,
+                ahead=ahead,
+            )
+    finally:
+        if ahead is not None:
+            ahead.discard()  # not followed: an error before the run, Ctrl-C
+    cycle.keep_brief()
+    _show_retest(outcome, json_=json_)
+
+
+def _show_retest(retest: Any, *, json_: bool) -> None:
+    from passcycle import console
+
     if json_:
-        console.print_json(console.retest_json(outcome))
+        console.print_json(console.retest_json(retest))
     else:
-        console.show_retest(outcome)
-    raise typer.Exit(outcome.exit_code)
+        console.show_retest(retest)
+    raise typer.Exit(retest.exit_code)
 
 
 @app.command("cycle")

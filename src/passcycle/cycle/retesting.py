@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from passcycle.records import BAD_OUTCOMES, Issue, Run
 
 if TYPE_CHECKING:
+    from passcycle.fix.brief import Ahead
     from passcycle.fix.impact import Selection
 
 from passcycle.cycle.constants import ProgressHook
@@ -36,6 +37,7 @@ class Retesting(ScenarioRuns):
         on_progress: ProgressHook | None = None,
         on_stage: Callable[[str], None] | None = None,
         on_load: ProgressHook | None = None,
+        ahead: Ahead | None = None,
     ) -> Retest:
         """Run the selection (or all, with `everything`) as a `retest` run pointing at the
         run it re-tests, and say what became of each of that run's issues.
@@ -44,11 +46,16 @@ class Retesting(ScenarioRuns):
         asked (`reruns` rounds). `verify` runs the full suite afterwards (a full run, the
         next re-test's base) so that `Retest.missed` can name any failure the selection
         left out. The scenarios whose KPIs failed in the base run are run again after the
-        tests (`on_stage`, `on_load`)."""
+        tests (`on_stage`, `on_load`). `ahead`: the base and selection decided from the
+        brief (fix/brief.py) before the history was opened, and their pytest if it started."""
         from passcycle.fix.retest import base_run, plan_selection, progress
 
-        base = base_run(self.plan, self.history)
-        selection = None if everything else plan_selection(self.plan, self.history, base)
+        selection: Selection | None
+        if ahead is not None and not everything:
+            base, selection = ahead.brief.base, ahead.selection
+        else:
+            base = base_run(self.plan, self.history)
+            selection = None if everything else plan_selection(self.plan, self.history, base)
         before = self.history.issues(self.plan.name, run_id=base.id)
         if selection is not None and not selection.tests:
             retest = Retest(base, selection, None, None, progress(before, []))
@@ -61,6 +68,7 @@ class Retesting(ScenarioRuns):
                 select=None if selection is None or selection.everything else selection.args,
                 coverage=False,
                 on_progress=on_progress,
+                started=None if ahead is None else ahead.started,
             )
             failed = [r.nodeid for r in outcome.results if r.outcome in BAD_OUTCOMES]
             if reruns and failed and outcome.run.status != "error":
@@ -75,6 +83,13 @@ class Retesting(ScenarioRuns):
             full = self.test(pytest_args, on_progress=on_progress)
             retest = replace(retest, verified=full)
         return retest
+
+    def keep_brief(self) -> None:
+        """Close the history and keep what the next re-test decides from (fix/brief.py):
+        the last thing a command that wrote the history does."""
+        from passcycle.fix.brief import keep_brief
+
+        keep_brief(self.plan, self.history)
 
     def _rerun_scenarios(
         self,

@@ -5,17 +5,19 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from passcycle.errors import ExitCode, UsageError
 from passcycle.fix.changes import SNAPSHOT_FILE, changes_since, load_snapshot
 from passcycle.fix.impact import Selection, select
 from passcycle.plan import Plan
 from passcycle.records import BAD_OUTCOMES, Issue, Run, TestOutcome, TestResult, Verdict
-from passcycle.store import History
 from passcycle.validate.fingerprint import fingerprint
 from passcycle.validate.flaky import flip_rate
 from passcycle.validate.localize import MAP_FILE
+
+if TYPE_CHECKING:  # the history's database layer is not imported to decide (fix/brief.py)
+    from passcycle.store import History
 
 FULL_KINDS = ("run", "test", "ci")
 SCENARIO = "scenario:"  # an issue's root cause when a scenario measured it
@@ -73,6 +75,23 @@ def base_run(plan: Plan, history: History) -> Run:
 
 
 def plan_selection(plan: Plan, history: History, run: Run) -> Selection:
+    return selection_from(plan, run, history.results(run.id), recent_failure_rate(plan, history))
+
+
+def recent_failure_rate(plan: Plan, history: History) -> dict[str, float]:
+    """Each test's share of bad outcomes over the project's last 10 runs."""
+    outcomes = history.test_outcomes(None, plan.name, limit_runs=10)
+    return {
+        nodeid: sum(o in BAD_OUTCOMES for _, o in seen) / len(seen)
+        for nodeid, seen in outcomes.items()
+        if seen
+    }
+
+
+def selection_from(
+    plan: Plan, run: Run, results: Sequence[TestResult], failure_rate: Mapping[str, float]
+) -> Selection:
+    """The tests a change since `run` (its results, the recent failure rates) can affect."""
     from passcycle.suite.covmap import impact_maps
 
     artifacts = plan.root / (run.artifacts or "")
@@ -80,13 +99,6 @@ def plan_selection(plan: Plan, history: History, run: Run) -> Selection:
         plan.root, commit=run.commit, snapshot=load_snapshot(artifacts / SNAPSHOT_FILE)
     )
     test_map, setup_map = impact_maps(artifacts / MAP_FILE, plan.root)
-    results = history.results(run.id)
-    outcomes = history.test_outcomes(None, plan.name, limit_runs=10)
-    failure_rate = {
-        nodeid: sum(o in BAD_OUTCOMES for _, o in seen) / len(seen)
-        for nodeid, seen in outcomes.items()
-        if seen
-    }
     plan_file = None
     if plan.path is not None:
         try:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import sqlite3
 import time
@@ -19,10 +18,10 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlch
 from sqlalchemy.pool import StaticPool
 
 from passcycle.errors import HistoryError
-from passcycle.workdir import make_folder
+from passcycle.workdir import HISTORY_ENV, HISTORY_PATH, history_url, make_folder
 
-ENV_VAR = "PASSCYCLE_DB"
-DEFAULT_PATH = Path(".passcycle") / "history.db"
+ENV_VAR = HISTORY_ENV
+DEFAULT_PATH = HISTORY_PATH
 BUSY_TIMEOUT = 30.0  # seconds a SQLite writer waits for another one before giving up
 CONNECT_TIMEOUT = 10  # seconds to reach a database server
 URL_HINT = "write e.g. sqlite:///.passcycle/history.db or postgresql+psycopg://user@host/db"
@@ -37,14 +36,10 @@ _QUERY_SECRET = re.compile(r"([?&;\s](?:" + "|".join(sorted(SECRET_KEYS)) + r")=
 
 
 def resolve_url(url: str | None, root: Path | None, plan_url: str | None = None) -> URL:
-    """The history URL; relative SQLite paths are taken from the project root.
-
-    The one place its sources are ranked, later wins: sqlite:///<root>/.passcycle/history.db,
-    the plan's `history` (`plan_url`), PASSCYCLE_DB, then `url` (--db).
-    """
+    """The history URL (workdir.history_url ranks its sources); relative SQLite paths are
+    taken from the project root."""
     root = (root or Path.cwd()).resolve()
-    default = f"sqlite:///{root / DEFAULT_PATH}"
-    chosen = url or os.environ.get(ENV_VAR) or plan_url or default
+    chosen = history_url(url, root, plan_url)
     try:
         parsed = sa.make_url(chosen)
     except (ArgumentError, ValueError):  # ValueError: a port that is not a number

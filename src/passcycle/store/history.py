@@ -14,6 +14,7 @@ from passcycle.store.engine import (
     create_engine,
     display,
     history_error,
+    is_sqlite_file,
     resolve_url,
 )
 from passcycle.store.issues import IssueStore
@@ -74,6 +75,11 @@ class History(
     @property
     def backend(self) -> str:
         return self._url.get_backend_name()
+
+    @property
+    def sqlite_file(self) -> Path | None:
+        """The database file of a SQLite history; None for a server or memory."""
+        return Path(self._url.database or "") if is_sqlite_file(self._url) else None
 
     def close(self) -> None:
         self._engine.dispose()

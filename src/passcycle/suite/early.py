@@ -70,17 +70,25 @@ def start_suite(spec: SuiteSpec) -> Started:
         raise
 
 
-def start_test(plan: Plan, pytest_args: Sequence[str], *, coverage: bool) -> Started:
-    """pytest for `passcycle test` and `run`, started before its run exists (see the
-    module)."""
+def start_test(
+    plan: Plan,
+    pytest_args: Sequence[str],
+    *,
+    coverage: bool,
+    paths: Sequence[str] | None = None,
+    select: Sequence[str] | None = None,
+) -> Started:
+    """pytest for `passcycle test` and `run` (or a re-test's selection: `paths` to
+    collect, `select` to keep), started before its run exists (see the module)."""
     from passcycle.suite.args import read_args, suite_tests
     from passcycle.workdir import FOLDER, make_folder
 
     runs = make_folder(plan.root / FOLDER / "runs")
     # a name no other run has had: a killed run keeps its pending folder as its artifacts
     folder = Path(tempfile.mkdtemp(prefix=f"{PENDING}{os.getpid()}-", dir=runs))
-    tests = suite_tests(plan.tests, read_args(pytest_args).paths, None)
-    return start_suite(plan_spec(plan, folder, tests, pytest_args, coverage=coverage))
+    tests = suite_tests(plan.tests, read_args(pytest_args).paths, paths)
+    spec = plan_spec(plan, folder, tests, pytest_args, coverage=coverage, select=select)
+    return start_suite(spec)
 
 
 class Started:
