@@ -84,10 +84,10 @@ def decide(plan: Plan, url: str | None) -> Ahead | None:
 
 def retest_ahead(plan: Plan, pytest_args: list[str], url: str | None) -> Ahead | None:
     """`decide`, and the selection's pytest started now (suite/early.py) when there is one."""
-    from passcycle.suite.early import start_test
-
     ahead = decide(plan, url)
     if ahead is not None and ahead.selection.tests:
+        from passcycle.suite.early import start_test
+
         selection = ahead.selection
         ahead.started = start_test(
             plan,

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from passcycle.errors import ExitCode, UsageError
 from passcycle.fix.changes import SNAPSHOT_FILE, changes_since, load_snapshot
-from passcycle.fix.impact import Selection, select
+from passcycle.fix.impact import Selection, TestMap, select
 from passcycle.plan import Plan
 from passcycle.records import BAD_OUTCOMES, Issue, Run, TestOutcome, TestResult, Verdict
 from passcycle.validate.fingerprint import fingerprint
@@ -92,13 +92,16 @@ def selection_from(
     plan: Plan, run: Run, results: Sequence[TestResult], failure_rate: Mapping[str, float]
 ) -> Selection:
     """The tests a change since `run` (its results, the recent failure rates) can affect."""
-    from passcycle.suite.covmap import impact_maps
-
     artifacts = plan.root / (run.artifacts or "")
     changes = changes_since(
         plan.root, commit=run.commit, snapshot=load_snapshot(artifacts / SNAPSHOT_FILE)
     )
-    test_map, setup_map = impact_maps(artifacts / MAP_FILE, plan.root)
+    test_map: TestMap = {}
+    setup_map: TestMap = {}
+    if not changes.empty:  # else only the last run's failures: no map to read (nor coverage)
+        from passcycle.suite.covmap import impact_maps
+
+        test_map, setup_map = impact_maps(artifacts / MAP_FILE, plan.root)
     plan_file = None
     if plan.path is not None:
         try:
