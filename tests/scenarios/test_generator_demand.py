@@ -42,7 +42,9 @@ def test_two_processes_on_one_core_each_want_all_of_it() -> None:
             hog.wait()
     assert used < 75  # its CPU alone would not flag it
     assert wanted > SATURATED_CPU  # what it wanted does
-    assert 0.25 < waiting < 0.75
+    # about half the time waiting for the rival; more when anything else runs on core 0 too
+    # (a busy machine), so only the lower bound is the rival's doing
+    assert waiting > 0.25
 
 
 def test_an_idle_process_wants_nothing() -> None:
