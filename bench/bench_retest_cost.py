@@ -17,7 +17,7 @@ and, with a no-op statement added after line LINE of the change's file:
 and prints the medians. Every pytest runs with plugin autoload off (testmon loaded
 explicitly), as passcycle's own runs do. `--baseline-src OLD/src` adds
 `passcycle retest` imported from an older tree, before and after the change, in the same
-rotation. Then, in one process that has imported passcycle
+rotation, on a second copy with a history of its own (recorded by that tree). Then, in one process that has imported passcycle
 once, as `passcycle cycle --watch` re-tests on every save, `--repeat` re-tests with the
 change and without it: the cost a warm process pays, without the start-up's imports.
 """
@@ -33,6 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 QUICK = {"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
@@ -44,8 +45,25 @@ os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
 TESTMON = ["-p", "testmon.pytest_testmon", "--testmon"]
 
 
-def timed(command: list[str], root: Path) -> tuple[float, subprocess.CompletedProcess]:
+# the folder of each copy put first on PYTHONPATH (--pythonpath), and the older tree's
+# source put before it for the baseline's commands (--baseline-src)
+PATHS: dict[str, str | None] = {"project": None, "baseline": None}
+
+
+def environment(root: Path, *, baseline: bool = False) -> dict[str, str]:
     env = {**os.environ, **QUICK}
+    first = [PATHS["baseline"] or ""] if baseline else []
+    if PATHS["project"]:
+        first.append(str(root / PATHS["project"]))
+    if first:
+        env["PYTHONPATH"] = os.pathsep.join([*first, env.get("PYTHONPATH", "")])
+    return env
+
+
+def timed(command: list[str], root: Path) -> tuple[float, subprocess.CompletedProcess]:
+    baseline = command[0] == "baseline"
+    env = environment(root, baseline=baseline)
+    command = command[1:] if baseline else command
     started = time.perf_counter()
     done = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True)
     return time.perf_counter() - started, done
@@ -89,7 +107,7 @@ print(json.dumps(times))
 def warm(root: Path, where: str, repeat: int) -> dict[str, list[float]]:
     done = subprocess.run(
         [sys.executable, "-c", WARM, str(Path(__file__).parent), str(root), where, str(repeat)],
-        cwd=root, env={**os.environ, **QUICK},
+        cwd=root, env=environment(root),
         capture_output=True, text=True, check=False,
     )  # fmt: skip
     if done.returncode != 0:
@@ -110,6 +128,29 @@ def change(root: Path, where: str, undo: bool = False) -> None:
     file.write_text("\n".join(lines), encoding="utf-8")
 
 
+def baseline_command(*args: str) -> list[str]:
+    """`passcycle ARGS` imported from the older tree (`timed` puts it first on the path)."""
+    return ["baseline", *passcycle(*args)]
+
+
+def setup(args: argparse.Namespace, root: Path, command: Callable[..., list[str]]) -> None:
+    """A clone of the project at `root` with its plan committed and one full run recorded
+    by `command` (passcycle, or the baseline's)."""
+    subprocess.run(["git", "clone", "-q", str(args.project), str(root)], check=True)
+    timed(command("init"), root)
+    plan = root / "passcycle.toml"
+    text = plan.read_text(encoding="utf-8")
+    keys = f'source = ["{args.source}"]\ntests = ["{args.tests}"]\n'
+    plan.write_text(text.replace("[project]\n", "[project]\n" + keys, 1), encoding="utf-8")
+    subprocess.run(["git", "add", "passcycle.toml"], cwd=root, check=True)
+    subprocess.run(
+        ["git", "-c", "user.name=b", "-c", "user.email=b@b", "commit", "-qm", "plan"],
+        cwd=root,
+        check=True,
+    )
+    timed(command("test"), root)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--project", type=Path, required=True)
@@ -124,22 +165,16 @@ def main() -> None:
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-retest-cost-"))
     root = work / "project"
+    # the older tree's re-tests get a copy and a history of their own: each version keeps
+    # what it keeps (its re-test brief) undisturbed by the other's runs
+    other = work / "baseline"
+    PATHS["project"] = args.pythonpath
+    if args.baseline_src is not None:
+        PATHS["baseline"] = str(args.baseline_src.resolve())
     try:
-        subprocess.run(["git", "clone", "-q", str(args.project), str(root)], check=True)
-        if args.pythonpath:
-            os.environ["PYTHONPATH"] = str(root / args.pythonpath)
-        timed(passcycle("init"), root)
-        plan = root / "passcycle.toml"
-        text = plan.read_text(encoding="utf-8")
-        keys = f'source = ["{args.source}"]\ntests = ["{args.tests}"]\n'
-        plan.write_text(text.replace("[project]\n", "[project]\n" + keys, 1), encoding="utf-8")
-        subprocess.run(["git", "add", "passcycle.toml"], cwd=root, check=True)
-        subprocess.run(
-            ["git", "-c", "user.name=b", "-c", "user.email=b@b", "commit", "-qm", "plan"],
-            cwd=root,
-            check=True,
-        )
-        timed(passcycle("test"), root)
+        setup(args, root, passcycle)
+        if args.baseline_src is not None:
+            setup(args, other, baseline_command)
         timed(pytest(*TESTMON, args.tests), root)
         saved = work / "testmon"
         saved.mkdir()
@@ -162,14 +197,7 @@ def main() -> None:
         def baseline(what: str) -> list[tuple[str, list[str]]]:
             if args.baseline_src is None:
                 return []
-            # the older tree first on the path: `python -m passcycle` imports it
-            path = f"{args.baseline_src.resolve()}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"
-            return [
-                (
-                    f"passcycle retest (baseline), {what}",
-                    ["env", f"PYTHONPATH={path}", *passcycle("retest")],
-                )
-            ]
+            return [(f"passcycle retest (baseline), {what}", baseline_command("retest"))]
 
         for _ in range(args.repeat):
             fresh_testmon()
@@ -178,11 +206,13 @@ def main() -> None:
                 *baseline("nothing changed"),
                 ("pytest --testmon, nothing changed", pytest(*TESTMON, args.tests)),
             ):
-                seconds, done = timed(command, root)
+                seconds, done = timed(command, other if "baseline" in name else root)
                 if done.returncode not in (0, 5):
                     raise SystemExit(f"{name} exited {done.returncode}:\n{done.stdout[-1500:]}")
                 times.setdefault(name, []).append(seconds)
             change(root, args.change)
+            if args.baseline_src is not None:
+                change(other, args.change)
             for name, command in (
                 ("passcycle retest, one change", passcycle("retest")),
                 *baseline("one change"),
@@ -191,11 +221,13 @@ def main() -> None:
             ):
                 if "testmon" in name:
                     fresh_testmon()
-                seconds, done = timed(command, root)
+                seconds, done = timed(command, other if "baseline" in name else root)
                 if done.returncode not in (0, 5):
                     raise SystemExit(f"{name} exited {done.returncode}:\n{done.stdout[-1500:]}")
                 times.setdefault(name, []).append(seconds)
             change(root, args.change, undo=True)
+            if args.baseline_src is not None:
+                change(other, args.change, undo=True)
         times.update(warm(root, args.change, args.repeat))
         print("| command | median s | min–max s |\n|---|---:|---|")
         for name, values in times.items():

@@ -127,11 +127,10 @@ def test(
     finally:
         if started is not None:
             started.discard()  # the run never came (an error, Ctrl-C): no orphan pytest
-    cycle.keep_brief()
-    _show_ordered(ordered, [*cycle.plan.project.pytest_args, *ctx.args], json_=json_)
+    _show_ordered(ordered, [*cycle.plan.project.pytest_args, *ctx.args], json_=json_, cycle=cycle)
 
 
-def _show_ordered(ordered: Any, pytest_args: list[str], *, json_: bool) -> None:
+def _show_ordered(ordered: Any, pytest_args: list[str], *, json_: bool, cycle: Any) -> None:
     from passcycle import console
 
     if json_:
@@ -141,6 +140,8 @@ def _show_ordered(ordered: Any, pytest_args: list[str], *, json_: bool) -> None:
     else:
         console.show_test_summary(ordered.outcome)
         console.show_order(ordered, pytest_args)
+    console.out.file.flush()
+    cycle.keep_brief()  # once the answer is out (fix/brief.py)
     raise typer.Exit(ordered.exit_code)
 
 
@@ -268,7 +269,6 @@ def _judged(cycle: Any, result: Any, *, json_: bool, summarized: bool = False) -
     was not delivered; exit with its code."""
     from passcycle import console
 
-    cycle.keep_brief()
     outcome, verdict, tips = result.outcome, result.verdict, result.suggestions
     if json_:
         data = console.verdict_json(verdict)
@@ -284,6 +284,8 @@ def _judged(cycle: Any, result: Any, *, json_: bool, summarized: bool = False) -
             console.info(line)
     else:
         _show_result(result, cycle.plan.root, slowest=3, summarized=summarized)
+    console.out.file.flush()
+    cycle.keep_brief()  # once the answer is out (fix/brief.py)
     raise typer.Exit(result.exit_code)
 
 
@@ -366,17 +368,20 @@ def retest(
     finally:
         if ahead is not None:
             ahead.discard()  # not followed: an error before the run, Ctrl-C
-    cycle.keep_brief()
-    _show_retest(outcome, json_=json_)
+    _show_retest(outcome, json_=json_, cycle=cycle)
 
 
-def _show_retest(retest: Any, *, json_: bool) -> None:
+def _show_retest(retest: Any, *, json_: bool, cycle: Any = None) -> None:
+    """The re-test's answer, then (once it is out) the brief kept for the next one."""
     from passcycle import console
 
     if json_:
         console.print_json(console.retest_json(retest))
     else:
         console.show_retest(retest)
+    if cycle is not None:
+        console.out.file.flush()
+        cycle.keep_brief()
     raise typer.Exit(retest.exit_code)
 
 
