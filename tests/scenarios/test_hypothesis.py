@@ -41,6 +41,24 @@ def test_a_working_breaker_keeps_the_hypothesis(tmp_path: Path, passcycle):
     kpis = {k["name"]: k for k in data["kpis"]}
     assert kpis["hypothesis_met"]["value"] == 100.0 and kpis["hypothesis_met"]["status"] == "pass"
     assert not [i for i in data["issues"] if i["title"].startswith("steady state broken")]
+    # a hypothesis that held shows what it saw too, phase by phase, not only a broken one
+    [scenario] = data["scenarios"]
+    [probe] = scenario["hypothesis"]
+    assert probe["probe"] == "POST /orchestrate"
+    phases = {p["phase"]: p for p in probe["phases"]}
+    assert list(phases) == ["before", "during", "after"]
+    for seen in phases.values():
+        assert seen["answers"] >= 5 and seen["errors"] == 0.0 and 0 < seen["p95"] < 0.3
+    assert 0 <= probe["recovery"] < 3
+    text = passcycle(root, "run", "--scenario", "slow-model", expect=0).stdout
+    assert "slow-model steady state: POST /orchestrate" in text
+    [during] = [
+        w
+        for w in (line.split() for line in text.splitlines())
+        if w[:1] == ["during"] and "answers" in w
+    ]
+    assert during[2:5] == ["answers", "errors", "0.00%"]
+    assert "back within tolerance" in text
 
 
 @pytest.mark.slow

@@ -56,6 +56,22 @@ def show_scenarios(summaries: list[Any]) -> None:
             )
             out.print(f"   breaker opened {format_value(s.breaker_open_time, 's')} after the"
                       f" faults began{closed}")  # fmt: skip
+        show_probes(s)
+
+
+def show_probes(s: Any) -> None:
+    """A scenario's steady-state probes: what each saw before, during and after the faults,
+    held or not (the issues say which broke), and when it was back within tolerance."""
+    for probe in s.hypothesis:
+        out.print(f" [bold]{clean(s.name, 24)}[/] steady state: {clean(probe.probe, 60)}")
+        for p in probe.phases:
+            out.print(
+                f"   {p.phase:<7} {format_value(p.answers, ''):>7} answers "
+                f"  errors {format_value(p.errors, '%'):>7}  p95 {format_value(p.p95, 's'):>8}"
+            )
+        if probe.recovery is not None:
+            back = format_value(probe.recovery, "s")
+            out.print(f"   back within tolerance {back} after the faults ended")
 
 
 def show_scenario_note(note: str | None, said: str | None) -> None:
