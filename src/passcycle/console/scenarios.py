@@ -65,9 +65,11 @@ def show_probes(s: Any) -> None:
     for probe in s.hypothesis:
         out.print(f" [bold]{clean(s.name, 24)}[/] steady state: {clean(probe.probe, 60)}")
         for p in probe.phases:
+            late = f"  {p.timeouts:g} unanswered in time" if p.timeouts else ""
             out.print(
                 f"   {p.phase:<7} {format_value(p.answers, ''):>7} answers "
                 f"  errors {format_value(p.errors, '%'):>7}  p95 {format_value(p.p95, 's'):>8}"
+                f"{late}"
             )
         if probe.recovery is not None:
             back = format_value(probe.recovery, "s")

@@ -36,8 +36,9 @@ class ProbePhase:
 
     phase: str  # "before", "during" or "after"
     answers: float
-    errors: float | None = None  # % outside `expect`
+    errors: float | None = None  # % outside `expect`, the unanswered included
     p95: float | None = None  # s
+    timeouts: float | None = None  # probes not answered within the probe's timeout
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,6 +174,7 @@ def _probe_figures(
                 values.get("hypothesis_answers", 0.0),
                 values.get("hypothesis_errors"),
                 values.get("hypothesis_p95"),
+                values.get("hypothesis_timeouts"),
             )
             for phase in PHASES
             if (values := seen.get((n, probe, phase))) is not None
