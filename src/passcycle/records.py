@@ -36,6 +36,7 @@ OUTCOMES: tuple[Outcome, ...] = get_args(Outcome)
 BAD_OUTCOMES: frozenset[str] = frozenset({"failed", "error"})
 RUN_KINDS: tuple[RunKind, ...] = get_args(RunKind)
 PARTIAL_KINDS: tuple[RunKind, ...] = ("retest", "shard")  # always part of the suite
+SCENARIOS_ONLY = "scenarios only: "  # how the note of `run --scenario NAME` begins
 RUN_STATUSES: tuple[RunStatus, ...] = get_args(RunStatus)
 ISSUE_KINDS: tuple[IssueKind, ...] = get_args(IssueKind)
 SEVERITIES: tuple[Severity, ...] = get_args(Severity)  # most severe first

@@ -196,6 +196,12 @@ class ProbeSection(StepSection):
     settle: Seconds = 0.0
     interval: PositiveSeconds = 0.25
 
+    @property
+    def timeout(self) -> float:
+        """How long one probe waits for its answer: 4x its p95 ceiling, at least 1 s (10 s
+        without one). No answer by then is an answer outside tolerance."""
+        return 10.0 if self.p95 is None else max(1.0, 4 * self.p95.value)
+
     @field_validator("p95")
     @classmethod
     def _a_ceiling_on_time(cls, p95: Any) -> Any:

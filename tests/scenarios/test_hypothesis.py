@@ -6,10 +6,11 @@ says which phase broke and by how much."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
-from scenario_kit import organism_project
+from scenario_kit import APP, organism_project, write
 
 PLAN = """\
 [kpis]
@@ -41,6 +42,24 @@ def test_a_working_breaker_keeps_the_hypothesis(tmp_path: Path, passcycle):
     kpis = {k["name"]: k for k in data["kpis"]}
     assert kpis["hypothesis_met"]["value"] == 100.0 and kpis["hypothesis_met"]["status"] == "pass"
     assert not [i for i in data["issues"] if i["title"].startswith("steady state broken")]
+    # a hypothesis that held shows what it saw too, phase by phase, not only a broken one
+    [scenario] = data["scenarios"]
+    [probe] = scenario["hypothesis"]
+    assert probe["probe"] == "POST /orchestrate"
+    phases = {p["phase"]: p for p in probe["phases"]}
+    assert list(phases) == ["before", "during", "after"]
+    for seen in phases.values():
+        assert seen["answers"] >= 5 and seen["errors"] == 0.0 and 0 < seen["p95"] < 0.3
+    assert 0 <= probe["recovery"] < 3
+    text = passcycle(root, "run", "--scenario", "slow-model", expect=0).stdout
+    assert "slow-model steady state: POST /orchestrate" in text
+    [during] = [
+        w
+        for w in (line.split() for line in text.splitlines())
+        if w[:1] == ["during"] and "answers" in w
+    ]
+    assert during[2:5] == ["answers", "errors", "0.00%"]
+    assert "back within tolerance" in text
 
 
 @pytest.mark.slow
@@ -55,3 +74,39 @@ def test_without_the_breaker_the_run_says_which_phase_broke(tmp_path: Path, pass
     assert "POST /orchestrate 0% errors (tolerance 0%), p95 5" in during["title"]
     assert "(< 300ms)" in during["title"] and during["severity"] == "high"
     assert not [i for i in broken if "before slow-model" in i["title"]]  # fine before
+
+
+HANG = """\
+[kpis]
+hypothesis_met = "== 100%"
+
+[[scenarios]]
+name = "hang"
+users = 1
+duration = "4s"
+think_time = "0.2s"
+steps = [ { get = "/health" } ]
+# the upstream takes requests and never answers; the service waits 5 s for it
+faults = [ { upstream = "model", kind = "blackhole", after = "1s", for = "1.5s" } ]
+hypothesis = [ { get = "/call", expect = 200, p95 = "< 200ms", interval = "0.2s" } ]
+"""
+
+
+def test_a_probe_never_answered_is_said_unanswered_not_an_error(tmp_path: Path, passcycle):
+    # the tiny app's /call asks its upstream (the tiny app again) through the fault proxy
+    root = tmp_path / "project"
+    write(root / "app.py", APP)
+    app = f'["{sys.executable}", "app.py", "{{port}}"]'
+    write(
+        root / "passcycle.toml",
+        f'[service]\ncommand = {app}\nhealth = "/health"\n'
+        'env = { APP_UPSTREAM = "{upstream.model}", APP_UPSTREAM_TIMEOUT = "5" }\n\n'
+        f"[upstreams.model]\ncommand = {app}\n\n{HANG}",
+    )
+    data = passcycle(root, "run", "--scenario", "hang", "--json", expect=1).json()
+    [during] = [i["title"] for i in data["issues"] if "broken during hang" in i["title"]]
+    # each probe gave up after 1 s (4x its 200 ms ceiling): not an answer the service sent
+    assert "of them unanswered within 1.00s, p95 over 1.00s (< 200ms)" in during
+    [probe] = data["scenarios"][0]["hypothesis"]
+    seen = {p["phase"]: p for p in probe["phases"]}
+    assert seen["during"]["timeouts"] >= 1 and seen["before"]["timeouts"] == 0

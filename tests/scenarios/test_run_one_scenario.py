@@ -76,6 +76,31 @@ def test_a_generator_behind_its_schedule_is_said_and_not_judged(tmp_path: Path, 
     shown = passcycle(root, "show", str(data["run"]["id"]))
     # the terminal wraps the note at its width: read it as one line
     assert "fell behind the schedule by" in " ".join(shown.stdout.split())
+    # and the run says it in the terminal as it ends, not only in the history
+    text = " ".join(passcycle(root, "run", "--scenario", "flood", timeout=120).stdout.split())
+    assert "note: scenario 'flood'" in text and "fell behind the schedule by" in text
+    assert "run 2 (scenarios only: flood, no tests)" in text
+
+
+def test_a_full_run_says_what_its_scenarios_noted_after_them(tmp_path: Path, passcycle) -> None:
+    # the suite's summary is shown as the tests end, before any scenario has run: what the
+    # scenarios noted is said after their table, once
+    root = tmp_path / "project"
+    write(root / "app.py", APP)
+    write(root / "tests" / "test_ok.py", "def test_ok():\n    pass\n")
+    write(
+        root / "passcycle.toml",
+        '[project]\ntests = ["tests"]\n\n[kpis]\ntest_pass_rate = "== 100%"\n\n'
+        f'[service]\ncommand = ["{sys.executable}", "app.py", "{{port}}"]\n'
+        'health = "/health"\nenv = { APP_DELAY = "0.05" }\n\n'
+        # one slot, 40 iterations a second, each answered in 50 ms: most wait for the slot
+        '[[scenarios]]\nname = "one-slot"\nrate = "40/s"\nusers = 1\nduration = "2s"\n'
+        'steps = [ { get = "/" } ]\n',
+    )
+    text = " ".join(passcycle(root, "run", timeout=120).stdout.split())
+    said = "scenario 'one-slot': "
+    assert text.count("found all 1 in-flight slots (users) taken") == 1
+    assert text.index("pass rate 100.0%") < text.index("scenarios scenario") < text.index(said)
 
 
 SERVE = """\

@@ -231,7 +231,7 @@ def run(
     finally:
         if started is not None:
             started.discard()  # not followed: an error before the Test phase, Ctrl-C
-    _judged(cycle, result, json_=json_, summarized=bool(shown))
+    _judged(cycle, result, json_=json_, summarized=(shown[0].note or "") if shown else None)
 
 
 @app.command()
@@ -264,7 +264,7 @@ def _formats(ci: bool) -> tuple[str, ...]:
     return ("html", "md", "junit", "json") if ci else ("html", "md")
 
 
-def _judged(cycle: Any, result: Any, *, json_: bool, summarized: bool = False) -> None:
+def _judged(cycle: Any, result: Any, *, json_: bool, summarized: str | None = None) -> None:
     """A concluded run's summary: its tests, scenarios, verdict, reports and any alert that
     was not delivered; exit with its code."""
     from passcycle import console
@@ -289,14 +289,19 @@ def _judged(cycle: Any, result: Any, *, json_: bool, summarized: bool = False) -
     raise typer.Exit(result.exit_code)
 
 
-def _show_result(result: Any, root: Path, *, slowest: int, summarized: bool = False) -> None:
-    """A concluded run in the terminal, as `run`, `merge` and the loop's full pass show it."""
+def _show_result(result: Any, root: Path, *, slowest: int, summarized: str | None = None) -> None:
+    """A concluded run in the terminal, as `run`, `merge` and the loop's full pass show it.
+    `summarized`: the note the suite's summary showed, when it was shown as the tests ended
+    ("" when it had none)."""
     from passcycle import console
 
     tested = result.outcome.results or not result.outcome.run.partial  # `--scenario` runs none
-    if not summarized and tested:
+    said = summarized
+    if summarized is None and tested:
         console.show_test_summary(result.outcome, slowest=slowest, failures=0)
+        said = result.outcome.note
     console.show_scenarios(result.scenarios)
+    console.show_scenario_note(result.outcome.note, said)
     console.show_drills(result.drills)
     console.show_audit(result.audits)
     console.show_verdict(result.verdict, result.suggestions)

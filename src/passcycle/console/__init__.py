@@ -191,6 +191,7 @@ from passcycle.console.scenarios import (  # noqa: E402
     drills_json,
     scenarios_json,
     show_drills,
+    show_scenario_note,
     show_scenarios,
 )
 from passcycle.console.testrun import (  # noqa: E402
@@ -233,6 +234,7 @@ __all__ = [
     "show_reports",
     "show_retest",
     "show_runs",
+    "show_scenario_note",
     "show_scenarios",
     "show_selection",
     "show_suggestion",

@@ -7,8 +7,10 @@ from dataclasses import asdict
 from typing import Any
 
 from rich.table import Table
+from rich.text import Text
 
 from passcycle.console import clean, out
+from passcycle.records import SCENARIOS_ONLY
 from passcycle.targets import format_value
 
 
@@ -54,6 +56,39 @@ def show_scenarios(summaries: list[Any]) -> None:
             )
             out.print(f"   breaker opened {format_value(s.breaker_open_time, 's')} after the"
                       f" faults began{closed}")  # fmt: skip
+        show_probes(s)
+
+
+def show_probes(s: Any) -> None:
+    """A scenario's steady-state probes: what each saw before, during and after the faults,
+    held or not (the issues say which broke), and when it was back within tolerance."""
+    for probe in s.hypothesis:
+        out.print(f" [bold]{clean(s.name, 24)}[/] steady state: {clean(probe.probe, 60)}")
+        for p in probe.phases:
+            late = f"  {p.timeouts:g} unanswered in time" if p.timeouts else ""
+            out.print(
+                f"   {p.phase:<7} {format_value(p.answers, ''):>7} answers "
+                f"  errors {format_value(p.errors, '%'):>7}  p95 {format_value(p.p95, 's'):>8}"
+                f"{late}"
+            )
+        if probe.recovery is not None:
+            back = format_value(probe.recovery, "s")
+            out.print(f"   back within tolerance {back} after the faults ended")
+
+
+def show_scenario_note(note: str | None, said: str | None) -> None:
+    """What the scenarios said about themselves (a generator out of CPU or behind its
+    schedule, iterations that waited for a slot): the part of the run's note not shown
+    yet. The suite's summary shows the note as it was when the tests ended (`said`), before
+    any scenario ran; a scenario-only run's note starts with the scenarios it ran."""
+    rest = note or ""
+    if said and rest.startswith(said):
+        rest = rest[len(said) :]
+    elif rest.startswith(SCENARIOS_ONLY):
+        rest = rest.partition("; ")[2]
+    rest = rest.removeprefix("; ")
+    if rest:
+        out.print(Text(f"note: {rest}", style="yellow"))
 
 
 def scenarios_json(summaries: list[Any]) -> list[dict[str, Any]]:

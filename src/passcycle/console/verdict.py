@@ -13,6 +13,7 @@ from passcycle.console import (
     room,
 )
 from passcycle.console.fixing import show_suggestion
+from passcycle.records import SCENARIOS_ONLY
 from passcycle.sanitize import visible
 
 # --- the Validate phase: the verdict ---------------------------------------------------------
@@ -125,7 +126,10 @@ def show_verdict(verdict: Any, suggestions: dict[str, Any] | None = None) -> Non
                 out.print(f"   [red]✘[/] {clean(c.text, 40):<40} [dim]{clean(c.evidence, 50)}[/]")
     out.print()
     what = f"run {verdict.run.id}"
-    if verdict.run.partial:  # a re-test or a slice: its gate is not the suite's
+    note = verdict.run.note or ""
+    if verdict.run.partial and note.startswith(SCENARIOS_ONLY):  # `run --scenario NAME`: no tests
+        what += f" ({clean(note.partition('; ')[0], 60)}, no tests)"
+    elif verdict.run.partial:  # a re-test or a slice: its gate is not the suite's
         parent = f" of run {verdict.run.parent_id}" if verdict.run.parent_id else ""
         what += f" ({verdict.run.kind}{parent}: part of the suite)"
     if verdict.gate:

@@ -12,7 +12,7 @@ from passcycle.cycle.constants import ProgressHook
 from passcycle.cycle.operations import _default_service
 from passcycle.cycle.results import RunResult
 from passcycle.errors import ExitCode, PasscycleError, UsageError
-from passcycle.records import TestOutcome
+from passcycle.records import SCENARIOS_ONLY, TestOutcome
 
 
 class ScenarioRuns(Concluding):
@@ -55,7 +55,7 @@ class ScenarioRuns(Concluding):
                 run, workers=workers, on_progress=on_load, on_stage=on_stage, only=list(names)
             )
         note = "; ".join(
-            [f"scenarios only: {', '.join(s.name for s in chosen)}", *merged_notes(notes)]
+            [f"{SCENARIOS_ONLY}{', '.join(s.name for s in chosen)}", *merged_notes(notes)]
         )
         finished = self.history.finish_run(run.id, "passed", ExitCode.OK, note, {})
         outcome = TestOutcome(finished, [], note=note)

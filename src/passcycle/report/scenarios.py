@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from passcycle.records import Measurement, split_series
 
 PHASES = ("before", "during", "after")
+PHASED = ("requests", "error_rate", "p95_response_time")  # a scenario's requests by phase
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +28,27 @@ class FaultFigures:
     upstream: str
     kind: str
     hits: float
+
+
+@dataclass(frozen=True, slots=True)
+class ProbePhase:
+    """What a steady-state probe saw in one phase of its scenario's faults."""
+
+    phase: str  # "before", "during" or "after"
+    answers: float
+    errors: float | None = None  # % outside `expect`, the unanswered included
+    p95: float | None = None  # s
+    timeouts: float | None = None  # probes not answered within the probe's timeout
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeFigures:
+    """A steady-state probe (a scenario's `hypothesis`): its answers phase by phase, and
+    the seconds from the faults' end to back within tolerance for good (None: never)."""
+
+    probe: str
+    phases: tuple[ProbePhase, ...] = ()
+    recovery: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +73,7 @@ class ScenarioSummary:
     # from their end to read closed again
     breaker_open_time: float | None = None
     breaker_recover_time: float | None = None
+    hypothesis: tuple[ProbeFigures, ...] = ()  # its steady-state probes
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +102,7 @@ def summarize(measurements: Iterable[Measurement]) -> list[ScenarioSummary]:
     totals: dict[str, dict[str, float]] = {}
     phases: dict[str, dict[str, dict[str, float]]] = {}
     faults: dict[str, list[FaultFigures]] = {}
+    probes: dict[str, dict[tuple[str, str, str], dict[str, float]]] = {}
     for m in measurements:
         if not m.source.startswith("scenario:"):
             continue
@@ -87,7 +111,10 @@ def summarize(measurements: Iterable[Measurement]) -> list[ScenarioSummary]:
         totals.setdefault(scenario, {})
         if not labels:
             totals[scenario][base] = m.value
-        elif "phase" in labels:
+        elif base.startswith("hypothesis_") and "n" in labels:
+            key = (labels["n"], labels.get("probe", ""), labels.get("phase", ""))
+            probes.setdefault(scenario, {}).setdefault(key, {})[base] = m.value
+        elif "phase" in labels and base in PHASED:
             phases.setdefault(scenario, {}).setdefault(labels["phase"], {})[base] = m.value
         elif base == "fault_hits":
             faults.setdefault(scenario, []).append(
@@ -129,6 +156,29 @@ def summarize(measurements: Iterable[Measurement]) -> list[ScenarioSummary]:
                 values.get("max_schedule_lag"),
                 values.get("breaker_open_time"),
                 values.get("breaker_recover_time"),
+                _probe_figures(probes.get(scenario, {})),
             )
         )
     return found
+
+
+def _probe_figures(
+    seen: dict[tuple[str, str, str], dict[str, float]],
+) -> tuple[ProbeFigures, ...]:
+    """The probes of one scenario in the plan's order, from their `hypothesis_*` series."""
+    found = []
+    for n, probe in sorted({(n, probe) for n, probe, _ in seen}, key=lambda k: int(k[0] or 0)):
+        phases = tuple(
+            ProbePhase(
+                phase,
+                values.get("hypothesis_answers", 0.0),
+                values.get("hypothesis_errors"),
+                values.get("hypothesis_p95"),
+                values.get("hypothesis_timeouts"),
+            )
+            for phase in PHASES
+            if (values := seen.get((n, probe, phase))) is not None
+        )
+        recovery = seen.get((n, probe, ""), {}).get("hypothesis_recovery")
+        found.append(ProbeFigures(probe, phases, recovery))
+    return tuple(found)

@@ -33,24 +33,25 @@ class Answer:
     at: float  # seconds since the scenario started
     ok: bool  # status in `expect` (any code below 400 when none is given)
     seconds: float
+    timed_out: bool = False  # no answer within the probe's timeout
 
 
-class HypothesisProbe(Poller[bool]):
+class HypothesisProbe(Poller[bool | None]):
     """Sends one probe every `probe.interval` in a thread until stopped."""
 
     def __init__(
         self, probe: ProbeSection, base_url: str, clock: Callable[[], float | None]
     ) -> None:
-        timeout = 10.0 if probe.p95 is None else max(1.0, 4 * probe.p95.value)
-        super().__init__(base_url, clock, probe.interval, timeout)
+        super().__init__(base_url, clock, probe.interval, probe.timeout)
         self.probe = probe
         self.answers: list[Answer] = []
         self._asked = 0
 
-    def keep(self, at: float, answer: bool, took: float) -> None:
-        self.answers.append(Answer(at, answer, took))
+    def keep(self, at: float, answer: bool | None, took: float) -> None:
+        self.answers.append(Answer(at, bool(answer), took, answer is None))
 
-    def ask(self, client: httpx.Client) -> bool:
+    def ask(self, client: httpx.Client) -> bool | None:
+        """Whether the answer was within `expect`; None when none came in time."""
         probe = self.probe
         self._asked += 1
         path, body = _render(probe.path, self._asked), _render(probe.body, self._asked)
@@ -59,6 +60,8 @@ class HypothesisProbe(Poller[bool]):
                 probe.method, path, json=body, params=probe.params, headers=probe.headers,
                 data=probe.data,  # type: ignore[arg-type]
             )  # fmt: skip
+        except httpx.TimeoutException:
+            return None
         except httpx.HTTPError:
             return False
         return answer.status_code in probe.expect if probe.expect else answer.status_code < 400
@@ -79,9 +82,10 @@ def _render(value: Any, asked: int) -> Any:
 def hypothesis_measurements(
     scenario: ScenarioSection, probes: Sequence[HypothesisProbe]
 ) -> list[Measurement]:
-    """Per probe and phase: `hypothesis_answers`, `hypothesis_errors` (%), `hypothesis_p95`
-    (s); per probe: `hypothesis_recovery` (s from the faults' end to back within tolerance,
-    absent when it never was)."""
+    """Per probe and phase: `hypothesis_answers`, `hypothesis_errors` (%, the unanswered
+    included), `hypothesis_timeouts` (those unanswered within the probe's timeout),
+    `hypothesis_p95` (s); per probe: `hypothesis_recovery` (s from the faults' end to back
+    within tolerance, absent when it never was)."""
     source = f"scenario:{scenario.name}"
     start, end = scenario.fault_window()
     found: list[Measurement] = []
@@ -101,6 +105,8 @@ def hypothesis_measurements(
             if answers:
                 bad = 100.0 * sum(not a.ok for a in answers) / len(answers)
                 found.append(Measurement(series_name("hypothesis_errors", at), bad, "%", source))
+                late = float(sum(a.timed_out for a in answers))
+                found.append(Measurement(series_name("hypothesis_timeouts", at), late, "", source))
                 p95 = _p95([a.seconds for a in answers])
                 found.append(Measurement(series_name("hypothesis_p95", at), p95, "s", source))
         back = _recovery(watched.probe, phases["after"], end)

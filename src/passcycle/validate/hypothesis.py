@@ -64,11 +64,19 @@ def _checks(
             continue
         errors = seen.get((*key, "hypothesis_errors"), 0.0)
         p95 = seen.get((*key, "hypothesis_p95"))
+        late = int(seen.get((*key, "hypothesis_timeouts"), 0))
         held = errors <= 100 * probe.errors + 1e-9
         seen_how = [f"{errors:.0f}% errors (tolerance {100 * probe.errors:.0f}%)"]
+        waited = format_value(probe.timeout, "s")
+        if late:  # not errors of the service's: it did not answer in time
+            seen_how.append(f"{late} of them unanswered within {waited}")
         if probe.p95 is not None and p95 is not None:
             held = held and probe.p95.check(p95)
-            seen_how.append(f"p95 {format_value(p95, 's')} ({probe.p95.text})")
+            # an unanswered probe is timed at the timeout: the true p95 is more
+            over = "over " if late and p95 >= probe.timeout else ""
+            seen_how.append(
+                f"p95 {over}{format_value(min(p95, probe.timeout), 's')} ({probe.p95.text})"
+            )
         seen_how.append(f"{answers} answers")
         checks.append(Check(scenario.name, probe.label, phase, held, ", ".join(seen_how)))
     if scenario.recover is not None:
