@@ -18,8 +18,9 @@ and prints the medians. Every pytest runs with plugin autoload off (testmon load
 explicitly), as passcycle's own runs do. `--baseline-src OLD/src` adds
 `passcycle retest` imported from an older tree, before and after the change, in the same
 rotation, on a second copy with a history of its own (recorded by that tree). Then, in one
-process that has imported passcycle once, as `passcycle cycle --watch` re-tests on every save, `--repeat` re-tests with the
-change and without it: the cost a warm process pays, without the start-up's imports.
+process that has imported passcycle once, as `passcycle cycle --watch` re-tests on every
+save, `--repeat` re-tests with the change and without it: the cost a warm process pays,
+without the start-up's imports.
 """
 
 from __future__ import annotations
