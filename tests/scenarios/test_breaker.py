@@ -72,7 +72,9 @@ def test_a_breaker_read_from_a_header_and_judged(app, tmp_path: Path) -> None:
     breaker = {"get": "/breaker", "header": "X-Breaker-State", "opens": "< 1s", "closes": "< 3s"}
     m = run(app, tmp_path, breaker)
     assert 0 < m["breaker_open_time"].value < 1.0
-    assert 0.3 < m["breaker_recover_time"].value < 2.0
+    # closed again after a failed trial or two (0.5 s apart) once the upstream is back; a
+    # busy machine slows every trial, so the bound is the plan's own `closes`
+    assert 0.3 < m["breaker_recover_time"].value < 3.0
     plan = plan_with(tmp_path, 'header = "X-Breaker-State", opens = "< 1s", closes = "< 3s"')
     checks = judge_breakers(plan, m.values())
     assert [(c.phase, c.held) for c in checks] == [("opens", True), ("closes", True)]
