@@ -335,21 +335,11 @@ def retest(
 ) -> None:
     """Re-run the failed tests and the tests a change since the last run can affect."""
     from passcycle import console
-    from passcycle.fix.brief import decide, retest_ahead
+    from passcycle.fix.brief import retest_ahead
 
     plan = _plan()
     if dry_run:
-        decided = decide(plan, options.db)  # from the brief when it is current (fix/brief.py)
-        if decided is not None:
-            base, selection = decided.brief.base, decided.selection
-        else:
-            base, selection = _cycle(plan).retest_selection()
-        if json_:
-            from passcycle.fix.retest import Retest
-
-            console.print_json(console.retest_json(Retest(base, selection, None, None, [])))
-        else:
-            console.show_selection(base, selection)
+        _show_selection(plan, json_=json_)
         return
     # decided from the brief, the selection's pytest starts before the history is opened
     ahead = None if all_ else retest_ahead(plan, list(ctx.args), options.db)
@@ -374,6 +364,24 @@ def retest(
         if ahead is not None:
             ahead.discard()  # not followed: an error before the run, Ctrl-C
     _show_retest(outcome, json_=json_, cycle=cycle)
+
+
+def _show_selection(plan: Any, *, json_: bool) -> None:
+    """`retest --dry-run`: what a re-test would run and why."""
+    from passcycle import console
+    from passcycle.fix.brief import decide
+
+    decided = decide(plan, options.db)  # from the brief when it is current (fix/brief.py)
+    if decided is not None:
+        base, selection = decided.brief.base, decided.selection
+    else:
+        base, selection = _cycle(plan).retest_selection()
+    if json_:
+        from passcycle.fix.retest import Retest
+
+        console.print_json(console.retest_json(Retest(base, selection, None, None, [])))
+    else:
+        console.show_selection(base, selection)
 
 
 def _show_retest(retest: Any, *, json_: bool, cycle: Any = None) -> None:
