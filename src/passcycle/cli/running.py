@@ -140,9 +140,17 @@ def _show_ordered(ordered: Any, pytest_args: list[str], *, json_: bool, cycle: A
     else:
         console.show_test_summary(ordered.outcome)
         console.show_order(ordered, pytest_args)
-    console.out.file.flush()
-    cycle.keep_brief()  # once the answer is out (fix/brief.py)
+    _answered(cycle)
     raise typer.Exit(ordered.exit_code)
+
+
+def _answered(cycle: Any) -> None:
+    """Once a command's answer is out, keep the brief the next re-test decides from
+    (fix/brief.py): the user does not wait for it."""
+    from passcycle import console
+
+    console.out.file.flush()
+    cycle.keep_brief()
 
 
 def _start_ahead(plan: Any, args: list[str], *, coverage: bool) -> Any:
@@ -284,8 +292,7 @@ def _judged(cycle: Any, result: Any, *, json_: bool, summarized: str | None = No
             console.info(line)
     else:
         _show_result(result, cycle.plan.root, slowest=3, summarized=summarized)
-    console.out.file.flush()
-    cycle.keep_brief()  # once the answer is out (fix/brief.py)
+    _answered(cycle)
     raise typer.Exit(result.exit_code)
 
 
@@ -393,8 +400,7 @@ def _show_retest(retest: Any, *, json_: bool, cycle: Any = None) -> None:
     else:
         console.show_retest(retest)
     if cycle is not None:
-        console.out.file.flush()
-        cycle.keep_brief()
+        _answered(cycle)
     raise typer.Exit(retest.exit_code)
 
 

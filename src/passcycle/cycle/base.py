@@ -5,18 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
 
 from passcycle.errors import ExitCode, PasscycleError, UsageError
 from passcycle.plan import Plan
-from passcycle.records import (
-    Verdict,
-)
+from passcycle.records import Verdict
 from passcycle.refs import resolve_run
 from passcycle.store import History
-
-if TYPE_CHECKING:
-    pass
 
 
 class CycleBase:
@@ -37,6 +31,13 @@ class CycleBase:
             raise UsageError(f"run {run.id} is still running", hint="wait for it, or pick another")
         culprits = run_culprits(self.plan, self.history, run)
         return judge_run(self.plan, self.history, run, culprits=culprits)
+
+    def keep_brief(self) -> None:
+        """Close the history and keep what the next re-test decides from (fix/brief.py):
+        the last thing a command that wrote the history does."""
+        from passcycle.fix.brief import keep_brief
+
+        keep_brief(self.plan, self.history)
 
     @contextmanager
     def _until_finished(self, run_id: int) -> Iterator[None]:

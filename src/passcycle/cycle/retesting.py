@@ -84,13 +84,6 @@ class Retesting(ScenarioRuns):
             retest = replace(retest, verified=full)
         return retest
 
-    def keep_brief(self) -> None:
-        """Close the history and keep what the next re-test decides from (fix/brief.py):
-        the last thing a command that wrote the history does."""
-        from passcycle.fix.brief import keep_brief
-
-        keep_brief(self.plan, self.history)
-
     def _rerun_scenarios(
         self,
         retest: Retest,
