@@ -244,6 +244,26 @@ def test_test_outcomes_are_newest_first_over_the_projects_last_runs(history: His
     assert history.test_outcomes([flaky], "nobody") == {flaky: []}
 
 
+def test_failure_rates_count_bad_outcomes_over_the_last_runs_and_list_only_bad_tests(
+    history: History,
+):
+    flaky, broken, steady = (f"tests/test_calc.py::test_{n}" for n in ("flaky", "broken", "ok"))
+    for first, second in (("failed", "error"), ("passed", "error"), ("failed", "error")):
+        run = history.start_run("calc", "run")
+        history.add_results(
+            run.id,
+            [TestResult(flaky, first), TestResult(broken, second), TestResult(steady, "passed")],
+        )
+    foreign = history.start_run("other", "run")
+    history.add_results(foreign.id, [TestResult(steady, "failed")])
+
+    assert history.failure_rates("calc") == pytest.approx({flaky: 2 / 3, broken: 1.0})
+    # the last two runs only: the flaky test failed in one of them
+    assert history.failure_rates("calc", limit_runs=2) == pytest.approx({flaky: 0.5, broken: 1.0})
+    assert history.failure_rates("other") == {steady: 1.0}
+    assert history.failure_rates("nobody") == {}
+
+
 def test_test_outcomes_take_thousands_of_node_ids(history: History):
     run = history.start_run("calc", "run")
     many = [passed(f"test_{i}") for i in range(2_500)]
