@@ -95,3 +95,51 @@ def test_a_server_history_keeps_no_brief(tmp_path: Path, passcycle, pg_url: str)
     assert not (root / BRIEF).exists()
     result = passcycle(root, "retest", expect=0, env=env)
     assert "nothing to re-test: no change since run" in result.stdout
+
+
+# Imported by pytest only when it collects this module: each import leaves a line.
+OTHER = """\
+    from pathlib import Path
+
+    with open(Path(__file__).parent.parent / "counter", "a") as seen:
+        seen.write("collected\\n")
+
+
+    def test_other():
+        assert True
+"""
+
+
+@pytest.mark.parametrize("workers", [None, "2"], ids=["one-process", "xdist"])
+def test_the_selections_pytest_starts_first_and_collects_only_its_files(
+    tmp_path: Path, passcycle, workers: str | None
+) -> None:
+    root = tmp_path / "project"
+    files = {**FILES, "tests/test_other.py": OTHER}
+    if workers:  # under pytest-xdist each worker collects on its own
+        files["passcycle.toml"] += f'pytest_args = ["-p", "xdist.plugin", "-n", "{workers}"]\n'
+    committed_project(root, files)
+    passcycle(root, "test", expect=0)
+    collected = (root / "counter").read_text().count("collected")
+    edit(root, "pkg/__init__.py", "return a - b", "return b - a")  # breaks test_sub
+
+    data = passcycle(root, "retest", "--json", expect=1).json()
+    assert [(r["nodeid"], r["outcome"]) for r in data["results"]] == [
+        ("tests/test_calc.py::test_sub", "failed")
+    ]
+    # started before the selection was known, pytest still never imported test_other.py
+    assert (root / "counter").read_text().count("collected") == collected
+    assert sorted(p.name for p in (root / ".passcycle" / "runs").iterdir()) == ["1", "2"]
+
+
+def test_nothing_to_re_test_stops_the_pytest_it_started(project: Path, passcycle) -> None:
+    import psutil
+
+    passcycle(project, "retest", expect=0)
+    assert sorted(p.name for p in (project / ".passcycle" / "runs").iterdir()) == ["1"]
+    left = []
+    for proc in psutil.process_iter(["cmdline", "environ"]):
+        environ = proc.info["environ"] or {}
+        if "PASSCYCLE_AWAIT" in environ and str(project) in environ["PASSCYCLE_AWAIT"]:
+            left.append(proc.info["cmdline"])
+    assert left == []

@@ -341,7 +341,6 @@ def retest(
     json_: JsonOpt = False,
 ) -> None:
     """Re-run the failed tests and the tests a change since the last run can affect."""
-    from passcycle import console
     from passcycle.fix.brief import retest_ahead
 
     plan = _plan()
@@ -350,6 +349,8 @@ def retest(
         return
     # decided from the brief, the selection's pytest starts before the history is opened
     ahead = None if all_ else retest_ahead(plan, list(ctx.args), options.db)
+    from passcycle import console  # once that pytest has started
+
     try:
         answer = None if ahead is None or verify else ahead.answer(plan)
         if answer is not None:  # nothing to run: the history was not needed

@@ -23,20 +23,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from passcycle.errors import PasscycleError
-from passcycle.fix.impact import Selection
-from passcycle.fix.retest import (
-    Retest,
-    base_run,
-    failed_scenarios,
-    progress,
-    recent_failure_rate,
-    selection_from,
-)
-from passcycle.plan import Plan
 from passcycle.records import Issue, Run, TestResult
 from passcycle.workdir import FOLDER, history_url, make_folder, sqlite_file
 
+# The selection's modules (fix/retest.py and what it reads: the change, the map, the
+# code) are imported once pytest has started (`retest_ahead`), so that their import
+# overlaps pytest's own start instead of preceding it.
 if TYPE_CHECKING:
+    from passcycle.fix.impact import Selection
+    from passcycle.fix.retest import Retest
+    from passcycle.plan import Plan
     from passcycle.store import History
     from passcycle.suite.early import Started
 
@@ -64,6 +60,8 @@ class Ahead:
     def answer(self, plan: Plan) -> Retest | None:
         """The whole re-test when it runs nothing (no test selected, no scenario to run
         again): no history needed. None when there is work to do."""
+        from passcycle.fix.retest import Retest, failed_scenarios, progress
+
         if self.selection.tests or failed_scenarios(plan, self.brief.issues):
             return None
         return Retest(self.brief.base, self.selection, None, None, progress(self.brief.issues, []))
@@ -79,24 +77,43 @@ def decide(plan: Plan, url: str | None) -> Ahead | None:
     brief = read_brief(plan, url)
     if brief is None:
         return None
+    from passcycle.fix.retest import selection_from
+
     return Ahead(brief, selection_from(plan, brief.base, brief.results, brief.failure_rate))
 
 
 def retest_ahead(plan: Plan, pytest_args: list[str], url: str | None) -> Ahead | None:
-    """`decide`, and the selection's pytest started now (suite/early.py) when there is one."""
-    ahead = decide(plan, url)
-    if ahead is not None and ahead.selection.tests:
-        from passcycle.suite.early import start_test
+    """`decide`, with the selection's pytest (suite/early.py) started while the selection
+    is worked out: pytest's own start does not need it, so it waits before collecting
+    until told what to run (plugin/awaiting.py), and is stopped if there is nothing."""
+    brief = read_brief(plan, url)
+    if brief is None:
+        return None
+    from passcycle.suite.args import read_args
+    from passcycle.suite.early import start_test
 
+    # paths named on the command line are collected beside the selection's: it starts
+    # knowing them, as before
+    given = read_args(pytest_args).paths
+    started = None if given else start_test(plan, pytest_args, coverage=False, awaiting=True)
+    try:
+        from passcycle.fix.retest import selection_from
+
+        ahead = Ahead(brief, selection_from(plan, brief.base, brief.results, brief.failure_rate))
         selection = ahead.selection
-        ahead.started = start_test(
-            plan,
-            pytest_args,
-            coverage=False,
-            paths=selection.paths,
-            select=None if selection.everything else selection.args,
-        )
-    return ahead
+        if selection.tests:
+            select = None if selection.everything else selection.args
+            if started is None:
+                started = start_test(
+                    plan, pytest_args, coverage=False, paths=selection.paths, select=select
+                )
+            else:
+                started.go(selection.paths, select)
+            ahead.started, started = started, None
+        return ahead
+    finally:
+        if started is not None:
+            started.discard()  # nothing to run, or the selection failed
 
 
 def keep_brief(plan: Plan, history: History) -> None:
@@ -124,6 +141,8 @@ def keep_brief(plan: Plan, history: History) -> None:
 
 
 def collect(plan: Plan, history: History) -> Brief | None:
+    from passcycle.fix.retest import base_run, recent_failure_rate
+
     try:
         base = base_run(plan, history)
     except PasscycleError:

@@ -11,11 +11,13 @@ once the run is recorded; the folder becomes the run's when pytest is done.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -30,6 +32,7 @@ if TYPE_CHECKING:
     from passcycle.plan import Plan
 
 PENDING = "pending-"
+AWAIT_FILE = "selection.json"  # a pytest started awaiting reads it (plugin/awaiting.py)
 
 
 def plan_spec(
@@ -58,12 +61,14 @@ def plan_spec(
     )
 
 
-def start_suite(spec: SuiteSpec) -> Started:
-    """Start pytest for `spec` now; `run_suite(..., started=)` follows it later."""
+def start_suite(spec: SuiteSpec, *, awaiting: bool = False) -> Started:
+    """Start pytest for `spec` now; `run_suite(..., started=)` follows it later. Awaiting,
+    it collects nothing until `Started.go` says what (plugin/awaiting.py)."""
     run = SuiteRun(spec, None, None)
     run.prepare()
+    told = run.artifacts / AWAIT_FILE if awaiting else None
     try:
-        return Started(run, run.launch(spec.select, 0))
+        return Started(run, run.launch(spec.select, 0, told), told)
     except BaseException:
         run.cleanup()
         shutil.rmtree(run.artifacts, ignore_errors=True)
@@ -77,9 +82,11 @@ def start_test(
     coverage: bool,
     paths: Sequence[str] | None = None,
     select: Sequence[str] | None = None,
+    awaiting: bool = False,
 ) -> Started:
     """pytest for `passcycle test` and `run` (or a re-test's selection: `paths` to
-    collect, `select` to keep), started before its run exists (see the module)."""
+    collect, `select` to keep), started before its run exists (see the module); awaiting,
+    before the selection is known (`Started.go`)."""
     from passcycle.suite.args import read_args, suite_tests
     from passcycle.workdir import FOLDER, make_folder
 
@@ -88,16 +95,36 @@ def start_test(
     folder = Path(tempfile.mkdtemp(prefix=f"{PENDING}{os.getpid()}-", dir=runs))
     tests = suite_tests(plan.tests, read_args(pytest_args).paths, paths)
     spec = plan_spec(plan, folder, tests, pytest_args, coverage=coverage, select=select)
-    return start_suite(spec)
+    return start_suite(spec, awaiting=awaiting)
 
 
 class Started:
     """A pytest process started ahead of its run: followed once, or discarded (killed and
     its files removed) when the run never comes."""
 
-    def __init__(self, run: SuiteRun, proc: subprocess.Popen) -> None:
+    def __init__(self, run: SuiteRun, proc: subprocess.Popen, awaiting: Path | None) -> None:
         self.run = run
         self.proc: subprocess.Popen | None = proc
+        self.awaiting = awaiting  # the file it waits for before collecting, until `go`
+
+    def go(self, paths: Sequence[str] | None, select: Sequence[str] | None) -> None:
+        """Tell a pytest started awaiting what to run: collect `paths` (None: what it was
+        started with) and keep the items `select` names (None: every one collected)."""
+        if self.awaiting is None:
+            raise RuntimeError("only a suite started awaiting is told what to run")
+        spec = self.run.spec
+        chosen = None
+        if select is not None:
+            chosen = spec.artifacts / "select-0.txt"
+            chosen.write_text("".join(n + "\n" for n in select), encoding="utf-8")
+        said = {"paths": None if paths is None else list(paths), "select": chosen and str(chosen)}
+        pending = self.awaiting.with_suffix(".tmp")
+        pending.write_text(json.dumps(said), encoding="utf-8")
+        os.replace(pending, self.awaiting)  # whole: every process reads it (awaiting.py)
+        self.awaiting = None
+        tests = spec.tests if paths is None else list(paths)
+        self.run.spec = replace(spec, tests=tests, select=None if select is None else list(select))
+        self.run.started = time.monotonic()  # the suite's time: waiting is not the tests'
 
     @property
     def spec(self) -> SuiteSpec:
@@ -119,6 +146,8 @@ class Started:
         proc, self.proc = self.proc, None
         if proc is None:
             raise RuntimeError("a started suite is followed once")
+        if self.awaiting is not None:
+            raise RuntimeError("a suite started awaiting is told what to run before it is followed")
         self.run.on_progress, self.run.on_result = on_progress, on_result
         return self.run.execute(first=proc)
 

@@ -283,8 +283,11 @@ class SuiteRun:
             env["PASSCYCLE_ORDER"] = str(order_file)
         return env
 
-    def launch(self, select: list[str] | None, attempt: int) -> subprocess.Popen:
-        """Start one pytest process of the run (the first, or one resuming the rest)."""
+    def launch(
+        self, select: list[str] | None, attempt: int, awaiting: Path | None = None
+    ) -> subprocess.Popen:
+        """Start one pytest process of the run (the first, or one resuming the rest);
+        `awaiting`: the file it waits for before collecting (plugin/awaiting.py)."""
         self.running.clear()
         self.process_bad = set()
         self.pytest_bad = None
@@ -293,6 +296,8 @@ class SuiteRun:
         self.log_start = self.log_path.stat().st_size if self.log_path.exists() else 0
         assert self.plugin_dir is not None
         env = self._environment(self.plugin_dir, select, attempt)
+        if awaiting is not None:
+            env["PASSCYCLE_AWAIT"] = str(awaiting)
         with open(self.log_path, "ab") as log:
             if attempt:
                 log.write(f"\n===== passcycle: resuming {len(select or [])} tests =====\n".encode())

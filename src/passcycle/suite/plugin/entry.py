@@ -27,6 +27,8 @@ Environment it reads:
                         first and in the file's order, the others after them as collected
     PASSCYCLE_SHARD     "K/N": keep the K-th of N shards, balanced by PASSCYCLE_DURATIONS
                         (a JSON file {nodeid: seconds}; unknown tests weigh the median)
+    PASSCYCLE_AWAIT     file to wait for before collecting, which names the paths to
+                        collect and the PASSCYCLE_SELECT file (awaiting.py)
 
 Under pytest-xdist only the controller writes events (it receives every worker's reports);
 each worker measures its own coverage and the controller combines the data files.
@@ -40,6 +42,7 @@ from typing import Any
 
 import pytest
 
+from .awaiting import Awaiting
 from .failures import Failures
 from .measure import Measure
 from .recorder import Recorder
@@ -71,6 +74,8 @@ def pytest_configure(config: pytest.Config) -> None:
         env.get("PASSCYCLE_ORDER"),
     )
     plugins.register(selection, "passcycle-selection")
+    if env.get("PASSCYCLE_AWAIT"):
+        plugins.register(Awaiting(env["PASSCYCLE_AWAIT"], selection), "passcycle-awaiting")
     timeout = float(env.get("PASSCYCLE_TIMEOUT") or 0.0)
     if timeout > 0:
         plugins.register(TimeoutGuard(timeout), "passcycle-timeout")
