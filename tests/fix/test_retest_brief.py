@@ -132,10 +132,14 @@ def test_the_selections_pytest_starts_first_and_collects_only_its_files(
     assert sorted(p.name for p in (root / ".passcycle" / "runs").iterdir()) == ["1", "2"]
 
 
-def test_nothing_to_re_test_stops_the_pytest_it_started(project: Path, passcycle) -> None:
+def test_a_change_that_selects_nothing_stops_the_pytest_it_started(
+    project: Path, passcycle
+) -> None:
     import psutil
 
-    passcycle(project, "retest", expect=0)
+    (project / "docs.md").write_text("a change no test reaches\n", encoding="utf-8")
+    result = passcycle(project, "retest", expect=0)
+    assert "nothing to re-test" in result.stdout
     assert sorted(p.name for p in (project / ".passcycle" / "runs").iterdir()) == ["1"]
     left = []
     for proc in psutil.process_iter(["cmdline", "environ"]):

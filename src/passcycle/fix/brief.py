@@ -89,18 +89,21 @@ def retest_ahead(plan: Plan, pytest_args: list[str], url: str | None) -> Ahead |
     brief = read_brief(plan, url)
     if brief is None:
         return None
+    from passcycle.fix.changes import changes_since_run
     from passcycle.suite.args import read_args
     from passcycle.suite.early import start_test
 
-    # paths named on the command line are collected beside the selection's: it starts
-    # knowing them, as before
-    given = read_args(pytest_args).paths
-    started = None if given else start_test(plan, pytest_args, coverage=False, awaiting=True)
+    changes = changes_since_run(plan.root, brief.base)
+    # Nothing changed: at most the last failures run, and the map is not read, so there is
+    # nothing to overlap. Paths named on the command line are collected beside the
+    # selection's: pytest starts knowing them, as before.
+    early = not changes.empty and not read_args(pytest_args).paths
+    started = start_test(plan, pytest_args, coverage=False, awaiting=True) if early else None
     try:
         from passcycle.fix.retest import selection_from
 
-        ahead = Ahead(brief, selection_from(plan, brief.base, brief.results, brief.failure_rate))
-        selection = ahead.selection
+        selection = selection_from(plan, brief.base, brief.results, brief.failure_rate, changes)
+        ahead = Ahead(brief, selection)
         if selection.tests:
             select = None if selection.everything else selection.args
             if started is None:

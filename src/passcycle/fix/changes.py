@@ -27,9 +27,13 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from passcycle.fix.tree import Tree
 from passcycle.vcs import git
+
+if TYPE_CHECKING:
+    from passcycle.records import Run
 
 SNAPSHOT_FILE = "files.json"
 
@@ -376,6 +380,12 @@ def _reconcile(root: Path, changes: ChangeSet, snap: Snapshot) -> ChangeSet:
         base=changes.base,
         note="git, checked against the run's file hashes",
     )
+
+
+def changes_since_run(root: Path, run: Run) -> ChangeSet:
+    """What changed in the project since `run`: from its commit and the hashes it kept."""
+    snap = load_snapshot(root / (run.artifacts or "") / SNAPSHOT_FILE)
+    return changes_since(root, commit=run.commit, snapshot=snap)
 
 
 def changes_since(root: Path, *, commit: str | None, snapshot: Snapshot | None) -> ChangeSet:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from passcycle.errors import ExitCode, UsageError
-from passcycle.fix.changes import SNAPSHOT_FILE, changes_since, load_snapshot
+from passcycle.fix.changes import ChangeSet, changes_since_run
 from passcycle.fix.impact import Selection, TestMap, select
 from passcycle.plan import Plan
 from passcycle.records import BAD_OUTCOMES, Issue, Run, TestOutcome, TestResult, Verdict
@@ -85,13 +85,17 @@ def recent_failure_rate(plan: Plan, history: History) -> dict[str, float]:
 
 
 def selection_from(
-    plan: Plan, run: Run, results: Sequence[TestResult], failure_rate: Mapping[str, float]
+    plan: Plan,
+    run: Run,
+    results: Sequence[TestResult],
+    failure_rate: Mapping[str, float],
+    changes: ChangeSet | None = None,
 ) -> Selection:
-    """The tests a change since `run` (its results, the recent failure rates) can affect."""
+    """The tests a change since `run` (its results, the recent failure rates) can affect;
+    `changes`: what changed since it, when the caller has read that already."""
     artifacts = plan.root / (run.artifacts or "")
-    changes = changes_since(
-        plan.root, commit=run.commit, snapshot=load_snapshot(artifacts / SNAPSHOT_FILE)
-    )
+    if changes is None:
+        changes = changes_since_run(plan.root, run)
     test_map: TestMap = {}
     setup_map: TestMap = {}
     if not changes.empty:  # else only the last run's failures: no map to read (nor coverage)
