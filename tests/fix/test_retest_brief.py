@@ -137,7 +137,13 @@ def test_a_change_that_selects_nothing_stops_the_pytest_it_started(
 ) -> None:
     import psutil
 
-    (project / "docs.md").write_text("a change no test reaches\n", encoding="utf-8")
+    # a function no test calls: pytest is started while the map is read, then stopped
+    edit(
+        project,
+        "pkg/__init__.py",
+        "return a - b\n",
+        "return a - b\n\n\ndef mul(a, b):\n    return a * b\n",
+    )
     result = passcycle(project, "retest", expect=0)
     assert "nothing to re-test" in result.stdout
     assert sorted(p.name for p in (project / ".passcycle" / "runs").iterdir()) == ["1"]

@@ -94,10 +94,12 @@ def retest_ahead(plan: Plan, pytest_args: list[str], url: str | None) -> Ahead |
     from passcycle.suite.early import start_test
 
     changes = changes_since_run(plan.root, brief.base)
-    # Nothing changed: at most the last failures run, and the map is not read, so there is
-    # nothing to overlap. Paths named on the command line are collected beside the
-    # selection's: pytest starts knowing them, as before.
-    early = not changes.empty and not read_args(pytest_args).paths
+    # Only a changed Python file makes the selection read the map and parse code, the work
+    # worth overlapping: with none (nothing changed, or a README, the plan itself) a pytest
+    # started early would mostly be stopped. Paths named on the command line are collected
+    # beside the selection's: pytest starts knowing them, as before.
+    code = not changes.known or any(path.endswith(".py") for path in changes.paths)
+    early = code and not read_args(pytest_args).paths
     started = start_test(plan, pytest_args, coverage=False, awaiting=True) if early else None
     try:
         from passcycle.fix.retest import selection_from
