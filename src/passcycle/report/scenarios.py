@@ -66,6 +66,7 @@ class ScenarioSummary:
     generator_cpu: float | None = None  # % of one core, the busiest Locust process
     generator_demand: float | None = None  # % of one core it wanted: CPU + run-queue wait
     generator_wait: float | None = None  # % of what it wanted spent waiting for a core
+    generator_processes: float | None = None  # Locust processes that generated the load
     # an open model (rate): how late the generator sent requests against the schedule, s
     schedule_lag_p99: float | None = None
     schedule_lag_max: float | None = None
@@ -152,6 +153,7 @@ def summarize(measurements: Iterable[Measurement]) -> list[ScenarioSummary]:
                 values.get("generator_cpu"),
                 values.get("generator_demand"),
                 values.get("generator_wait"),
+                values.get("generator_processes"),
                 values.get("p99_schedule_lag"),
                 values.get("max_schedule_lag"),
                 values.get("breaker_open_time"),
