@@ -39,6 +39,7 @@ class ProbePhase:
     errors: float | None = None  # % outside `expect`, the unanswered included
     p95: float | None = None  # s
     timeouts: float | None = None  # probes not answered within the probe's timeout
+    judged: bool = True  # False: "during" of a probe with `during = false`
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,6 +178,7 @@ def _probe_figures(
                 values.get("hypothesis_errors"),
                 values.get("hypothesis_p95"),
                 values.get("hypothesis_timeouts"),
+                values.get("hypothesis_judged", 1.0) != 0,
             )
             for phase in PHASES
             if (values := seen.get((n, probe, phase))) is not None
