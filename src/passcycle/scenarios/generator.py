@@ -77,9 +77,9 @@ def choose_workers(scenario: str, last: LastGenerator | None, cores: int) -> Gen
         )
     if processes == 1:
         return GeneratorChoice(scenario, 0)
-    why = "was generator-bound last run" if last.bound else "needed them last run"
+    why = "was generator-bound" if last.bound else f"used {last.processes} Locust processes"
     return GeneratorChoice(
         scenario,
         processes,
-        f"scenario {scenario!r} {why} ({demand}): {processes} Locust processes this run",
+        f"scenario {scenario!r} {why} last run ({demand}): {processes} Locust processes this run",
     )
