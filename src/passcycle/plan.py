@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from passcycle.breaker_section import BREAKER_HINT
 from passcycle.errors import PlanError
+from passcycle.load_section import LoadSection
 from passcycle.scenario_sections import (
     RATE_HINT,
     DrillSection,
@@ -44,7 +45,7 @@ PLAN_FILE = "passcycle.toml"
 # 1) defaults in these models
 # 2) passcycle.toml, or else [tool.passcycle] in pyproject.toml, found in the project folder
 # 3) PASSCYCLE_DB for the history (so CI can point every runner at one database)
-# 4) command-line options (--db, pytest arguments after --)
+# 4) command-line options (--db, --workers, pytest arguments after --)
 
 
 class ProjectSection(Section):
@@ -136,6 +137,7 @@ class PlanModel(Section):
     phases: dict[str, PhaseSection] = {}
     service: ServiceSection | None = None
     scenarios: list[ScenarioSection] = []
+    load: LoadSection = LoadSection()  # how many Locust processes (#16)
     drills: list[DrillSection] = []
     upstreams: dict[Name, UpstreamSection] = {}  # named as scenarios and drills are
     fix: FixSection = FixSection()

@@ -110,3 +110,31 @@ def test_a_probe_never_answered_is_said_unanswered_not_an_error(tmp_path: Path, 
     [probe] = data["scenarios"][0]["hypothesis"]
     seen = {p["phase"]: p for p in probe["phases"]}
     assert seen["during"]["timeouts"] >= 1 and seen["before"]["timeouts"] == 0
+
+
+def test_a_probe_not_judged_during_the_faults_says_so(tmp_path: Path, passcycle):
+    # the same hang, with `during = false`: what the probe saw meanwhile is shown and said
+    # unjudged, and no check of that phase is held against the service
+    root = tmp_path / "project"
+    write(root / "app.py", APP)
+    app = f'["{sys.executable}", "app.py", "{{port}}"]'
+    lenient = HANG.replace('interval = "0.2s" }', 'interval = "0.2s", during = false }')
+    assert lenient != HANG
+    write(
+        root / "passcycle.toml",
+        f'[service]\ncommand = {app}\nhealth = "/health"\n'
+        'env = { APP_UPSTREAM = "{upstream.model}", APP_UPSTREAM_TIMEOUT = "5" }\n\n'
+        f"[upstreams.model]\ncommand = {app}\n\n{lenient}",
+    )
+    data = passcycle(root, "run", "--scenario", "hang", "--json").json()
+    assert not [i for i in data["issues"] if "broken during hang" in i["title"]]
+    [probe] = data["scenarios"][0]["hypothesis"]
+    seen = {p["phase"]: p for p in probe["phases"]}
+    assert seen["during"]["answers"] >= 1 and seen["during"]["judged"] is False
+    assert seen["before"]["judged"] is True and seen["after"]["judged"] is True
+    text = passcycle(root, "run", "--scenario", "hang").stdout
+    lines = text.splitlines()
+    [at] = [n for n, ln in enumerate(lines) if ln.split()[:1] == ["during"] and "answers" in ln]
+    # the line after the probe's "during" figures (not the load's by phase) says so
+    assert lines[at + 1].split() == ["during", "not", "judged", "(during", "=", "false)"]
+    assert text.count("not judged (during = false)") == 1  # not before, not after

@@ -116,6 +116,28 @@ def test_measurements_keep_their_samples(history: History):
     assert history.measurements(run.id) == written
 
 
+def test_last_measured_is_each_sources_newest_run_that_measured_it(history: History):
+    # a scenario's generator as its last run measured it, whichever run that was: a
+    # later run that did not run the scenario does not hide it
+    first, second, third = (history.start_run("calc", "run") for _ in range(3))
+    history.add_measurements(first.id, [
+        Measurement("generator_cpu", 97.0, "%", "scenario:a"),
+        Measurement("generator_bound", 1.0, "", "scenario:a"),
+        Measurement("generator_cpu", 20.0, "%", "scenario:b"),
+    ])  # fmt: skip
+    history.add_measurements(second.id, [Measurement("generator_cpu", 30.0, "%", "scenario:b")])
+    history.add_measurements(third.id, [Measurement("p95_response_time", 0.1, "s", "scenario:a")])
+    other = history.start_run("elsewhere", "run")
+    history.add_measurements(other.id, [Measurement("generator_cpu", 1.0, "%", "scenario:a")])
+    names = ("generator_cpu", "generator_bound")
+    found = history.last_measured("calc", ["scenario:a", "scenario:b", "scenario:c"], names)
+    assert found == {
+        "scenario:a": {"generator_cpu": 97.0, "generator_bound": 1.0},
+        "scenario:b": {"generator_cpu": 30.0},
+    }
+    assert history.last_measured("calc", [], names) == {}
+
+
 def test_coverage_is_stored_and_replaced_per_run(history: History):
     run = history.start_run("calc", "run")
     assert history.coverage(run.id) == (None, [])

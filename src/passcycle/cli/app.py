@@ -52,7 +52,13 @@ CiOpt = Annotated[
 # validate, phase and report judge the whole suite unless told otherwise (#9)
 FULL_RUN_HELP = "Run id, 'full' (the newest full run), 'latest', 'baseline' or -N."
 WorkersOpt = Annotated[
-    int, typer.Option("--workers", help="Locust worker processes for the scenarios.", min=0)
+    int | None,
+    typer.Option(
+        "--workers",
+        help="Locust worker processes for every scenario (default: the plan's [load] workers;"
+        " 'auto' adds processes to a scenario that was generator-bound last run).",
+        min=0,
+    ),
 ]
 
 

@@ -196,7 +196,7 @@ def run(
     ctx: typer.Context,
     json_: JsonOpt = False,
     ci: CiOpt = False,
-    workers: WorkersOpt = 0,
+    workers: WorkersOpt = None,
     scenario: Annotated[
         list[str] | None,
         typer.Option(
@@ -250,7 +250,7 @@ def merge(
     ] = None,
     json_: JsonOpt = False,
     ci: CiOpt = False,
-    workers: WorkersOpt = 0,
+    workers: WorkersOpt = None,
 ) -> None:
     """Join the shards of a split into one run (results, coverage), then Validate it."""
     from passcycle import console

@@ -71,6 +71,8 @@ def show_probes(s: Any) -> None:
                 f"  errors {format_value(p.errors, '%'):>7}  p95 {format_value(p.p95, 's'):>8}"
                 f"{late}"
             )
+            if not p.judged:  # its own line: the figures' line is full at 80 columns
+                out.print(f"   {'':<7} {p.phase} not judged (during = false)")
         if probe.recovery is not None:
             back = format_value(probe.recovery, "s")
             out.print(f"   back within tolerance {back} after the faults ended")

@@ -51,7 +51,7 @@ class Cycle(Ordering):
         on_stage: Callable[[str], None] | None = None,
         on_load: ProgressHook | None = None,
         on_tested: Callable[[TestOutcome], None] | None = None,
-        workers: int = 0,
+        workers: int | None = None,
         formats: Sequence[str] = REPORT_FORMATS,
         scenarios_only: Sequence[str] = (),
         started: Started | None = None,
@@ -100,7 +100,7 @@ class Cycle(Ordering):
         outcome = replace(outcome, run=finished, note=note, end=None)
         return self.conclude(outcome, self.validate(finished.id), formats)
 
-    def _preflight(self, kind: str, workers: int) -> None:
+    def _preflight(self, kind: str, workers: int | None) -> None:
         """A target load may not go to, or a drill that cannot run, is refused before
         anything runs, tests included; the refusal is recorded."""
         model = self.plan.model
@@ -109,7 +109,9 @@ class Cycle(Ordering):
             if model.scenarios:
                 from passcycle.scenarios import preflight
 
-                preflight(service, model.scenarios, self.plan.root, workers, 0, model.upstreams)
+                preflight(
+                    service, model.scenarios, self.plan.root, workers or 0, 0, model.upstreams
+                )
             if model.drills:
                 from passcycle.scenarios.drills import check_drills
 

@@ -15,7 +15,7 @@ from passcycle.records import (
 
 if TYPE_CHECKING:
     from passcycle.report.scenarios import ScenarioSummary
-    from passcycle.scenario_sections import DrillSection
+    from passcycle.scenario_sections import DrillSection, ScenarioSection
 
 from passcycle.cycle.constants import ProgressHook
 from passcycle.cycle.testphase import TestPhase
@@ -34,13 +34,14 @@ class Operations(TestPhase):
         self,
         run: Run,
         *,
-        workers: int = 0,
+        workers: int | None = None,
         on_progress: ProgressHook | None = None,
         on_stage: Callable[[str], None] | None = None,
         only: Sequence[str] = (),
     ) -> list[str]:
         """Start the service, run every scenario, keep what was measured with the run; a
-        scenario that fails leaves its partial measurements and an `error` run."""
+        scenario that fails leaves its partial measurements and an `error` run. `workers`:
+        Locust workers for every scenario; None: the plan's, else chosen per scenario."""
         from passcycle.scenarios import ScenarioError, run_scenarios
         from passcycle.scenarios.drills import run_drills
 
@@ -49,13 +50,14 @@ class Operations(TestPhase):
         # `only`: the scenarios a `run --scenario` names, and no drill
         scenarios = [s for s in model.scenarios if s.name in only] if only else model.scenarios
         drills = [] if only else model.drills
+        chosen = self._generator_workers(scenarios, workers, on_stage)
         try:
             found = run_scenarios(
                 model.service,
                 scenarios,
                 self.plan.root,
                 artifacts,
-                workers=workers,
+                workers=chosen,
                 on_progress=on_progress,
                 upstreams=model.upstreams,
             )
@@ -88,6 +90,40 @@ class Operations(TestPhase):
         self.history.add_measurements(run.id, found.measurements)
         self.history.add_timelines(run.id, found.timelines)
         return list(found.notes)
+
+    def _generator_workers(
+        self,
+        scenarios: Sequence[ScenarioSection],
+        workers: int | None,
+        on_stage: Callable[[str], None] | None,
+    ) -> dict[str, int]:
+        """Locust workers per scenario. Sources, later wins: 1) chosen from what the
+        history measured of each scenario's generator (scenarios/generator.py) 2) the
+        plan's [load] workers 3) --workers N. A changed choice is said, one line each."""
+        from passcycle.scenarios.generator import LastGenerator, choose_workers, generator_cores
+
+        load = self.plan.model.load
+        fixed = load.workers if workers is None else workers
+        if fixed != "auto":
+            return {s.name: int(fixed) for s in scenarios}
+        names = ("generator_cpu", "generator_demand", "generator_bound", "generator_processes")
+        seen = self.history.last_measured(
+            self.plan.name, [f"scenario:{s.name}" for s in scenarios], names
+        )
+        cores = generator_cores(load.cores)
+        chosen: dict[str, int] = {}
+        for scenario in scenarios:
+            last = seen.get(f"scenario:{scenario.name}")
+            before = None
+            if last is not None:
+                demand = max(last.get("generator_demand", 0.0), last.get("generator_cpu", 0.0))
+                processes = int(last.get("generator_processes", 1))
+                before = LastGenerator(demand, processes, bool(last.get("generator_bound")))
+            choice = choose_workers(scenario.name, before, cores)
+            if choice.note and on_stage is not None:
+                on_stage(choice.note)
+            chosen[scenario.name] = choice.workers
+        return chosen
 
     def scenarios(self, run: Run) -> list[ScenarioSummary]:
         """The run's scenarios as the reports show them, faults included."""

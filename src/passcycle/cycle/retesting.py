@@ -98,6 +98,6 @@ class Retesting(ScenarioRuns):
         names = failed_scenarios(self.plan, before)
         if not names:
             return retest
-        result = self.scenarios_only(names, "retest", on_stage, on_load, 0, ())
+        result = self.scenarios_only(names, "retest", on_stage, on_load, None, ())
         found = scenario_progress(before, names, result.verdict)
         return replace(retest, scenarios=result, issues=[*retest.issues, *found])

@@ -24,7 +24,7 @@ class ScenarioRuns(Concluding):
         kind: str,
         on_stage: Callable[[str], None] | None,
         on_load: ProgressHook | None,
-        workers: int,
+        workers: int | None,
         formats: Sequence[str],
     ) -> RunResult:
         """`run --scenario NAME`: the named scenarios against the service, judged as a
@@ -43,7 +43,7 @@ class ScenarioRuns(Concluding):
         chosen = [s for s in self.plan.model.scenarios if s.name in names]
         service = self.plan.model.service or _default_service()
         try:
-            preflight(service, chosen, self.plan.root, workers, 0, self.plan.model.upstreams)
+            preflight(service, chosen, self.plan.root, workers or 0, 0, self.plan.model.upstreams)
         except PasscycleError as exc:
             self._refused(kind, exc)
             raise

@@ -76,7 +76,7 @@ class Sharding(Retesting):
         *,
         on_stage: Callable[[str], None] | None = None,
         on_load: ProgressHook | None = None,
-        workers: int = 0,
+        workers: int | None = None,
         formats: Sequence[str] = REPORT_FORMATS,
     ) -> RunResult:
         """The group's shards as one run: every result, the union of their coverage, the
@@ -115,7 +115,9 @@ class Sharding(Retesting):
             if on_stage:
                 on_stage("running the plan's scenarios against the service")
             with self._until_finished(run.id):
-                notes = self.run_scenarios(run, workers=workers, on_progress=on_load)
+                notes = self.run_scenarios(
+                    run, workers=workers, on_progress=on_load, on_stage=on_stage
+                )
         note = "; ".join(filter(None, [end.note, *notes]))
         finished = self.history.finish_run(run.id, end.status, end.code, note, end.counts)
         outcome = replace(outcome, run=finished, note=note)

@@ -39,6 +39,7 @@ class ProbePhase:
     errors: float | None = None  # % outside `expect`, the unanswered included
     p95: float | None = None  # s
     timeouts: float | None = None  # probes not answered within the probe's timeout
+    judged: bool = True  # False: "during" of a probe with `during = false`
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +67,7 @@ class ScenarioSummary:
     generator_cpu: float | None = None  # % of one core, the busiest Locust process
     generator_demand: float | None = None  # % of one core it wanted: CPU + run-queue wait
     generator_wait: float | None = None  # % of what it wanted spent waiting for a core
+    generator_processes: float | None = None  # Locust processes that generated the load
     # an open model (rate): how late the generator sent requests against the schedule, s
     schedule_lag_p99: float | None = None
     schedule_lag_max: float | None = None
@@ -152,6 +154,7 @@ def summarize(measurements: Iterable[Measurement]) -> list[ScenarioSummary]:
                 values.get("generator_cpu"),
                 values.get("generator_demand"),
                 values.get("generator_wait"),
+                values.get("generator_processes"),
                 values.get("p99_schedule_lag"),
                 values.get("max_schedule_lag"),
                 values.get("breaker_open_time"),
@@ -175,6 +178,7 @@ def _probe_figures(
                 values.get("hypothesis_errors"),
                 values.get("hypothesis_p95"),
                 values.get("hypothesis_timeouts"),
+                values.get("hypothesis_judged", 1.0) != 0,
             )
             for phase in PHASES
             if (values := seen.get((n, probe, phase))) is not None

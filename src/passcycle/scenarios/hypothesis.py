@@ -84,8 +84,10 @@ def hypothesis_measurements(
 ) -> list[Measurement]:
     """Per probe and phase: `hypothesis_answers`, `hypothesis_errors` (%, the unanswered
     included), `hypothesis_timeouts` (those unanswered within the probe's timeout),
-    `hypothesis_p95` (s); per probe: `hypothesis_recovery` (s from the faults' end to back
-    within tolerance, absent when it never was)."""
+    `hypothesis_p95` (s), and `hypothesis_judged` 0 for "during" with `during = false`
+    (what the probe saw is kept, its tolerance not held against it); per probe:
+    `hypothesis_recovery` (s from the faults' end to back within tolerance, absent when it
+    never was)."""
     source = f"scenario:{scenario.name}"
     start, end = scenario.fault_window()
     found: list[Measurement] = []
@@ -102,6 +104,8 @@ def hypothesis_measurements(
             found.append(
                 Measurement(series_name("hypothesis_answers", at), float(len(answers)), "", source)
             )
+            if phase == "during" and not watched.probe.during:  # shown, said unjudged
+                found.append(Measurement(series_name("hypothesis_judged", at), 0.0, "", source))
             if answers:
                 bad = 100.0 * sum(not a.ok for a in answers) / len(answers)
                 found.append(Measurement(series_name("hypothesis_errors", at), bad, "%", source))

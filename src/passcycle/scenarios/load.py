@@ -84,6 +84,7 @@ class LoadResult:
     generator_wait: float = 0.0  # % of that spent runnable, waiting for a core
     timeline: tuple[TimelinePoint, ...] = ()  # one point per second Locust sampled
     schedule: Schedule | None = None  # an open model's (rate): times from intended starts
+    processes: int = 1  # Locust processes that generated the load (workers, or the one)
 
 
 @dataclass(frozen=True)
@@ -461,4 +462,5 @@ def _result(
         100.0 * waiting,
         timeline(spec.out / "locust_stats_history.csv"),
         schedule,
+        max(1, spec.workers + spec.remote_workers),
     )

@@ -3,13 +3,13 @@ sampling and health probes, read the metrics, stop everything, return measuremen
 
 Measurements per scenario (source "scenario:NAME"): p50/p95/p99_response_time (s; p95
 carries the response-time sample), error_rate (%), throughput (/s), requests,
-concurrent_users, generator_cpu (% of one core); with a service passcycle started:
-memory_rss (B, peak), cpu_utilization (%, mean), cpu_utilization_peak; with a health
-path: uptime (%). Per step the same latency, error and throughput figures, labelled
-`p95_response_time{scenario="NAME",step="STEP"}`. The metrics endpoint adds one
-measurement per series (source "metric:NAME"). An open model (`rate`) times requests from
-their intended starts and adds p99_schedule_lag and max_schedule_lag (s): how late the
-generator itself sent them.
+concurrent_users, generator_cpu (% of one core), generator_processes (Locust's); with a
+service passcycle started: memory_rss (B, peak), cpu_utilization (%, mean),
+cpu_utilization_peak; with a health path: uptime (%). Per step the same latency, error
+and throughput figures, labelled `p95_response_time{scenario="NAME",step="STEP"}`. The
+metrics endpoint adds one measurement per series (source "metric:NAME"). An open model
+(`rate`) times requests from their intended starts and adds p99_schedule_lag and
+max_schedule_lag (s): how late the generator itself sent them.
 
 A scenario with faults adds, per phase (before, during, after the faults), requests,
 error_rate and p95_response_time labelled `{scenario="NAME",phase="during"}`; the KPIs
@@ -83,7 +83,7 @@ def run_scenarios(
     root: Path,
     artifacts: Path,
     *,
-    workers: int = 0,
+    workers: int | Mapping[str, int] = 0,
     remote_workers: int = 0,
     master_bind: str = "127.0.0.1",
     master_port: int = 0,
@@ -92,9 +92,10 @@ def run_scenarios(
 ) -> ScenarioOutcome:
     """Run every scenario against the plan's service; the service, its upstreams and
     Locust are stopped whatever happens (Ctrl-C included). `workers` Locust workers run
-    on this machine; `remote_workers` more are awaited on `master_bind`:`master_port`
-    (docs/scenarios.md). Each upstream gets a fault proxy; the service reaches it at
-    `{upstream.NAME}`, and a scenario's faults are injected there.
+    on this machine (a mapping: per scenario name, 0 for one not named); `remote_workers`
+    more are awaited on `master_bind`:`master_port` (docs/scenarios.md). Each upstream
+    gets a fault proxy; the service reaches it at `{upstream.NAME}`, and a scenario's
+    faults are injected there.
 
     Raises PlanError (exit 2) for a target load may not go to, before any traffic;
     RunError (exit 3) when the service or a scenario fails: ScenarioError, carrying what
@@ -103,7 +104,11 @@ def run_scenarios(
         return ScenarioOutcome()
     service_section = plan_service or ServiceSection()
     upstreams = dict(upstreams or {})
-    preflight(service_section, scenarios, root, workers, remote_workers, upstreams)
+    local = {
+        s.name: workers.get(s.name, 0) if isinstance(workers, Mapping) else workers
+        for s in scenarios
+    }
+    preflight(service_section, scenarios, root, min(local.values()), remote_workers, upstreams)
     artifacts.mkdir(parents=True, exist_ok=True)
     measurements: list[Measurement] = []
     notes: list[str] = []
@@ -139,10 +144,10 @@ def run_scenarios(
                     out,
                     root=root,
                     allowed_hosts=[h for h in allowed if h],
-                    processes=max(1, workers + remote_workers),
+                    processes=max(1, local[scenario.name] + remote_workers),
                 ),
                 out,
-                workers=workers,
+                workers=local[scenario.name],
                 remote_workers=remote_workers,
                 master_bind=master_bind,
                 # remote workers need a port known in advance: Locust's own default
@@ -353,6 +358,8 @@ def scenario_measurements(
     found.append(Measurement("requests", float(total.requests), "", source))
     found.append(Measurement("concurrent_users", float(result.users_sustained), "", source))
     found.append(Measurement("generator_cpu", result.generator_cpu, "%", source))
+    # what the next run's choice of processes starts from (scenarios/generator.py)
+    found.append(Measurement("generator_processes", float(result.processes), "", source))
     if result.saturated:  # its latency is the generator's queueing: validate leaves it out
         found.append(Measurement("generator_bound", 1.0, "", source))
     if result.schedule is not None:  # an open model: how late the generator sent requests

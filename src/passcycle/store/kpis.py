@@ -37,6 +37,31 @@ class KpiStore(Access):
             found = conn.execute(query).mappings()
             return [rows.measurement_from_row(row) for row in found]
 
+    def last_measured(
+        self, project: str, sources: Iterable[str], names: Iterable[str]
+    ) -> dict[str, dict[str, float]]:
+        """Per source, the measurements named in `names` of the project's newest run that
+        recorded any of them for that source (a scenario's last run, whichever run it was)."""
+        m, r = schema.measurements, runs
+        sources, names = list(sources), list(names)
+        if not sources or not names:
+            return {}
+        newest = (
+            sa.select(m.c.source, sa.func.max(m.c.run_id).label("run_id"))
+            .join(r, r.c.id == m.c.run_id)
+            .where(r.c.project == project, m.c.source.in_(sources), m.c.name.in_(names))
+            .group_by(m.c.source)
+            .subquery()
+        )
+        query = sa.select(m.c.source, m.c.name, m.c.value).join(
+            newest, sa.and_(m.c.source == newest.c.source, m.c.run_id == newest.c.run_id)
+        )
+        found: dict[str, dict[str, float]] = {}
+        with self._tx() as conn:
+            for row in conn.execute(query.where(m.c.name.in_(names))):
+                found.setdefault(row.source, {}).setdefault(row.name, row.value)
+        return found
+
     def save_verdict(
         self, run_id: int, gate: bool, reasons: Iterable[str], kpis: Iterable[KpiVerdict]
     ) -> None:
