@@ -121,3 +121,11 @@ def test_write_targets_keeps_every_other_line_and_both_table_forms(tmp_path: Pat
     assert parsed["kpis"]["p95_response_time"] == {"target": "<= 495ms", "regression": "17%"}
     assert parsed["validate"] == {"reruns": 0} and text.startswith("# the plan\n")
     assert '# plan: "coverage 80%+"\ncoverage = ' in text  # its comment kept, above it
+
+
+def test_a_margin_below_zero_is_refused_before_the_history_is_read(tmp_path: Path, passcycle):
+    # a negative margin asks for targets tighter than the worst run: none would hold
+    root = kpi_project(tmp_path / "project")
+    wrong = passcycle(root, "calibrate", "--margin", "-5%", expect=2)
+    assert "--margin '-5%'" in wrong.stderr and "write e.g. --margin 10%" in wrong.stderr
+    assert "Traceback" not in wrong.stderr
