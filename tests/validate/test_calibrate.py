@@ -80,7 +80,9 @@ def test_calibrate_writes_the_plan_keeping_its_comments(tmp_path: Path, passcycl
     shown = passcycle(root, "calibrate", "--write", expect=0).stdout
     assert "wrote 2 targets into the plan: latency, test_pass_rate" in shown
     text = (root / "passcycle.toml").read_text()
-    assert "# how long the nightly job takes\n# seconds\nlatency = { source = " in text
+    assert (
+        '# how long the nightly job takes\n# was "< 1000": seconds\nlatency = { source = ' in text
+    )
     assert 'target = "<= 132", regression = "' in text
     assert "# calibrated on 6 runs (1–6): worst 120 + 10%" in text
     parsed = tomllib.loads(text)["kpis"]
@@ -120,7 +122,7 @@ def test_write_targets_keeps_every_other_line_and_both_table_forms(tmp_path: Pat
     assert parsed["kpis"]["uptime"] == {"target": ">= 99.90%", "description": "a # in a string"}
     assert parsed["kpis"]["p95_response_time"] == {"target": "<= 495ms", "regression": "17%"}
     assert parsed["validate"] == {"reruns": 0} and text.startswith("# the plan\n")
-    assert '# plan: "coverage 80%+"\ncoverage = ' in text  # its comment kept, above it
+    assert '# was ">= 80%": plan: "coverage 80%+"\ncoverage = ' in text  # its comment, above it
 
 
 def test_a_margin_below_zero_is_refused_before_the_history_is_read(tmp_path: Path, passcycle):
@@ -129,3 +131,25 @@ def test_a_margin_below_zero_is_refused_before_the_history_is_read(tmp_path: Pat
     wrong = passcycle(root, "calibrate", "--margin", "-5%", expect=2)
     assert "--margin '-5%'" in wrong.stderr and "write e.g. --margin 10%" in wrong.stderr
     assert "Traceback" not in wrong.stderr
+
+
+def test_writing_again_replaces_the_calibration_and_says_what_a_moved_comment_was(
+    tmp_path: Path,
+):
+    # the comment moved above a KPI spoke of the line it was on ("fails when 10% slower");
+    # a second calibration's comment replaces the first's instead of piling up above it
+    from passcycle.planwrite import write_targets
+
+    plan = tmp_path / "passcycle.toml"
+    plan.write_text(
+        '[kpis]\nsuite_duration = { target = "< 10min", regression = "10%" }'
+        "  # fails when 10% slower than the baseline\n"
+    )
+    write_targets(plan, {"suite_duration": ("<= 19.69s", "80%", "calibrated on 6 runs")})
+    write_targets(plan, {"suite_duration": ("<= 18.80s", "80%", "calibrated on 7 runs")})
+    assert plan.read_text() == (
+        "[kpis]\n"
+        '# was "< 10min", regression 10%: fails when 10% slower than the baseline\n'
+        'suite_duration = { target = "<= 18.80s", regression = "80%" }'
+        "  # calibrated on 7 runs\n"
+    )
