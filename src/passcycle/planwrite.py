@@ -13,6 +13,7 @@ from typing import Any
 
 from passcycle.errors import PlanError
 
+CALIBRATED = "calibrated on"  # how the comment `passcycle calibrate --write` writes starts
 _KEY = re.compile(r"^(\s*)([A-Za-z0-9_-]+|\"[^\"]*\")\s*=")
 _TABLE = re.compile(r"^\s*\[\s*kpis\.([A-Za-z0-9_-]+|\"[^\"]*\")\s*\]")
 
@@ -35,11 +36,10 @@ def write_targets(path: Path, changes: Mapping[str, tuple[str, str | None, str]]
             target, regression, comment = changes[name]
             value = tomllib.loads(line)[name]
             entry = dict(value) if isinstance(value, dict) else {"target": value}
+            above = _moved(key[1], _comment(line), entry)
             entry["target"] = target
             if regression:
                 entry["regression"] = regression
-            kept = _comment(line)  # the plan's own words on this KPI stay, above it
-            above = f"{key[1]}{kept}\n" if kept else ""
             lines[i] = f"{above}{key[1]}{key[2]} = {_inline(entry)}  # {comment}\n"
             written.append(name)
         elif section.startswith("kpis.") and section[5:] in changes and name == "target":
@@ -63,6 +63,18 @@ def write_targets(path: Path, changes: Mapping[str, tuple[str, str | None, str]]
         ) from None
     path.write_text(text, encoding="utf-8")
     return written
+
+
+def _moved(indent: str, comment: str, entry: Mapping[str, Any]) -> str:
+    """The line's own comment, kept above it: the plan's words on this KPI. It spoke of the
+    line as it was ("fails when 10% slower"), so it says what that was; a previous
+    calibration's comment is dropped, the new one replaces it."""
+    if not comment or comment.startswith(f"# {CALIBRATED}"):
+        return ""
+    was = f"was {_value(entry.get('target', ''))}"
+    if "regression" in entry:
+        was += f", regression {entry['regression']}"
+    return f"{indent}# {was}: {comment[1:].strip()}\n"
 
 
 def _comment(line: str) -> str:

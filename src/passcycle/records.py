@@ -206,6 +206,14 @@ class Issue:
     exc_type: str | None = None
     message: str | None = None
     location: str | None = None  # "path:line" of the deepest project frame
+    reopened: int = 0  # times it came back after it was fixed
+
+    @property
+    def state_text(self) -> str:
+        """Its state as people read it: "reopened 2 times" says a fix keeps failing."""
+        if self.state != "reopened" or self.reopened < 1:
+            return self.state
+        return f"reopened {'once' if self.reopened == 1 else f'{self.reopened} times'}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -338,6 +346,7 @@ class Seen:
     first_seen: int
     last_seen: int
     occurrences: int
+    reopened: int = 0  # times it came back after it was fixed
 
 
 def sighting(previous: Issue | None, run_id: int, *, same_run: bool) -> Seen:
@@ -350,9 +359,10 @@ def sighting(previous: Issue | None, run_id: int, *, same_run: bool) -> Seen:
     first = previous.first_seen if previous.first_seen is not None else run_id
     last = max(previous.last_seen or run_id, run_id)
     if same_run:
-        return Seen(previous.state, first, last, previous.occurrences)
+        return Seen(previous.state, first, last, previous.occurrences, previous.reopened)
     state: IssueState = "reopened" if previous.state == "fixed" else "recurring"
-    return Seen(state, first, last, previous.occurrences + 1)
+    back = previous.reopened + (state == "reopened")
+    return Seen(state, first, last, previous.occurrences + 1, back)
 
 
 _SERIES = re.compile(r"^(?P<base>[^{]+)(?:\{(?P<labels>.*)\})?$")

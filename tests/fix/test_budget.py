@@ -111,6 +111,9 @@ def test_budget_without_history_or_room(make_project, passcycle, project: Path) 
     assert "--budget needs recorded durations: no full run yet" in result.stderr
     tight = passcycle(project, "test", "--budget", "0.00001s", expect=2)
     assert "fits no test" in tight.stderr
+    # both times in a precision that tells them apart: it read "(0.00s) ... took 0.00s"
+    assert "--budget 0.00001s (0.01ms) fits no test: the fastest took " in tight.stderr
+    assert "0.00s" not in tight.stderr
     both = passcycle(project, "test", "--order", "default", "--budget", "20%", expect=2)
     assert "--budget picks tests by the risk order" in both.stderr
 

@@ -157,3 +157,17 @@ def test_the_tests_that_ran_the_changed_line_come_before_those_that_ran_its_func
         ("tests/test_sign.py::test_positive", "runs sign() in pkg/__init__.py, changed at line 3"),
     ]
     assert _order(passcycle, root, data["run"]["id"])[0] == "tests/test_sign.py::test_negative"
+
+
+def test_risk_order_with_no_run_recorded_says_pytest_orders_them(tmp_path: Path, passcycle):
+    # nothing is known of any test: "0 fastest first" and "the history alone orders the
+    # tests" told of an order that did not exist
+    shown_root, json_root = tmp_path / "shown", tmp_path / "json"
+    committed_project(shown_root, FILES)
+    committed_project(json_root, FILES)
+    shown = passcycle(shown_root, "test", "--order", "risk", expect=0).stdout
+    assert "order: risk — no run recorded yet: the 5 tests run in pytest's order" in shown
+    assert "fastest first" not in shown and "history alone" not in shown
+    data = passcycle(json_root, "test", "--order", "risk", "--json", expect=0).json()
+    assert data["order"]["note"] == "no run recorded yet: the tests run in pytest's order"
+    assert data["order"]["tiers"] == {"changed": 0, "failing": 0, "rest": 0}

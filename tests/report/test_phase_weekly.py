@@ -158,3 +158,14 @@ def test_weekly_review_lists_what_came_back_after_a_fix(tmp_path):
     assert "- high · KeyError: 'session' — 3 tests — reopened 2 times" in text
     assert "TimeoutError in db.connect — 1 test — reopened once" in text
     assert 'class="recurring"' in weekly_html(review)
+
+
+def test_a_change_point_from_zero_reads_from_0_not_an_infinite_share():
+    # a KPI at 0 (ruff's findings on a clean tree) that rose to 2: no percentage fits
+    from passcycle.report.weekly import shift_text
+    from passcycle.validate.changepoints import Shift
+
+    text = shift_text(Shift(index=6, run_id=9, before=0.0, after=2.0, pvalue=0.0), "")
+    assert text.startswith("rose from 0 at run 9 (0 → 2)"), text
+    assert "inf" not in text
+    assert shift_text(Shift(6, 9, 200.0, 236.0, 0.002), "").startswith("rose 18% at run 9")

@@ -114,3 +114,23 @@ def test_open_issues_are_those_of_the_latest_full_run_not_fixed_since(history: H
     assert [issue.fingerprint for issue in history.open_issues("calc")] == ["fp-slow"]
     history.finish_run(running.id, "failed")
     assert [issue.fingerprint for issue in history.open_issues("calc")] == ["fp-crash"]
+
+
+def test_an_issue_counts_the_times_it_came_back_after_a_fix(history: History):
+    # "reopened" alone does not say whether a fix keeps failing: the count does
+    def fix_then_see(count: int) -> Issue:
+        fixing = history.start_run("calc", "run")
+        history.save_issues("calc", fixing.id, [replace(DIVISION, state="fixed", tests=())])
+        back = history.start_run("calc", "run")
+        saved = history.save_issues("calc", back.id, [DIVISION])[0]
+        assert (saved.state, saved.reopened) == ("reopened", count)
+        return saved
+
+    first = history.start_run("calc", "run")
+    assert history.save_issues("calc", first.id, [DIVISION])[0].reopened == 0
+    once = fix_then_see(1)
+    fix_then_see(2)
+    assert by_fingerprint(history.issues("calc"))["fp-div"].reopened == 2
+    assert history.issues("calc", run_id=once.last_seen)[0].reopened == 1  # as it stood then
+    again = history.start_run("calc", "run")
+    assert history.save_issues("calc", again.id, [DIVISION])[0].reopened == 2  # recurring

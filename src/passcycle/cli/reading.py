@@ -202,6 +202,12 @@ def calibrate(
         share = parse_quantity(margin, "percent") / 100
     except TargetSyntaxError as exc:
         raise UsageError(f"--margin {margin!r}: {exc}", hint="write e.g. --margin 10%") from None
+    if share < 0:
+        # below 0 the target would be tighter than the worst run: the history fails it
+        raise UsageError(
+            f"--margin {margin!r}: a margin below 0 sets targets the history does not meet",
+            hint="write e.g. --margin 10%",
+        )
     cycle = _cycle()
     proposals = cycle.calibrate(runs, share)
     written: list[str] = []

@@ -25,7 +25,8 @@ def show_calibration(proposals: Sequence[Proposal], written: Sequence[str] = ())
         )  # fmt: skip
     out.print(table)
     if written:
-        out.print(f"wrote {len(written)} targets into the plan: {', '.join(map(clean, written))}")
+        noun = "target" if len(written) == 1 else "targets"
+        out.print(f"wrote {len(written)} {noun} into the plan: {', '.join(map(clean, written))}")
         missing = [p.name for p in proposals if p.target and p.name not in written]
         if missing:
             out.print(

@@ -50,7 +50,12 @@ def show_issue(detail: Any) -> None:
     issue, run = detail.issue, detail.run
     out.print(f"[bold]{clean(issue.title, 200)}[/]", soft_wrap=True)
     count = len(issue.tests)
-    facts = [issue.severity, issue.kind, issue.state, f"{count} test{'s' if count != 1 else ''}"]
+    facts = [
+        issue.severity,
+        issue.kind,
+        issue.state_text,
+        f"{count} test{'s' if count != 1 else ''}",
+    ]
     out.print(
         f"  {', '.join(facts)} · fingerprint {issue.fingerprint} · last seen in run {run.id}"
         + (f", first in run {issue.first_seen}" if issue.first_seen else "")

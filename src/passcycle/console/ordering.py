@@ -20,6 +20,10 @@ def show_order(ordered: Any, pytest_args: Sequence[str] = ()) -> None:
     order = ordered.order
     if order is None:
         return
+    if not order.tests:  # no run knows any test: pytest's order is the only one
+        ran = len(ordered.outcome.results)
+        out.print(f"order: risk — no run recorded yet: the {ran} tests run in pytest's order")
+        return
     tiers = (
         f"{order.count('changed')} the change reaches or that failed in run {order.base}, "
         if order.base is not None

@@ -80,7 +80,7 @@ def show_verdict(verdict: Any, suggestions: dict[str, Any] | None = None) -> Non
         for rank, issue in enumerate(shown, 1):
             count = len(issue.tests)
             tests = f"{count} test{'s' if count != 1 else ''}" if count else ""
-            meta = ", ".join(x for x in (issue.kind, tests, issue.state) if x)
+            meta = ", ".join(x for x in (issue.kind, tests, issue.state_text) if x)
             out.print(
                 f" {rank}. [{_SEVERITY.get(issue.severity, '')}]{issue.severity.upper():<8}[/]"
                 f" {clean(issue.title, room(14, 78))}"

@@ -188,12 +188,12 @@ class Cycle(Ordering):
 
     def write_targets(self, proposals: Sequence[Proposal]) -> list[str]:
         """Put the proposed targets in the plan file, each with a comment saying why."""
-        from passcycle.planwrite import write_targets
+        from passcycle.planwrite import CALIBRATED, write_targets
 
         if self.plan.path is None:
             raise UsageError("the plan has no file to write", hint="passcycle init writes one")
         changes = {
-            p.name: (p.target, p.regression, f"calibrated on {p.basis}: {p.why}")
+            p.name: (p.target, p.regression, f"{CALIBRATED} {p.basis}: {p.why}")
             for p in proposals
             if p.target
         }

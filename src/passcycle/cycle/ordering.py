@@ -84,8 +84,9 @@ class Ordering(Sharding):
                 chosen.typical if t.duration is None else t.duration for t in ranked.tests
             )
             raise UsageError(
-                f"--budget {wanted.text} ({chosen.limit:.2f}s) fits no test: the fastest took"
-                f" {fastest:.2f}s",
+                # in ms with 3 digits: both are often below what "0.00s" can tell apart
+                f"--budget {wanted.text} ({chosen.limit * 1000:.3g}ms) fits no test:"
+                f" the fastest took {fastest * 1000:.3g}ms",
                 hint="give a larger budget",
             )
         return self._budgeted(pytest_args, ranked, chosen, on_progress)

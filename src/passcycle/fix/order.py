@@ -126,6 +126,8 @@ def risk_order(plan: Plan, history: History) -> RiskOrder:
     if base is None:
         note = "no full run with a coverage map yet: the history alone orders the tests"
         latest = history.latest_full(plan.name)
+        if latest is None:
+            note = "no run recorded yet: the tests run in pytest's order"
         results = history.results(latest.id) if latest is not None else []
     else:
         selection = plan_selection(plan, history, base)

@@ -118,6 +118,7 @@ def issue_json(issue: Any) -> dict[str, Any]:
         "first_seen": issue.first_seen,
         "last_seen": issue.last_seen,
         "occurrences": issue.occurrences,
+        "reopened": issue.reopened,
         "exc_type": issue.exc_type,
         "message": issue.message,
     }

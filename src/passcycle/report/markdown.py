@@ -116,7 +116,11 @@ def kpi_table(ctx: ReportContext) -> list[str]:
 
 def _issue(rank: int, issue: Issue, ctx: ReportContext) -> list[str]:
     tests = len(issue.tests)
-    meta = [issue.kind, f"{tests} test{'s' if tests != 1 else ''}" if tests else "", issue.state]
+    meta = [
+        issue.kind,
+        f"{tests} test{'s' if tests != 1 else ''}" if tests else "",
+        issue.state_text,
+    ]
     head = SEVERITY.get(issue.severity, issue.severity)
     lines = [
         f"{rank}. {head} {md_text(issue.title, 200)}  ",

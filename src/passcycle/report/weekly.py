@@ -247,7 +247,7 @@ def shift_text(shift: Shift, unit: str) -> str:
     """ "rose 18% at run 41 (200ms → 236ms), p=0.002" """
     verb = "rose" if shift.after > shift.before else "fell"
     return (
-        f"{verb} {abs(shift.change):.0%} at run {shift.run_id}"
+        f"{verb} {shift.size} at run {shift.run_id}"
         f" ({format_value(shift.before, unit)} → {format_value(shift.after, unit)}),"
         f" p={shift.pvalue:.2g}"
     )

@@ -191,4 +191,5 @@ def issue_from_row(row: Row, tests: tuple[str, ...] = ()) -> Issue:
         exc_type=row["exc_type"],
         message=row["message"],
         location=row["location"],
+        reopened=row.get("reopened") or 0,
     )

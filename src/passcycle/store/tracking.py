@@ -76,7 +76,19 @@ def save(conn: Connection, project: str, run_id: int, issue: Issue) -> Issue:
     conn.execute(sa.update(issues).where(issues.c.id == existing["id"]).values(changes))
     stored = dict(existing) | changes
     _link(conn, existing["id"], run_id, stored["state"], issue.tests, exists=linked is not None)
-    return rows.issue_from_row(stored, issue.tests)
+    reopened = conn.scalar(sa.select(_reopened(existing["id"], run_id)))
+    return rows.issue_from_row(stored | {"reopened": reopened}, issue.tests)
+
+
+def _reopened(issue_id: Any, up_to: Any) -> Any:
+    """How many runs up to `up_to` saw the issue come back after a fix: its sightings in
+    state "reopened" (a count, not a column: the sightings already hold it)."""
+    back = issue_runs.alias("back")
+    return (
+        sa.select(sa.func.count())
+        .where(back.c.issue_id == issue_id, back.c.state == "reopened", back.c.run_id <= up_to)
+        .scalar_subquery()
+    )
 
 
 def _link(
@@ -110,7 +122,13 @@ def select_issues(
     """
     link_run = issue_runs.c.run_id == (run_id if run_id is not None else issues.c.last_seen)
     on = sa.and_(issue_runs.c.issue_id == issues.c.id, link_run)
-    query = sa.select(issues, issue_runs.c.tests, issue_runs.c.state.label("run_state"))
+    up_to = run_id if run_id is not None else issues.c.last_seen
+    query = sa.select(
+        issues,
+        issue_runs.c.tests,
+        issue_runs.c.state.label("run_state"),
+        _reopened(issues.c.id, up_to).label("reopened"),
+    )
     query = query.join(issue_runs, on, isouter=run_id is None)
     found = []
     for row in conn.execute(query.where(issues.c.project == project)).mappings():

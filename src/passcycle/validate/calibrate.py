@@ -77,6 +77,8 @@ def _target(values: list[float], unit: str, up: bool, margin: float) -> tuple[st
     shown = format_value(worst, unit)
     if worst == 0 and not up:
         return None, "0 in every run: a margin on 0 is 0; the plan's target stands"
+    if unit == "%" and up and worst >= 100:
+        return None, "100% in every run: a margin on what it misses is 0; the target stands"
     if unit == "%" and up:
         # a share that should reach 100%: the margin is on what it misses (99.8% -> 99.78%)
         bound = 100.0 - (100.0 - worst) * (1 + margin)

@@ -41,6 +41,11 @@ class Shift:
         """Relative change of the level (+0.18: 18% higher)."""
         return (self.after - self.before) / abs(self.before) if self.before else math.inf
 
+    @property
+    def size(self) -> str:
+        """The change as people read it: "18%", or "from 0" (no share of 0 fits)."""
+        return f"{abs(self.change):.0%}" if math.isfinite(self.change) else "from 0"
+
 
 def change_points(
     series: Sequence[tuple[int, float]], min_segment: int = MIN_SEGMENT
@@ -100,8 +105,7 @@ def shift_issue(
     verb = "rose" if last.after > last.before else "fell"
     commit = commits.get(last.run_id)
     at = f"run {last.run_id}" + (f" (commit {commit[:10]})" if commit else "")
-    size = f"{abs(last.change):.0%}" if math.isfinite(last.change) else "from 0"
-    title = f"{name} {verb} {size} at {at}, p={last.pvalue:.2g}"
+    title = f"{name} {verb} {last.size} at {at}, p={last.pvalue:.2g}"
     detail = (
         f"level {format_value(last.before, unit)} before, {format_value(last.after, unit)} "
         f"in the {len(series) - last.index} runs since (change point, Otava E-divisive)"

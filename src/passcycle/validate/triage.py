@@ -130,6 +130,7 @@ def carry_over(issue: Issue, previous: Issue | None, run_id: int) -> Issue:
         first_seen=seen.first_seen,
         last_seen=seen.last_seen,
         occurrences=seen.occurrences,
+        reopened=seen.reopened,
     )
 
 
