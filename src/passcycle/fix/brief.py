@@ -90,17 +90,19 @@ def retest_ahead(plan: Plan, pytest_args: list[str], url: str | None) -> Ahead |
     if brief is None:
         return None
     from passcycle.fix.changes import changes_since_run
-    from passcycle.suite.args import read_args
-    from passcycle.suite.early import start_test
 
     changes = changes_since_run(plan.root, brief.base)
     # Only a changed Python file makes the selection read the map and parse code, the work
     # worth overlapping: with none (nothing changed, or a README, the plan itself) a pytest
     # started early would mostly be stopped. Paths named on the command line are collected
     # beside the selection's: pytest starts knowing them, as before.
-    code = not changes.known or any(path.endswith(".py") for path in changes.paths)
-    early = code and not read_args(pytest_args).paths
-    started = start_test(plan, pytest_args, coverage=False, awaiting=True) if early else None
+    started = None
+    if not changes.known or any(path.endswith(".py") for path in changes.paths):
+        from passcycle.suite.args import read_args
+        from passcycle.suite.early import start_test
+
+        if not read_args(pytest_args).paths:
+            started = start_test(plan, pytest_args, coverage=False, awaiting=True)
     try:
         from passcycle.fix.retest import selection_from
 
@@ -109,6 +111,8 @@ def retest_ahead(plan: Plan, pytest_args: list[str], url: str | None) -> Ahead |
         if selection.tests:
             select = None if selection.everything else selection.args
             if started is None:
+                from passcycle.suite.early import start_test
+
                 started = start_test(
                     plan, pytest_args, coverage=False, paths=selection.paths, select=select
                 )
