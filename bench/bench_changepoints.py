@@ -110,8 +110,9 @@ def main() -> None:
         f" a detection right within {args.tolerance} runs\n"
     )
     print(
-        "| case | passcycle recall | passcycle false detections | Otava recall"
-        " | Otava false detections | passcycle ms | Otava ms |\n|---|---:|---:|---:|---:|---:|---:|"
+        "| case | passcycle recall | passcycle precision | passcycle false detections"
+        " | Otava recall | Otava precision | Otava false detections | passcycle ms | Otava ms |"
+        "\n|---|---:|---:|---:|---:|---:|---:|---:|---:|"
     )
     for case in cases:
         rng = random.Random(f"{args.seed}-{case}")
@@ -130,12 +131,17 @@ def main() -> None:
             _, _, true, hits = totals[name]
             return f"{hits}/{true} ({hits / true:.0%})" if true else "—"
 
+        def precision(name: str, totals: dict[str, list[int]] = totals) -> str:
+            right, found, _, _ = totals[name]  # of the detections, the share at a true shift
+            return f"{right}/{found} ({right / found:.0%})" if found else "—"
+
         def false(name: str, totals: dict[str, list[int]] = totals) -> str:
             right, found, _, _ = totals[name]
             return f"{found - right} in {args.series} series"
 
         print(
-            f"| {case} | {recall('ours')} | {false('ours')} | {recall('otava')} | {false('otava')}"
+            f"| {case} | {recall('ours')} | {precision('ours')} | {false('ours')}"
+            f" | {recall('otava')} | {precision('otava')} | {false('otava')}"
             f" | {statistics.median(times['ours']) * 1000:.1f}"
             f" | {statistics.median(times['otava']) * 1000:.1f} |"
         )
