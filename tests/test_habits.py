@@ -145,6 +145,11 @@ def test_history_says_what_its_marks_mean(tmp_path: Path, passcycle) -> None:
     passcycle(root, "run", expect=0)
     text = passcycle(root, "history", expect=0).stdout
     assert "★ baseline · * uncommitted changes beside the commit" in text
+    assert "½" not in text  # full runs only
+    passcycle(root, "test", "--", "-k", "nothing-matches-this", expect=None)  # a slice
+    rows = passcycle(root, "history", expect=0).stdout.splitlines()
+    assert rows[1].split()[:2] == ["3", "test"] and rows[1].split()[2] == "½", rows
+    assert rows[-1].endswith(" · ½ part of the suite only"), rows
 
 
 def test_one_line_per_thing_the_scenarios_say() -> None:

@@ -159,6 +159,17 @@ def test_bad_shard_options_are_one_line(project: Path, passcycle) -> None:
     assert "--shard: cannot read '3/2'" in bad.stderr
     alone = passcycle(project, "test", "--group", "x", expect=ExitCode.USAGE_ERROR)
     assert "give --shard K/N with it" in alone.stderr
+    assert "Tip: passcycle test --shard 1/4 --group nightly" in alone.stderr
+    ranked = passcycle(project, "test", "--shard", "1/2", "--order", "risk", expect=2)
+    lines = [line for line in ranked.stderr.splitlines() if line.strip()]
+    assert (
+        lines[0] == "error: --shard splits the suite by durations: leave out --order and --budget"
+    )
+    assert lines[1].startswith("Tip: a shard runs its share of every test")
+    bare = passcycle(project, "test", "--shard", "1/2", "--no-cov", expect=2)
+    assert "Tip: leave out --no-cov" in bare.stderr
+    # refused before anything ran: no run recorded
+    assert passcycle(project, "history", "--json", expect=0).json()["runs"] == []
     nothing = passcycle(project, "merge", expect=ExitCode.USAGE_ERROR)
     assert "no shard runs in the history" in nothing.stderr
 

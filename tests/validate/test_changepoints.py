@@ -69,6 +69,14 @@ def test_a_recent_change_for_the_worse_is_an_issue_a_better_one_is_not():
     assert shift_issue("harmony", "", None, slower, {}) is None  # no known direction
 
 
+def test_a_step_out_of_a_constant_level_claims_no_p_value_below_the_floats_precision():
+    # 2 issues in 20 runs, then 5 in 6: the t-test's p-value is 0 to the float
+    steady = numbered([2.0] * 20 + [5.0] * 6)
+    issue = shift_issue("technical_debt", "", "<= 10", steady, {})
+    assert issue is not None
+    assert issue.title.endswith("rose 150% at run 21, p<1e-15"), issue.title
+
+
 @pytest.mark.browser
 def test_passcycle_run_names_the_run_where_a_kpi_shifted(tmp_path: Path, passcycle):
     """Real runs: a project's KPI printed by a command steps up by 30% at run 9; from the

@@ -92,10 +92,11 @@ def test(
     from passcycle.fix.budget import parse_budget
     from passcycle.suite.shards import parse_shard
 
-    # a bad K/N or budget is refused before the plan is read or anything is printed
+    # a bad K/N, budget or mix of them is refused before the plan is read or anything shown
     number, total = parse_shard(shard) if shard is not None else (0, 0)
     if budget is not None:
         parse_budget(budget)
+    _check_split(shard, group, order, budget, no_cov=no_cov)
     plan = _plan()
     # in pytest's order the suite starts now, while the history is opened (suite/early.py)
     plain = shard is None and group is None and order is None and budget is None
@@ -105,15 +106,7 @@ def test(
         if not json_:
             console.show_detected(cycle.plan.detected)
         if shard is not None:
-            if no_cov:
-                raise UsageError("--shard needs coverage: the merged run's coverage is theirs")
-            if budget is not None or order is not None:
-                raise UsageError(
-                    "--shard splits the suite by durations: leave out --order and --budget"
-                )
             _shard(cycle, list(ctx.args), (number, total), group, json_=json_)
-        if group is not None:
-            raise UsageError("--group names a split of shards: give --shard K/N with it")
         progress = console.Progress()
         with progress.live():
             ordered = cycle.test_in_order(
@@ -128,6 +121,30 @@ def test(
         if started is not None:
             started.discard()  # the run never came (an error, Ctrl-C): no orphan pytest
     _show_ordered(ordered, [*cycle.plan.project.pytest_args, *ctx.args], json_=json_, cycle=cycle)
+
+
+def _check_split(
+    shard: str | None, group: str | None, order: str | None, budget: str | None, *, no_cov: bool
+) -> None:
+    """Options of `test` that cannot go together, refused with what to do instead."""
+    if shard is None:
+        if group is not None:
+            raise UsageError(
+                "--group names a split of shards: give --shard K/N with it",
+                hint="passcycle test --shard 1/4 --group nightly (on each of the 4 machines)",
+            )
+        return
+    if no_cov:
+        raise UsageError(
+            "--shard needs coverage: the merged run's coverage is theirs",
+            hint="leave out --no-cov; passcycle merge joins the shards' coverage",
+        )
+    if budget is not None or order is not None:
+        raise UsageError(
+            "--shard splits the suite by durations: leave out --order and --budget",
+            hint="a shard runs its share of every test; --order and --budget pick and rank"
+            " tests for one machine",
+        )
 
 
 def _show_ordered(ordered: Any, pytest_args: list[str], *, json_: bool, cycle: Any) -> None:

@@ -81,6 +81,11 @@ def show_test_summary(outcome: Any, slowest: int = 5, failures: int = 10) -> Non
             out.print(f"  [dim]… and {len(bad) - failures} more: passcycle show {run.id}[/]")
 
 
+def _sliced(run: Run) -> bool:
+    """A `test` or `run` that ran part of the suite (a re-test always does: not marked)."""
+    return run.partial and run.kind != "retest"
+
+
 def show_runs(runs: Sequence[Run], baseline_id: int | None) -> None:
     if not runs:
         out.print("no runs yet: passcycle test records the first one")
@@ -102,7 +107,7 @@ def show_runs(runs: Sequence[Run], baseline_id: int | None) -> None:
         commit = (run.commit or "")[:8] + ("*" if run.dirty else "")
         table.add_row(
             f"{run.id}{marker}",
-            run.kind,
+            f"{run.kind} ½" if _sliced(run) else run.kind,
             Text(run.status, style=status_style.get(run.status, "")),
             run.started.astimezone().strftime("%Y-%m-%d %H:%M:%S"),
             fmt_duration(run.duration),
@@ -113,5 +118,7 @@ def show_runs(runs: Sequence[Run], baseline_id: int | None) -> None:
     legend = ["★ baseline"] if baseline_id is not None else []
     if any(run.dirty for run in runs):
         legend.append("* uncommitted changes beside the commit")
+    if any(_sliced(run) for run in runs):
+        legend.append("½ part of the suite only")
     if legend:
         out.print(Text(" · ".join(legend), style="dim"))

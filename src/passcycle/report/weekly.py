@@ -249,7 +249,7 @@ def shift_text(shift: Shift, unit: str) -> str:
     return (
         f"{verb} {shift.size} at run {shift.run_id}"
         f" ({format_value(shift.before, unit)} → {format_value(shift.after, unit)}),"
-        f" p={shift.pvalue:.2g}"
+        f" {shift.p_text}"
     )
 
 

@@ -20,6 +20,7 @@ from passcycle.targets import format_value
 from passcycle.validate.direction import higher_is_better
 
 MIN_SEGMENT = 3  # runs on each side of a change
+P_FLOOR = 1e-15  # smaller p-values are the float's noise, not evidence
 MAX_PVALUE = 0.001
 WINDOW = 30  # Otava's sliding window, in runs
 RECENT = 10  # a worsening change this many runs back or fewer is still news
@@ -45,6 +46,12 @@ class Shift:
     def size(self) -> str:
         """The change as people read it: "18%", or "from 0" (no share of 0 fits)."""
         return f"{abs(self.change):.0%}" if math.isfinite(self.change) else "from 0"
+
+    @property
+    def p_text(self) -> str:
+        """ "p=0.002"; a step out of a constant level has a p-value of 0 to the float, which
+        no test can claim: below the float's own precision it reads "p<1e-15"."""
+        return f"p={self.pvalue:.2g}" if self.pvalue >= P_FLOOR else f"p<{P_FLOOR:.0e}"
 
 
 def change_points(
@@ -105,7 +112,7 @@ def shift_issue(
     verb = "rose" if last.after > last.before else "fell"
     commit = commits.get(last.run_id)
     at = f"run {last.run_id}" + (f" (commit {commit[:10]})" if commit else "")
-    title = f"{name} {verb} {last.size} at {at}, p={last.pvalue:.2g}"
+    title = f"{name} {verb} {last.size} at {at}, {last.p_text}"
     detail = (
         f"level {format_value(last.before, unit)} before, {format_value(last.after, unit)} "
         f"in the {len(series) - last.index} runs since (change point, Otava E-divisive)"
