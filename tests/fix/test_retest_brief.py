@@ -153,3 +153,15 @@ def test_a_change_that_selects_nothing_stops_the_pytest_it_started(
         if "PASSCYCLE_AWAIT" in environ and str(project) in environ["PASSCYCLE_AWAIT"]:
             left.append(proc.info["cmdline"])
     assert left == []
+
+
+def test_the_last_full_run_is_found_after_many_re_tests(project: Path, passcycle) -> None:
+    from passcycle.store import History
+
+    # a day of `cycle --watch`: more re-tests since the full run than any window of runs
+    with History.open(f"sqlite:///{project / '.passcycle' / 'history.db'}") as history:
+        for _ in range(60):
+            run = history.start_run("project", "retest", parent_id=1)
+            history.finish_run(run.id, "passed", 0)
+    data = passcycle(project, "retest", "--dry-run", "--json", expect=0).json()
+    assert data["base"]["id"] == 1

@@ -63,8 +63,10 @@ class Retest:
 
 def base_run(plan: Plan, history: History) -> Run:
     """The latest full run that finished and kept its impact map."""
-    for run in history.runs(project=plan.name, limit=50):
-        if run.kind not in FULL_KINDS or run.partial or run.status not in ("passed", "failed"):
+    # full runs only: a day of re-tests (`cycle --watch` re-tests at every save) must not
+    # push the last full run out of the window
+    for run in history.runs(project=plan.name, limit=50, kind=FULL_KINDS):
+        if run.partial or run.status not in ("passed", "failed"):
             continue
         if run.artifacts and (plan.root / run.artifacts / MAP_FILE).is_file():
             return run

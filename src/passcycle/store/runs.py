@@ -140,14 +140,19 @@ class RunStore(Access):
         return reaped
 
     def runs(
-        self, project: str | None = None, limit: int = 20, kind: str | None = None
+        self,
+        project: str | None = None,
+        limit: int = 20,
+        kind: str | tuple[str, ...] | None = None,
     ) -> list[Run]:
-        """The newest runs first."""
+        """The newest runs first (of one kind, or of any of several)."""
         query = sa.select(runs).order_by(runs.c.id.desc()).limit(limit)
         if project is not None:
             query = query.where(runs.c.project == project)
-        if kind is not None:
+        if isinstance(kind, str):
             query = query.where(runs.c.kind == kind)
+        elif kind is not None:
+            query = query.where(runs.c.kind.in_(kind))
         with self._tx() as conn:
             return [rows.run_from_row(row) for row in conn.execute(query).mappings()]
 
