@@ -228,3 +228,17 @@ def test_ctrl_c_says_what_became_of_the_run(tmp_path: Path) -> None:
     with History.open(f"sqlite:///{root / '.passcycle' / 'history.db'}") as history:
         [run] = history.runs("project")
     assert run.status == "interrupted"
+
+
+def test_an_answer_of_any_size_reaches_a_pipe_whole(tmp_path: Path, passcycle) -> None:
+    # passcycle leaves without tearing the interpreter down (cli.run): what it printed
+    # must still all be there, far past a pipe's buffer
+    many = (
+        "import pytest\n\n\n@pytest.mark.parametrize('i', range(3000))\ndef test_n(i):\n    pass\n"
+    )
+    root = tmp_path / "project"
+    committed_project(root, {**FILES, "tests/test_many.py": many})
+    passcycle(root, "test", "--no-cov", expect=0)
+    shown = passcycle(root, "show", "--json", "--results", expect=0)
+    assert len(shown.stdout) > 300_000
+    assert len(shown.json()["results"]) == 3001

@@ -1,7 +1,5 @@
 """`python -m passcycle`."""
 
-import sys
+from passcycle.cli import run
 
-from passcycle.cli import main
-
-sys.exit(main())
+run()

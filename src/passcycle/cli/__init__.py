@@ -7,6 +7,6 @@ from passcycle.cli import running  # noqa: F401
 from passcycle.cli import reading  # noqa: F401
 
 # isort: on
-from passcycle.cli.app import app, main
+from passcycle.cli.app import app, main, run
 
-__all__ = ["app", "main"]
+__all__ = ["app", "main", "run"]
