@@ -21,6 +21,7 @@ def test_summaries_keep_totals_phases_and_faults_apart():
             Measurement("requests", 900, "", src),
             Measurement("p95_response_time", 0.05, "s", src),
             Measurement("error_rate", 4.0, "%", src),
+            Measurement("generator_bound", 1.0, "", src),
             Measurement('p95_response_time{scenario="outage",step="call"}', 9.0, "s", src),
             Measurement('requests{scenario="outage",phase="after"}', 300, "", src),
             Measurement('requests{scenario="outage",phase="during"}', 300, "", src),
@@ -39,3 +40,5 @@ def test_summaries_keep_totals_phases_and_faults_apart():
     assert [p.phase for p in outage.phases] == ["during", "after"]  # in phase order
     assert outage.phases[0].error_rate == 12.0 and outage.phases[1].error_rate is None
     assert found[1].faults == () and found[1].phases == ()
+    # recorded only when the generator was the bottleneck
+    assert outage.generator_bound is True and found[1].generator_bound is False

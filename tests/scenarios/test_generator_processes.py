@@ -51,6 +51,7 @@ def test_a_generator_bound_scenario_gets_the_processes_the_cores_allow(
     first = passcycle(root, "run", "--scenario", "flood", "--json", timeout=120).json()
     [flood] = first["scenarios"]
     assert flood["generator_processes"] == 1  # no history yet: one process
+    assert flood["generator_bound"] is True  # flagged in the scenario, not only the note
     assert "scenario 'flood': the load generator fell behind" in first["note"]
 
     # two cores: the generator may take one, the service keeps the other

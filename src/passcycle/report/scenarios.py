@@ -76,6 +76,8 @@ class ScenarioSummary:
     breaker_open_time: float | None = None
     breaker_recover_time: float | None = None
     hypothesis: tuple[ProbeFigures, ...] = ()  # its steady-state probes
+    # its generator was the bottleneck (scenarios/load.py): its latency KPIs are not judged
+    generator_bound: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,6 +162,7 @@ def summarize(measurements: Iterable[Measurement]) -> list[ScenarioSummary]:
                 values.get("breaker_open_time"),
                 values.get("breaker_recover_time"),
                 _probe_figures(probes.get(scenario, {})),
+                bool(values.get("generator_bound")),
             )
         )
     return found
