@@ -155,7 +155,7 @@ def run() -> NoReturn:
     """The `passcycle` command: `main`, then out without tearing the interpreter down.
 
     Once the answer is out and every exit handler has run, Python would still free each
-    of the many objects SQLAlchemy, pydantic and rich made, one by one: 0.05–0.2 s of a
+    of the many objects SQLAlchemy, pydantic and rich made, one by one: 0.04–0.10 s of a
     re-test that answers in well under a second (docs/benchmarks.md). The operating
     system frees them at once. `main` stays for callers in the same process."""
     code = main()
