@@ -8,7 +8,7 @@ import sys
 import time
 from dataclasses import dataclass
 
-from passcycle.scenarios.load import SATURATED_CPU, _CpuWatch, schedstat
+from passcycle.scenarios.load import SATURATED_CPU, _CpuWatch, generator_bound, schedstat
 
 HOG = "while True: pass"
 
@@ -56,3 +56,14 @@ def test_an_idle_process_wants_nothing() -> None:
         idle.kill()
         idle.wait()
     assert wanted < 10
+
+
+def test_a_starved_generator_is_bound_a_quiet_one_is_not() -> None:
+    # (CPU %, wanted %, share of it waiting), as measured beside wrk and on the example
+    assert generator_bound(95, 97, 0.02)  # busy
+    assert generator_bound(67, 91, 0.27)  # wanted more than a core gave
+    assert generator_bound(42, 85, 0.50)  # one process starved: p50 1.4-1.9x wrk's
+    assert generator_bound(30, 57, 0.47)  # two processes, each starved: 1.3-1.7x
+    assert not generator_bound(29, 32, 0.07)  # the example's steady-100
+    assert not generator_bound(8, 10, 0.14)  # a slow service sets the pace
+    assert not generator_bound(27, 41, 0.30)  # waits a little, wants little

@@ -46,6 +46,13 @@ from passcycle.scenarios.schedule import Schedule, read_schedule
 
 POLL_SECONDS = 0.25
 SATURATED_CPU = 90.0  # % of one core: past this, Locust's own queueing shows as latency
+# A generator that waits for a core this share of its runnable time, while wanting this
+# much of one, is starved: its requests wait with it. Measured beside wrk on a FastAPI
+# service, 2 cores: 83–88% wanted, 40–59% of it waiting, p50 1.4–1.9× wrk's; two processes
+# at 57%, 47% waiting, 1.3–1.7×. A quiet generator's waits add little to each request (the
+# example's scenarios: 9–41% wanted, 2–19% waiting), hence the floor on what it wanted.
+STARVED_WAIT = 0.35
+STARVED_DEMAND = 50.0  # % of one core
 START_SLACK = 30.0  # seconds allowed beyond the duration for start-up and shut-down
 CPU_WARMUP = 1.0  # seconds of start-up (imports) left out of the generator's CPU
 
@@ -245,6 +252,15 @@ def _fatal_error(spec: LoadSpec, fatal: dict[str, Any]) -> RunError:
     return RunError(f"scenario {spec.scenario.name!r}{step}: {fatal.get('message')}", hint=hint)
 
 
+def generator_bound(cpu: float, wanted: float, waiting: float) -> bool:
+    """Whether a Locust process's own delays are in the response times it measured: it was
+    busy (`cpu`, % of one core), wanted more than a core could give (CPU and run-queue wait,
+    `wanted`), or was starved: `waiting` (the share of `wanted` spent waiting) past
+    STARVED_WAIT while it wanted a good part of a core."""
+    starved = wanted >= STARVED_DEMAND and waiting >= STARVED_WAIT
+    return cpu > SATURATED_CPU or wanted > SATURATED_CPU or starved
+
+
 def schedstat(pid: int) -> tuple[int, int] | None:
     """(ns on a CPU, ns runnable but waiting for one) of the process's main thread, from
     Linux's /proc/PID/schedstat; None where the kernel does not keep it."""
@@ -412,7 +428,7 @@ def _result(
     generator = cpu.busiest()
     wanted, waiting = cpu.demand()
     warnings = []
-    saturated = generator > SATURATED_CPU or wanted > SATURATED_CPU
+    saturated = generator_bound(generator, wanted, waiting)
     if generator > SATURATED_CPU:
         warnings.append(
             f"scenario {scenario.name!r}: the load generator used {generator:.0f}% of a core;"
