@@ -229,6 +229,9 @@ def bench_passcycle(
         "generator": m["generator_cpu"],
         "own": result["own_cpu"],
         "bound": float(m.get("generator_bound", 0.0)),
+        "lag": 1000.0 * float(m.get("generator_lag", 0.0)),
+        "demand": float(m.get("generator_demand", 0.0)),
+        "wait": float(m.get("generator_wait", 0.0)),
         "notes": "; ".join(result["notes"]),
     }
 
@@ -272,6 +275,9 @@ def main() -> None:
     parser.add_argument("--organism", type=int, default=60, help="seconds; 0 skips it")
     parser.add_argument("--workers", type=int, default=0, help="also run with N Locust workers")
     parser.add_argument("--pin", help="taskset the generator to this CPU (e.g. 0)")
+    parser.add_argument(
+        "--hogs", type=int, default=0, help="busy-loop processes beside it (starve the generator)"
+    )
     args = parser.parse_args()
     if args.pin is not None:
         PIN[:] = ["taskset", "-c", args.pin]
@@ -279,6 +285,7 @@ def main() -> None:
         raise SystemExit("wrk is not installed (Debian: apt-get install -y wrk)")
     work = Path(tempfile.mkdtemp(prefix="bench-load-"))
     server, port = start_server(work, args.delay_ms / 1000)
+    hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(args.hogs)]
     runs: dict[str, list[dict[str, Any]]] = {"wrk": [], "locust": [], "passcycle": []}
     if args.workers:
         runs[f"passcycle --workers {args.workers}"] = []
@@ -292,6 +299,9 @@ def main() -> None:
                     bench_passcycle(port, args.users, args.seconds, work, args.workers)
                 )
     finally:
+        for hog in hogs:
+            hog.kill()
+            hog.wait()
         server.terminate()
         server.wait()
         if server.stdout is not None:
@@ -302,6 +312,7 @@ def main() -> None:
 
     load = os.getloadavg()[0]
     pinned = f", generator pinned to CPU {args.pin}" if args.pin is not None else ""
+    pinned += f", {args.hogs} busy loops beside it" if args.hogs else ""
     print(f"\n### Load accuracy: {args.users} connections, handler waits {args.delay_ms:g} ms,"
           f" {args.seconds} s, median of {args.repeat} (load {load:.1f}){pinned}\n")  # fmt: skip
     print("| tool | requests/s | p50 ms | p95 ms | CPU s | wall s |")
@@ -330,6 +341,15 @@ def main() -> None:
     close = abs(med("passcycle", "p50") / med("wrk", "p50") - 1) <= 0.15
     print(f"| flagged generator-bound (latency not judged) | {bound} of {args.repeat} runs |"
           f" p50 within 15% of wrk ({'yes' if close else 'no'}) or flagged |")  # fmt: skip
+    print("\n| round | passcycle p50 / wrk p50 | generator loop lag | lag / p50 |"
+          " demand / wait | generator-bound |")  # fmt: skip
+    print("|---:|---:|---:|---:|---:|---|")
+    for i, (ours, theirs) in enumerate(zip(runs["passcycle"], runs["wrk"], strict=True), 1):
+        print(f"| {i} | {ours['p50']:.1f} / {theirs['p50']:.1f} ms"
+              f" ({ours['p50'] / theirs['p50']:.2f}×) | {ours['lag']:.2f} ms |"
+              f" {ours['lag'] / ours['p50']:.0%} |"
+              f" {ours['demand']:.0f}% / {ours['wait']:.0f}% |"
+              f" {'yes' if ours['bound'] else 'no'} |")  # fmt: skip
     notes = {r["notes"] for r in runs["passcycle"] if r["notes"]}
     for note in notes:
         print(f"\nnote: {note}")

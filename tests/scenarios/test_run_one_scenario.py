@@ -61,7 +61,10 @@ def test_an_unknown_scenario_is_one_line(tmp_path: Path, passcycle) -> None:
 
 def test_a_generator_behind_its_schedule_is_said_and_not_judged(tmp_path: Path, passcycle) -> None:
     root = _project(tmp_path / "project")
-    with (root / "passcycle.toml").open("a") as plan:
+    plan_file = root / "passcycle.toml"
+    # a target its late sends fail (one they met would still pass: times read high, not low)
+    plan_file.write_text(plan_file.read_text().replace('"< 10s"', '"< 50ms"'))
+    with plan_file.open("a") as plan:
         # far past what one Locust process sends: its schedule slips by seconds
         plan.write(
             '\n[[scenarios]]\nname = "flood"\nrate = "20000/s"\nusers = 50\nduration = "2s"\n'

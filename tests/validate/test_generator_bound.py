@@ -1,6 +1,6 @@
 """A scenario whose load generator ran out of CPU measured Locust's own queueing, not the
-service: its response times are left out of the latency KPIs ("not judged: generator-bound"),
-never judged as the service's."""
+service: response times that would fail are left out of the latency KPIs ("not judged:
+generator-bound"), never judged as the service's; those that meet an upper bound still do."""
 
 from __future__ import annotations
 
@@ -50,3 +50,14 @@ def test_the_other_scenarios_latency_still_counts(tmp_path: Path):
     # and without the flag the worst (the generator's 180 ms) would have failed it
     unflagged = [*scenario("fast", 0.180, bound=False), *scenario("steady", 0.040, bound=False)]
     assert judged(tmp_path / "again", unflagged)["p95_response_time"].status == "fail"
+
+
+def test_a_generator_bound_time_that_meets_its_upper_bound_still_passes(tmp_path: Path):
+    # the generator's queueing only adds: under it, the service met "< 100ms" as well
+    kpis = judged(tmp_path, scenario("fast", 0.030, bound=True))
+    p95 = kpis["p95_response_time"]
+    assert p95.status == "pass" and p95.value == 0.030 and p95.source == "scenario:fast"
+    # one bound scenario that would fail and one that passes: the failing one is set aside
+    both = [*scenario("fast", 0.180, bound=True), *scenario("quick", 0.030, bound=True)]
+    p95 = judged(tmp_path / "both", both)["p95_response_time"]
+    assert p95.status == "pass" and p95.source == "scenario:quick"

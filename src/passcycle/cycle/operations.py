@@ -106,7 +106,13 @@ class Operations(TestPhase):
         fixed = load.workers if workers is None else workers
         if fixed != "auto":
             return {s.name: int(fixed) for s in scenarios}
-        names = ("generator_cpu", "generator_demand", "generator_bound", "generator_processes")
+        names = (
+            "generator_cpu",
+            "generator_demand",
+            "generator_wait",
+            "generator_bound",
+            "generator_processes",
+        )
         seen = self.history.last_measured(
             self.plan.name, [f"scenario:{s.name}" for s in scenarios], names
         )
@@ -118,7 +124,8 @@ class Operations(TestPhase):
             if last is not None:
                 demand = max(last.get("generator_demand", 0.0), last.get("generator_cpu", 0.0))
                 processes = int(last.get("generator_processes", 1))
-                before = LastGenerator(demand, processes, bool(last.get("generator_bound")))
+                bound, waiting = bool(last.get("generator_bound")), last.get("generator_wait", 0.0)
+                before = LastGenerator(demand, processes, bound, waiting / 100.0)
             choice = choose_workers(scenario.name, before, cores)
             if choice.note and on_stage is not None:
                 on_stage(choice.note)

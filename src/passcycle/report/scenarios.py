@@ -78,6 +78,8 @@ class ScenarioSummary:
     hypothesis: tuple[ProbeFigures, ...] = ()  # its steady-state probes
     # its generator was the bottleneck (scenarios/load.py): its latency KPIs are not judged
     generator_bound: bool = False
+    # s: how late its event loop ran while requests flowed, the slowest Locust process's mean
+    generator_lag: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,6 +165,7 @@ def summarize(measurements: Iterable[Measurement]) -> list[ScenarioSummary]:
                 values.get("breaker_recover_time"),
                 _probe_figures(probes.get(scenario, {})),
                 bool(values.get("generator_bound")),
+                values.get("generator_lag"),
             )
         )
     return found

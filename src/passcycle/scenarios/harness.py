@@ -70,6 +70,11 @@ _WINDOWS = [(float(a), float("inf") if b is None else float(b))
             for a, b in PASSCYCLE.get("windows") or []]  # fmt: skip
 _FIRST_FAULT = min((a for a, _ in _WINDOWS), default=0.0)
 _PHASES: dict[str, dict[str, Any]] = {}
+# How late this process's event loop runs a timer, summed over the ticks in which requests
+# finished: every response waits that long too before its time is taken, so it is the
+# generator's own share of the response times it measures (busy, or waiting for a core).
+_LAG_TICK = 0.01
+_LAG = {"ticks": 0, "ms": 0.0}
 
 
 def _write(name: str, data: dict[str, Any]) -> None:
@@ -160,6 +165,20 @@ def _on_test_start(environment: Any, **_kw: Any) -> None:
         # passcycle's fault proxies time their schedule from this moment
         _write("started.json", {"t": _STATE["t0"]})
         gevent.spawn(_watch, environment)
+    if not isinstance(environment.runner, MasterRunner):  # a process that runs users
+        gevent.spawn(_loop_lag)
+
+
+def _loop_lag() -> None:
+    seen = _STATE["requests"]
+    while True:
+        due = time.perf_counter() + _LAG_TICK
+        gevent.sleep(_LAG_TICK)
+        late = max(0.0, time.perf_counter() - due)
+        if _STATE["requests"] != seen:  # idle ticks (start, ramp-down) would dilute it
+            seen = _STATE["requests"]
+            _LAG["ticks"] += 1
+            _LAG["ms"] += 1000.0 * late
 
 
 def _watch(environment: Any) -> None:
@@ -191,7 +210,8 @@ def _on_quitting(environment: Any, **_kw: Any) -> None:
         }  # fmt: skip
         _write(f"samples-{os.getpid()}.json", {"seen": _RESERVOIR.seen, "capped":
                _STATE["capped"], "ms": _RESERVOIR.items, "steps": steps,
-               "phases": phases, "spawned": _STATE.get("spawned", 0)})  # fmt: skip
+               "phases": phases, "spawned": _STATE.get("spawned", 0),
+               "lag": _LAG})  # fmt: skip
 
 
 # --- the host guard: load goes to the plan's service and allowed hosts only ----------

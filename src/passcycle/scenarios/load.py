@@ -26,8 +26,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import psutil
-
 from passcycle.errors import RunError
 from passcycle.records import TimelinePoint
 from passcycle.scenario_sections import ScenarioSection
@@ -42,19 +40,17 @@ from passcycle.scenarios.loadstats import (
     request_stats,
 )
 from passcycle.scenarios.processes import OwnedProcess, log_tail
+from passcycle.scenarios.saturation import (
+    SATURATED_CPU,
+    CpuWatch,
+    bound_note,
+    generator_bound,
+    loop_lag,
+)
 from passcycle.scenarios.schedule import Schedule, read_schedule
 
 POLL_SECONDS = 0.25
-SATURATED_CPU = 90.0  # % of one core: past this, Locust's own queueing shows as latency
-# A generator that waits for a core this share of its runnable time, while wanting this
-# much of one, is starved: its requests wait with it. Measured beside wrk on a FastAPI
-# service, 2 cores: 83–88% wanted, 40–59% of it waiting, p50 1.4–1.9× wrk's; two processes
-# at 57%, 47% waiting, 1.3–1.7×. A quiet generator's waits add little to each request (the
-# example's scenarios: 9–41% wanted, 2–19% waiting), hence the floor on what it wanted.
-STARVED_WAIT = 0.35
-STARVED_DEMAND = 50.0  # % of one core
 START_SLACK = 30.0  # seconds allowed beyond the duration for start-up and shut-down
-CPU_WARMUP = 1.0  # seconds of start-up (imports) left out of the generator's CPU
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +88,7 @@ class LoadResult:
     timeline: tuple[TimelinePoint, ...] = ()  # one point per second Locust sampled
     schedule: Schedule | None = None  # an open model's (rate): times from intended starts
     processes: int = 1  # Locust processes that generated the load (workers, or the one)
+    generator_lag: float = 0.0  # s: how late the slowest process's event loop ran, mean
 
 
 @dataclass(frozen=True)
@@ -178,7 +175,7 @@ def run_load(
     stopped_by: str | None = None
     started = time.monotonic()
     deadline = started + scenario.duration + scenario.stop_timeout + START_SLACK
-    cpu = _CpuWatch()
+    cpu = CpuWatch()
     try:
         if spec.workers or spec.remote_workers:
             port = spec.master_port or free_port()
@@ -250,79 +247,6 @@ def _fatal_error(spec: LoadSpec, fatal: dict[str, Any]) -> RunError:
         else "load goes only to the service and service.allow_hosts"
     )
     return RunError(f"scenario {spec.scenario.name!r}{step}: {fatal.get('message')}", hint=hint)
-
-
-def generator_bound(cpu: float, wanted: float, waiting: float) -> bool:
-    """Whether a Locust process's own delays are in the response times it measured: it was
-    busy (`cpu`, % of one core), wanted more than a core could give (CPU and run-queue wait,
-    `wanted`), or was starved: `waiting` (the share of `wanted` spent waiting) past
-    STARVED_WAIT while it wanted a good part of a core."""
-    starved = wanted >= STARVED_DEMAND and waiting >= STARVED_WAIT
-    return cpu > SATURATED_CPU or wanted > SATURATED_CPU or starved
-
-
-def schedstat(pid: int) -> tuple[int, int] | None:
-    """(ns on a CPU, ns runnable but waiting for one) of the process's main thread, from
-    Linux's /proc/PID/schedstat; None where the kernel does not keep it."""
-    try:
-        fields = Path(f"/proc/{pid}/schedstat").read_text().split()
-        return int(fields[0]), int(fields[1])
-    except (OSError, ValueError, IndexError):
-        return None
-
-
-class _CpuWatch:
-    """CPU of each Locust process, as % of one core, sampled every tick; and what each
-    wanted: CPU plus the time it was runnable but waited for a core. A generator starved
-    of CPU by other work queues its requests as surely as a busy one, yet its CPU reads
-    low (a third of its runnable time spent waiting, seen beside wrk on 2 cores)."""
-
-    def __init__(self) -> None:
-        self._procs: dict[int, psutil.Process] = {}
-        self._born: dict[int, float] = {}
-        self.samples: dict[int, list[float]] = {}
-        self.machine: list[float] = []
-        # pid -> (first, last) (monotonic s, CPU ns, wait ns) after the warm-up
-        self._sched: dict[int, list[tuple[float, int, int]]] = {}
-        psutil.cpu_percent(None)
-
-    def sample(self, procs: list[OwnedProcess]) -> None:
-        now = time.monotonic()
-        # The whole machine too: a generator that waits for a core queues like a busy one.
-        self.machine.append(psutil.cpu_percent(None))
-        for owned in procs:
-            proc = self._procs.get(owned.pid)
-            try:
-                if proc is None:
-                    proc = self._procs[owned.pid] = psutil.Process(owned.pid)
-                    self._born[owned.pid] = now
-                    proc.cpu_percent(None)
-                    continue
-                value = proc.cpu_percent(None)
-            except psutil.Error:
-                continue
-            if now - self._born[owned.pid] >= CPU_WARMUP:
-                self.samples.setdefault(owned.pid, []).append(value)
-                sched = schedstat(owned.pid)
-                if sched is not None:
-                    seen = self._sched.setdefault(owned.pid, [])
-                    seen[1:] = [(now, *sched)]
-                    if len(seen) == 1:
-                        seen.append(seen[0])
-
-    def busiest(self) -> float:
-        means = [sum(v) / len(v) for v in self.samples.values() if v]
-        return max(means, default=0.0)
-
-    def demand(self) -> tuple[float, float]:
-        """(% of one core the busiest process wanted: on a CPU or waiting for one, the
-        share of that spent waiting); (0, 0) where schedstat is not kept."""
-        found = []
-        for (t0, cpu0, wait0), (t1, cpu1, wait1) in (v for v in self._sched.values() if v):
-            wall, cpu, wait = t1 - t0, (cpu1 - cpu0) / 1e9, (wait1 - wait0) / 1e9
-            if wall >= 0.5 and cpu + wait > 0:
-                found.append((100.0 * (cpu + wait) / wall, wait / (cpu + wait)))
-        return max(found, default=(0.0, 0.0))
 
 
 def _progress(history: Path, scenario: ScenarioSection, elapsed: float) -> LoadProgress | None:
@@ -400,7 +324,7 @@ def _history_rows(path: Path) -> list[dict[str, Any]]:
 
 
 def _result(
-    spec: LoadSpec, stats: list[dict[str, Any]], cpu: _CpuWatch, elapsed: float, stopped: Any
+    spec: LoadSpec, stats: list[dict[str, Any]], cpu: CpuWatch, elapsed: float, stopped: Any
 ) -> LoadResult:
     scenario = spec.scenario
     steps = [request_stats(e["name"], e["method"], [e], scenario) for e in stats]
@@ -427,19 +351,11 @@ def _result(
         peak = sustained = schedule.peak  # an open model's users are its requests in flight
     generator = cpu.busiest()
     wanted, waiting = cpu.demand()
+    lag = loop_lag(pools)
+    saturated = generator_bound(generator, wanted, waiting, lag, total.p50)
     warnings = []
-    saturated = generator_bound(generator, wanted, waiting)
-    if generator > SATURATED_CPU:
-        warnings.append(
-            f"scenario {scenario.name!r}: the load generator used {generator:.0f}% of a core;"
-            " its own queueing is in these response times. Run with --workers N"
-        )
-    elif saturated:
-        warnings.append(
-            f"scenario {scenario.name!r}: the load generator wanted {wanted:.0f}% of a core"
-            f" and waited for one {waiting:.0%} of that time (other work had the CPUs);"
-            " its own queueing is in these response times. Run it on a quieter machine"
-        )
+    if saturated:
+        warnings.append(bound_note(scenario.name, generator, wanted, waiting, lag, total.p50))
     busy = cpu.machine[len(cpu.machine) // 4 :]  # after start-up
     machine = sum(busy) / len(busy) if busy else 0.0
     if machine > SATURATED_CPU and not saturated:
@@ -479,4 +395,5 @@ def _result(
         timeline(spec.out / "locust_stats_history.csv"),
         schedule,
         max(1, spec.workers + spec.remote_workers),
+        lag,
     )

@@ -366,6 +366,8 @@ def scenario_measurements(
         lag = result.schedule.lag
         found.append(Measurement("p99_schedule_lag", lag.p99, "s", source))
         found.append(Measurement("max_schedule_lag", lag.max, "s", source))
+    if result.generator_lag:
+        found.append(Measurement("generator_lag", result.generator_lag, "s", source))
     if result.generator_demand:  # where the kernel keeps schedstat
         found.append(Measurement("generator_demand", result.generator_demand, "%", source))
         found.append(Measurement("generator_wait", result.generator_wait, "%", source))

@@ -20,13 +20,13 @@ from passcycle.records import (
     Run,
     TestResult,
     Verdict,
-    split_series,
 )
 from passcycle.store import History
 from passcycle.store.history import FULL_RUN_KINDS
 from passcycle.validate import kpis as kpi_engine
 from passcycle.validate import noise
 from passcycle.validate.baseline import Comparison
+from passcycle.validate.bound import without_generator_bound
 from passcycle.validate.breaker import breaker_issues, judge_breakers
 from passcycle.validate.changepoints import WINDOW, change_points, shift_issue
 from passcycle.validate.diffcov import diff_coverage
@@ -58,32 +58,6 @@ def _data(history: History, run: Run) -> kpi_engine.RunData:
     return kpi_engine.RunData(run, history.results(run.id), summary, history.measurements(run.id))
 
 
-# what a scenario whose load generator was the bottleneck measured of the generator itself
-_GENERATOR_TIMED = frozenset({"p95_response_time", "fault_p95_response_time"})
-
-
-def _without_generator_bound(
-    data: kpi_engine.RunData,
-) -> tuple[kpi_engine.RunData, dict[str, str]]:
-    """The run's measurements less the response times of generator-bound scenarios (their
-    latency is Locust's own queueing, not the service's), and why, for each latency KPI."""
-    bound = sorted({m.source for m in data.measurements if m.name == "generator_bound"})
-    if not bound:
-        return data, {}
-    kept = [
-        m
-        for m in data.measurements
-        if not (m.source in bound and split_series(m.name)[0] in _GENERATOR_TIMED)
-    ]
-    names = ", ".join(repr(b.removeprefix("scenario:")) for b in bound)
-    why = (
-        f"not judged: generator-bound ({names}: the load generator was out of CPU or fell"
-        " behind its schedule, so response times are its own queueing); run with --workers N"
-        " or on a quieter machine"
-    )
-    return replace(data, measurements=kept), dict.fromkeys(_GENERATOR_TIMED, why)
-
-
 def flaky_tests(results: list[TestResult]) -> list[str]:
     return [r.nodeid for r in results if r.reruns and classify(r.outcome, r.reruns) == "flaky"]
 
@@ -98,7 +72,7 @@ def judge_run(
 ) -> Verdict:
     """The run judged: KPIs against targets and baseline, issues, phases, the gate.
     `culprits` (fix/locating.py `run_culprits`) lets triage make one issue per bug."""
-    data, bound = _without_generator_bound(_data(history, run))
+    data, bound = without_generator_bound(plan, _data(history, run))
     results = data.results
     quarantine = plan.validate.quarantine
     baseline_run = history.baseline(plan.name)
