@@ -339,7 +339,8 @@ def main() -> None:
           "| < 90% |")  # fmt: skip
     bound = sum(r["bound"] > 0 for r in runs["passcycle"])
     close = abs(med("passcycle", "p50") / med("wrk", "p50") - 1) <= 0.15
-    print(f"| flagged generator-bound (latency not judged) | {bound} of {args.repeat} runs |"
+    print("| flagged generator-bound (a latency it fails: not judged) |"
+          f" {bound} of {args.repeat} runs |"
           f" p50 within 15% of wrk ({'yes' if close else 'no'}) or flagged |")  # fmt: skip
     print("\n| round | passcycle p50 / wrk p50 | generator loop lag | lag / p50 |"
           " demand / wait | generator-bound |")  # fmt: skip
