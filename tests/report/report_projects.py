@@ -164,7 +164,9 @@ def build_shop(root: Path) -> Project:
         second = cycle.run().outcome
         for run, p95 in ((first.run, 0.240), (second.run, 0.180)):
             history.add_measurements(run.id, scenario("steady-100", p95))
-        history.add_measurements(second.run.id, scenario(HOSTILE_SCENARIO, 0.5))
+        # its load generator was the bottleneck: the reports mark its times as such
+        bound = Measurement("generator_bound", 1.0, "", f"scenario:{HOSTILE_SCENARIO}")
+        history.add_measurements(second.run.id, [*scenario(HOSTILE_SCENARIO, 0.5), bound])
         runs = tuple(history.run(r.run.id) for r in (first, second))
     return Project(plan, url, runs)
 

@@ -97,6 +97,14 @@ def test_faults_show_what_the_service_did_while_they_were_on(page):
     assert "evil&lt;/script&gt;" in html and "evil</script>" not in html
 
 
+def test_a_generator_bound_scenario_is_marked(page):
+    html, _ctx = page
+    rows = dict(re.findall(r'<tr data-scenario="([^"]*)"><td>(.*?)</td>', html))
+    assert 'class="pill bound"' not in rows["steady-100"]
+    [bound] = [cell for name, cell in rows.items() if name.startswith("evil")]
+    assert bound.endswith(">generator-bound</span>")
+
+
 def test_sections_show_issues_flaky_coverage_and_phases(page):
     html, ctx = page
     assert html.count('<div class="issue ') == min(len(ctx.verdict.issues), ctx.verdict.top)

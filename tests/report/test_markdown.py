@@ -154,3 +154,7 @@ def test_scenarios_and_their_faults_are_listed(shop):
     assert rows["steady-100"][1:] == ["—", "6000", "180ms", "0.50%"]
     assert "faults: model down ×7 — during: errors 12.50%, p95 720ms" in text
     assert "evil</script>" not in parsed.html  # type: ignore[attr-defined]
+    # the scenario whose load generator was the bottleneck is marked, and said what it means
+    [bound] = [row for row in parsed.rows if row and row[0].endswith("⚠ generator-bound")]
+    assert bound[0].startswith("evil")
+    assert "⚠ generator-bound: the load generator's own queueing is in its times" in text

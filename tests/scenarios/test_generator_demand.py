@@ -15,7 +15,13 @@ import pytest
 from scenario_kit import scenario
 
 from passcycle.scenarios import run_scenarios
-from passcycle.scenarios.saturation import SATURATED_CPU, CpuWatch, generator_bound, schedstat
+from passcycle.scenarios.saturation import (
+    SATURATED_CPU,
+    CpuWatch,
+    bound_note,
+    generator_bound,
+    schedstat,
+)
 
 HOG = "while True: pass"
 
@@ -134,3 +140,15 @@ def test_a_slow_service_sets_the_pace_not_the_generator(app, tmp_path: Path) -> 
     found = {m.name: m.value for m in outcome.measurements if m.source == "scenario:s"}
     assert 0 < found["generator_lag"] < 0.1 * found["p50_response_time"]  # measured, small
     assert "generator_bound" not in found
+
+
+def test_the_note_gives_the_lag_only_where_it_is_the_reason() -> None:
+    starved = bound_note("s", 60, 80, 0.40, lag=0.002, p50=0.010)
+    assert "; its event loop ran 2.0 ms late on average (20% of the p50);" in starved
+    assert starved.endswith("Run it on a quieter machine")
+    # an open model behind its schedule: seconds of p50, the lag says nothing of them
+    assert "event loop" not in bound_note("s", 60, 97, 0.27, lag=0.0043, p50=2.0)
+    assert bound_note("s", 97, 98, 0.0, lag=0.003, p50=0.004) == (
+        "scenario 's': the load generator used 97% of a core; its own queueing is in these"
+        " response times. Run with --workers N"
+    )

@@ -80,9 +80,14 @@ def test_a_generator_behind_its_schedule_is_said_and_not_judged(tmp_path: Path, 
     # the terminal wraps the note at its width: read it as one line
     assert "fell behind the schedule by" in " ".join(shown.stdout.split())
     # and the run says it in the terminal as it ends, not only in the history
-    text = " ".join(passcycle(root, "run", "--scenario", "flood", timeout=120).stdout.split())
+    said = passcycle(root, "run", "--scenario", "flood", timeout=120).stdout
+    text = " ".join(said.split())
     assert "note: scenario 'flood'" in text and "fell behind the schedule by" in text
     assert "run 2 (scenarios only: flood, no tests)" in text
+    # its row in the scenarios table is marked, and what the mark means said once
+    [row] = [line for line in said.splitlines() if line.startswith("flood ")]
+    assert row.rstrip().endswith("%") and " ⚠ " in row
+    assert text.count("⚠ generator-bound: its load generator's own queueing is in these") == 1
 
 
 def test_a_full_run_says_what_its_scenarios_noted_after_them(tmp_path: Path, passcycle) -> None:

@@ -28,16 +28,20 @@ def show_scenarios(summaries: list[Any]) -> None:
     ):
         table.add_column(name, justify=justify, no_wrap=True)  # type: ignore[arg-type]
     for s in summaries:
+        p95 = format_value(s.p95, "s")
         table.add_row(
             clean(s.name, 24),
             format_value(s.users, ""),
             format_value(s.requests, ""),
             "—" if s.throughput is None else f"{s.throughput:.1f}",
-            format_value(s.p95, "s"),
+            Text(f"{p95} ⚠", style="yellow") if s.generator_bound else p95,
             format_value(s.error_rate, "%"),
         )
     out.print()
     out.print(table)
+    if any(s.generator_bound for s in summaries):
+        # why is in the run's note; the mark says which times are the generator's too
+        out.print(" ⚠ generator-bound: its load generator's own queueing is in these times")
     for s in summaries:
         if not s.faults:
             continue

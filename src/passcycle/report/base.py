@@ -71,6 +71,11 @@ class ScenarioTrend:
     def last(self) -> LatencyPoint | None:
         return self.points[-1] if self.points else None
 
+    @property
+    def generator_bound(self) -> bool:
+        """Its load generator was the bottleneck in the newest run that ran it."""
+        return any(m.name == "generator_bound" for m in self.latest)
+
 
 @dataclass(frozen=True, slots=True)
 class FlakyTest:

@@ -160,8 +160,9 @@ def _scenarios(ctx: ReportContext) -> list[str]:
         return []
 
     rows = [
-        (md_text(s.name, 60), *(format_value(v, u) for v, u in
-         ((s.users, ""), (s.requests, ""), (s.p95, "s"), (s.error_rate, "%"))))
+        (md_text(s.name, 60) + (" ⚠ generator-bound" if s.generator_bound else ""),
+         *(format_value(v, u) for v, u in
+           ((s.users, ""), (s.requests, ""), (s.p95, "s"), (s.error_rate, "%"))))
         for s in found
     ]  # fmt: skip
     lines = [
@@ -170,6 +171,8 @@ def _scenarios(ctx: ReportContext) -> list[str]:
         "",
         *_table(("scenario", "users", "requests", "p95", "errors"), rows),
     ]
+    if any(s.generator_bound for s in found):
+        lines += ["", "⚠ generator-bound: the load generator's own queueing is in its times"]
     if any(s.faults for s in found):
         lines.append("")
     for s in found:

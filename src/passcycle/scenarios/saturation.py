@@ -142,7 +142,7 @@ def bound_note(
         fix = "Run it on a quieter machine"
     else:
         why, fix = f"used {cpu:.0f}% of a core", "Run with --workers N"
-    if lag and p50 and cpu <= SATURATED_CPU:
+    if p50 and lag >= max(LAG_FLOOR, LAG_SHARE * p50) and cpu <= SATURATED_CPU:
         why += (
             f"; its event loop ran {lag * 1000:.1f} ms late on average ({lag / p50:.0%} of the p50)"
         )
