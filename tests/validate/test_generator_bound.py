@@ -47,6 +47,7 @@ def test_the_other_scenarios_latency_still_counts(tmp_path: Path):
     both = [*scenario("fast", 0.180, bound=True), *scenario("steady", 0.040, bound=False)]
     p95 = judged(tmp_path, both)["p95_response_time"]
     assert p95.status == "pass" and p95.value == 0.040 and p95.source == "scenario:steady"
+    assert p95.detail == ""  # the time judged is the service's own
     # and without the flag the worst (the generator's 180 ms) would have failed it
     unflagged = [*scenario("fast", 0.180, bound=False), *scenario("steady", 0.040, bound=False)]
     assert judged(tmp_path / "again", unflagged)["p95_response_time"].status == "fail"
@@ -57,6 +58,7 @@ def test_a_generator_bound_time_that_meets_its_upper_bound_still_passes(tmp_path
     kpis = judged(tmp_path, scenario("fast", 0.030, bound=True))
     p95 = kpis["p95_response_time"]
     assert p95.status == "pass" and p95.value == 0.030 and p95.source == "scenario:fast"
+    assert p95.detail == "generator-bound: an upper bound, the service's own time is lower"
     # one bound scenario that would fail and one that passes: the failing one is set aside
     both = [*scenario("fast", 0.180, bound=True), *scenario("quick", 0.030, bound=True)]
     p95 = judged(tmp_path / "both", both)["p95_response_time"]

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from passcycle.plan import Plan
-from passcycle.records import Measurement, split_series
+from passcycle.records import KpiVerdict, Measurement, split_series
 from passcycle.validate import kpis as kpi_engine
 from passcycle.validate.kpis import kpi_specs
 
@@ -45,3 +45,20 @@ def without_generator_bound(
         " --workers N or on a quieter machine"
     )
     return replace(data, measurements=measurements), dict.fromkeys(GENERATOR_TIMED, why)
+
+
+def mark_upper_bounds(
+    verdicts: list[KpiVerdict], measurements: list[Measurement]
+) -> list[KpiVerdict]:
+    """A latency KPI passed on a generator-bound scenario's time says so: someone reading
+    the KPIs alone should know the value is an upper bound, not the service's own."""
+    bound = {m.source for m in measurements if m.name == "generator_bound"}
+    if not bound:
+        return verdicts
+    said = "generator-bound: an upper bound, the service's own time is lower"
+    return [
+        replace(v, detail=f"{v.detail}; {said}" if v.detail else said)
+        if v.status == "pass" and v.name in GENERATOR_TIMED and v.source in bound
+        else v
+        for v in verdicts
+    ]

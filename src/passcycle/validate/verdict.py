@@ -26,7 +26,7 @@ from passcycle.store.history import FULL_RUN_KINDS
 from passcycle.validate import kpis as kpi_engine
 from passcycle.validate import noise
 from passcycle.validate.baseline import Comparison
-from passcycle.validate.bound import without_generator_bound
+from passcycle.validate.bound import mark_upper_bounds, without_generator_bound
 from passcycle.validate.breaker import breaker_issues, judge_breakers
 from passcycle.validate.changepoints import WINDOW, change_points, shift_issue
 from passcycle.validate.diffcov import diff_coverage
@@ -149,7 +149,7 @@ def judge_run(
         unmeasured=unmeasured,
         trends=_trends(plan, history, run, measured) if not partial else None,
     )
-    verdicts = at_least(plan, verdicts, audited, unmeasured)
+    verdicts = mark_upper_bounds(at_least(plan, verdicts, audited, unmeasured), data.measurements)
 
     for verdict in verdicts:
         if verdict.status == "fail":
