@@ -2,7 +2,8 @@
 
 A Locust process that is busy, or waits for a core other work holds, takes its time to read
 each response; its own queueing is then in the response times it reports. load.py flags such
-a scenario generator-bound and validate leaves its latency unjudged. Three signs: the CPU
+a scenario generator-bound, and validate judges its times only against upper bounds they
+meet (validate/bound.py): they read high, never low. Three signs: the CPU
 it used, what it wanted (CPU plus run-queue wait, Linux's /proc/PID/schedstat), and how late
 its event loop ran a timer while requests flowed (the harness's probe) against its p50.
 """
