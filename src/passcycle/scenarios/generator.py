@@ -57,9 +57,10 @@ def generator_cores(cores: int = 0) -> int:
 
 def choose_workers(scenario: str, last: LastGenerator | None, cores: int) -> GeneratorChoice:
     """Local Locust workers for `scenario`, from its generator's last run and the cores
-    the generator may take. The load the last run needed in all is its busiest process's
-    demand times its processes (they share the users evenly); a generator-bound run gets
-    at least one process more than it had."""
+    the generator may take. The load the last run needed in all is what its busiest
+    process ran (its demand less its waits) times its processes (they share the users
+    evenly); a generator-bound run gets at least one process more than it had, unless it
+    was starved of a core rather than busy."""
     if last is None or (not last.bound and last.processes <= 1):
         return GeneratorChoice(scenario, 0)
     # the work to share out is what the processes ran, not what they waited: a generator
