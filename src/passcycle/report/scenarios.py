@@ -76,7 +76,8 @@ class ScenarioSummary:
     breaker_open_time: float | None = None
     breaker_recover_time: float | None = None
     hypothesis: tuple[ProbeFigures, ...] = ()  # its steady-state probes
-    # its generator was the bottleneck (scenarios/load.py): its latency KPIs are not judged
+    # its generator was the bottleneck (scenarios/saturation.py): its times read high, and a
+    # latency KPI they would fail is not judged (validate/bound.py)
     generator_bound: bool = False
     # s: how late its event loop ran while requests flowed, the slowest Locust process's mean
     generator_lag: float | None = None

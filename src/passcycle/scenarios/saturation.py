@@ -53,7 +53,13 @@ def generator_bound(
         return True
     if wanted >= STARVED_DEMAND and waiting >= STARVED_WAIT:
         return True
-    return bool(lag and p50) and lag >= max(LAG_SHARE * (p50 or 0.0), LAG_FLOOR)
+    return lagged(lag, p50)
+
+
+def lagged(lag: float, p50: float | None) -> bool:
+    """Whether the event loop's lag (s) is LAG_SHARE of the `p50` (s) or more, and past
+    LAG_FLOOR."""
+    return bool(p50) and lag >= max(LAG_SHARE * (p50 or 0.0), LAG_FLOOR)
 
 
 def loop_lag(pools: list[dict[str, Any]]) -> float:
@@ -143,7 +149,7 @@ def bound_note(
         fix = "Run it on a quieter machine"
     else:
         why, fix = f"used {cpu:.0f}% of a core", "Run with --workers N"
-    if p50 and lag >= max(LAG_FLOOR, LAG_SHARE * p50) and cpu <= SATURATED_CPU:
+    if p50 and lagged(lag, p50) and cpu <= SATURATED_CPU:
         why += (
             f"; its event loop ran {lag * 1000:.1f} ms late on average ({lag / p50:.0%} of the p50)"
         )

@@ -16,13 +16,18 @@ GENERATOR_TIMED = frozenset(
 )
 
 
+def bound_sources(measurements: list[Measurement]) -> set[str]:
+    """The scenarios (as `scenario:NAME` sources) whose load generator was the bottleneck."""
+    return {m.source for m in measurements if m.name == "generator_bound"}
+
+
 def without_generator_bound(
     plan: Plan, data: kpi_engine.RunData
 ) -> tuple[kpi_engine.RunData, dict[str, str]]:
     """The run's measurements less the response times of generator-bound scenarios that
     would fail their target, and why, for each latency KPI. A time that meets an upper
     bound is kept: the service's own, under the generator's queueing, met it too."""
-    bound = sorted({m.source for m in data.measurements if m.name == "generator_bound"})
+    bound = sorted(bound_sources(data.measurements))
     if not bound:
         return data, {}
     specs = kpi_specs(plan)
@@ -52,7 +57,7 @@ def mark_upper_bounds(
 ) -> list[KpiVerdict]:
     """A latency KPI passed on a generator-bound scenario's time says so: someone reading
     the KPIs alone should know the value is an upper bound, not the service's own."""
-    bound = {m.source for m in measurements if m.name == "generator_bound"}
+    bound = bound_sources(measurements)
     if not bound:
         return verdicts
     said = "generator-bound: an upper bound, the service's own time is lower"
